@@ -1,0 +1,172 @@
+"""The streaming policy: VAD segments in, partial and final captions out.
+
+SenseVoice is not a streaming model. While a segment is open it is re-decoded as soon as the previous
+decode has finished (a *partial*, shown, never saved); when the segment closes it is decoded once more
+(a *final*, saved). At most one decode is in flight because this object is driven from one thread, so
+the decoder paces the partials, not a timer. When the machine falls behind, pending finals go first and
+partials are skipped; finals are never dropped, duplicated or reordered.
+
+Drive it without a microphone, like whisper_streaming's OnlineASRProcessor::
+
+    captioner.insert_audio(block)      # any block length
+    for caption in captioner.process_iter(): ...
+    for caption in captioner.finish(): ...
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from live.asr.base import Engine
+from live.vad import Segment, Segmenter
+
+CaptionKind = Literal["partial", "final"]
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One caption as the user sees it.
+
+    Attributes:
+        kind: "partial" (a guess for the open segment, replaced by the next) or "final" (saved).
+        start: seconds of audio since the stream began where the segment starts.
+        end: where it ends (for a partial: how far the decoded audio reaches).
+        text: the caption text, without tags.
+        language, emotion, events: SenseVoice's rich tags as data (None/empty when unknown).
+        emitted: the audio-clock second at which the caption was produced; ``emitted - end`` is its latency.
+        index: the segment number; a final replaces the partials of the same index.
+    """
+
+    kind: CaptionKind
+    start: float
+    end: float
+    text: str
+    language: str | None = None
+    emotion: str | None = None
+    events: tuple[str, ...] = field(default_factory=tuple)
+    emitted: float = 0.0
+    index: int = 0
+
+    @property
+    def latency(self) -> float:
+        return self.emitted - self.end
+
+    def to_json(self) -> dict:
+        """The stable JSON form (headless ``--json`` lines and ``transcript.jsonl``)."""
+        return {
+            "type": self.kind,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "language": self.language,
+            "emotion": self.emotion,
+            "events": list(self.events),
+            "emitted": round(self.emitted, 3),
+            "index": self.index,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Caption:
+        return cls(
+            kind=obj["type"], start=float(obj["start"]), end=float(obj["end"]), text=obj.get("text", ""),
+            language=obj.get("language"), emotion=obj.get("emotion"), events=tuple(obj.get("events") or ()),
+            emitted=float(obj.get("emitted", obj["end"])), index=int(obj.get("index", 0)),
+        )
+
+
+@dataclass
+class CaptionOptions:
+    """How eagerly partials are decoded.
+
+    Attributes:
+        partials: decode open segments at all (off saves CPU; finals are unaffected).
+        min_growth_s: re-decode an open segment only when it has grown this much since the last decode.
+        min_partial_s: do not decode an open segment shorter than this (too little to say anything).
+        quiet_ms: skip a partial when the open segment already ends in this much silence: it is likely to
+            close soon, and a decode started now would delay its final.
+    """
+
+    partials: bool = True
+    min_growth_s: float = 0.3
+    min_partial_s: float = 0.5
+    quiet_ms: int = 150
+
+
+class Captioner:
+    """Turns a segmenter's output into captions with one engine, one decode at a time."""
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        engine: Engine | None = None,
+        *,
+        language: str = "auto",
+        options: CaptionOptions | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.segmenter = segmenter
+        self.engine = engine
+        self.language = language
+        self.options = options or CaptionOptions()
+        self._clock = clock or (lambda: segmenter.clock)
+        self._pending: deque[Segment] = deque()
+        self._partial_index = -1
+        self._partial_end = 0.0
+        self.decode_times: list[tuple[float, float]] = []  # (audio seconds, wall seconds), for benchmarks
+
+    @property
+    def pending_finals(self) -> int:
+        return len(self._pending)
+
+    def insert_audio(self, samples: np.ndarray) -> None:
+        self._pending.extend(self.segmenter.feed(samples))
+
+    def close_segment(self) -> None:
+        """End the open segment now (pause, quit, end of input); its final comes from process_iter."""
+        self._pending.extend(self.segmenter.flush())
+
+    def process_iter(self) -> list[Caption]:
+        """Do at most one decode and return what it produced (possibly nothing)."""
+        if self.engine is None:
+            return []
+        if self._pending:
+            return [self._decode(self._pending.popleft(), "final")]
+        if not self.options.partials:
+            return []
+        seg = self.segmenter.open_segment
+        if seg is None:
+            return []
+        grown = seg.end - (self._partial_end if seg.index == self._partial_index else seg.start)
+        if (
+            seg.end - seg.start < self.options.min_partial_s
+            or grown < self.options.min_growth_s
+            or self.segmenter.trailing_silence_ms >= self.options.quiet_ms
+        ):
+            return []
+        self._partial_index, self._partial_end = seg.index, seg.end
+        caption = self._decode(seg, "partial")
+        return [caption] if caption.text else []
+
+    def finish(self) -> list[Caption]:
+        """Close the open segment and decode every pending final."""
+        self.close_segment()
+        out: list[Caption] = []
+        while self._pending and self.engine is not None:
+            out.extend(self.process_iter())
+        return out
+
+    def _decode(self, seg: Segment, kind: CaptionKind) -> Caption:
+        assert self.engine is not None
+        began = time.perf_counter()
+        result = self.engine.transcribe(seg.audio, self.language)
+        self.decode_times.append((len(seg.audio) / 16000, time.perf_counter() - began))
+        return Caption(
+            kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
+            emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,
+        )

@@ -1,0 +1,179 @@
+"""The ``live`` command.
+
+    live [run] [options]         caption the microphone (or --input FILE, --demo) in the TUI
+    live devices                 list input devices
+    live summarize SESSION_DIR   rebuild a saved session's notes in one pass
+
+Errors a user can fix print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from live import __version__
+from live.errors import LiveError
+
+COMMANDS = ("run", "devices", "summarize")
+
+EPILOG = """\
+settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
+named like the options: engine = "whisper", silence_ms = 600, and an [llm] table), LIVE_* environment
+variables (LIVE_ENGINE, LIVE_MODEL, LIVE_LANGUAGE, LIVE_DEVICE, LIVE_SESSION_DIR, ...), then these flags.
+The LLM key comes from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY, or the file named by llm.api_key_file.
+
+headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "end", "text", "language",
+"emotion", "events", "emitted", "index"}; times are seconds of audio since the stream began, and
+emitted - end is the caption's latency.
+
+keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
+q quit (saves everything and prints where).
+"""
+
+
+def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.ArgumentParser:
+    kwargs = dict(
+        description="Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p = sub.add_parser("run", help="caption live (the default command)", **kwargs) if sub else argparse.ArgumentParser(**kwargs)
+    src = p.add_argument_group("input")
+    src.add_argument("--input", "-i", type=Path, metavar="FILE",
+                     help="replay an audio or video file in real time instead of the microphone")
+    src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
+    src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
+    src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
+    asr = p.add_argument_group("recognition")
+    asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
+                     help="auto (default): SenseVoice if present or downloadable, else Whisper")
+    asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto: onnx when available)")
+    asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id (iic/SenseVoiceSmall)")
+    asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
+    asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
+    asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
+    vad = p.add_argument_group("voice activity detection")
+    vad.add_argument("--vad-aggressiveness", type=int, metavar="0-3", help="webrtcvad aggressiveness (default 2)")
+    vad.add_argument("--silence-ms", type=int, metavar="MS", help="silence that ends a caption (default 500)")
+    vad.add_argument("--max-segment-s", type=float, metavar="S", help="longest caption segment (default 15)")
+    out = p.add_argument_group("output")
+    out.add_argument("--session-dir", type=Path, metavar="DIR",
+                     help="where session folders go (default ~/.local/share/live/sessions)")
+    out.add_argument("--no-audio", dest="record_audio", action="store_false", default=None,
+                     help="do not keep the session's audio")
+    out.add_argument("--headless", action="store_true", default=None, help="print captions to stdout, no TUI")
+    out.add_argument("--json", action="store_true", default=None, help="with --headless: JSON lines")
+    out.add_argument("--partials", action="store_true", default=None, help="with --headless --json: include partials")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="live",
+        description="Real-time lecture captions in the terminal, with rolling notes from an LLM.",
+        epilog="`live` alone is `live run`; `live run --help` lists its options.\n\n" + EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"live {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _run_parser(sub)
+    sub.add_parser("devices", help="list input devices")
+    s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
+    s.add_argument("session", type=Path, metavar="SESSION_DIR")
+    return parser
+
+
+RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
+            "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
+            "json", "partials")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "devices":
+            return _devices()
+        if args.command == "summarize":
+            return _summarize(args.session)
+        return _run({k: getattr(args, k) for k in RUN_KEYS})
+    except LiveError as exc:
+        print(f"live: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _devices() -> int:
+    from live.audio import list_devices
+
+    devices = list_devices()
+    if not devices:
+        print("no input devices found (no sound card?); use --input FILE to caption a recording", file=sys.stderr)
+        return 1
+    for d in devices:
+        mark = "*" if d.is_default else " "
+        print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_samplerate:.0f} Hz)")
+    return 0
+
+
+def _summarize(session: Path) -> int:
+    from live.config import load_settings
+    from live.llm import LLMSettings
+    from live.notes import summarize_main
+
+    settings = load_settings()
+    return summarize_main(session, LLMSettings.from_mapping(settings.llm))
+
+
+def _run(flags: dict) -> int:
+    from live.config import load_settings
+
+    settings = load_settings(flags)
+    if settings.input is not None and settings.demo:
+        raise LiveError("--input and --demo both name an input; pick one")
+    if settings.headless:
+        return _run_headless(settings)
+    from live.tui.app import create_app
+
+    app = create_app(settings)
+    app.run()
+    if app.return_code:
+        return app.return_code
+    if app.session_folder:
+        print(f"session saved in {app.session_folder}")
+    return 0
+
+
+def _run_headless(settings) -> int:
+    from live.headless import HeadlessPrinter
+    from live.session import build_pipeline
+
+    printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
+    pipeline = build_pipeline(settings, printer)
+    # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
+    # everything written. A second Ctrl-C stops at once; what was final is on disk already.
+    def stop(signum, frame):
+        if pipeline.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print("live: finishing (Ctrl-C again to stop at once)…", file=sys.stderr, flush=True)
+        pipeline.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    pipeline.run()
+    folder = printer.finished.folder if printer.finished else None
+    if folder:
+        print(f"live: session saved in {folder}", file=sys.stderr)
+    if printer.finished and printer.finished.error:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

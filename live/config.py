@@ -1,0 +1,166 @@
+"""Settings from three places, later ones winning: the TOML config file, ``LIVE_*`` environment
+variables, command-line flags.
+
+The config file is ``$LIVE_CONFIG``, else ``$XDG_CONFIG_HOME/live/config.toml`` (``~/.config/live``).
+Top-level keys are the run options below (``engine = "whisper"``, ``silence_ms = 600``...); the
+``[llm]`` table configures the notes (see ``live.llm.LLMSettings``). API keys are never read from here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from live.errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ENGINES = ("auto", "sensevoice", "whisper")
+BACKENDS = ("auto", "onnx", "torch")
+LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
+
+
+def config_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "live"
+
+
+def default_session_root(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "live" / "sessions"
+
+
+@dataclass
+class Settings:
+    """Everything a run needs. Field names are the config-file keys and the ``LIVE_<NAME>`` variables.
+
+    Attributes:
+        input: replay this audio/video file instead of the microphone.
+        fast: with ``input``, go as fast as the machine can instead of real time.
+        demo: replay the short lecture clip that ships with the project.
+        device: microphone index or (part of its) name; None = the default input.
+        engine: "auto", "sensevoice" or "whisper".
+        backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
+        model: a local model folder or a hub id.
+        language: "auto", "zh", "en", "yue", "ja" or "ko".
+        compute: "cpu" or "cuda".
+        threads: recognition threads (None = all cores).
+        session_dir: the folder under which each session gets its own folder.
+        headless, json, partials: print captions to stdout instead of the TUI.
+        vad_aggressiveness, silence_ms, max_segment_s: voice activity detection.
+        record_audio: keep the session's audio as audio.wav.
+        llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
+    """
+
+    input: Path | None = None
+    fast: bool = False
+    demo: bool = False
+    device: str | None = None
+    engine: str = "auto"
+    backend: str = "auto"
+    model: str | None = None
+    language: str = "auto"
+    compute: str = "cpu"
+    threads: int | None = None
+    session_dir: Path = field(default_factory=default_session_root)
+    headless: bool = False
+    json: bool = False
+    partials: bool = False
+    vad_aggressiveness: int = 2
+    silence_ms: int = 500
+    max_segment_s: float = 15.0
+    record_audio: bool = True
+    llm: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> Settings:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine '{self.engine}'; choose one of: {', '.join(ENGINES)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
+        if self.language not in LANGUAGES:
+            raise ConfigError(f"unknown language '{self.language}'; choose one of: {', '.join(LANGUAGES)}")
+        if self.compute not in ("cpu", "cuda"):
+            raise ConfigError(f"unknown compute device '{self.compute}'; choose cpu or cuda")
+        if not 0 <= self.vad_aggressiveness <= 3:
+            raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
+        if not 100 <= self.silence_ms <= 5000:
+            raise ConfigError("silence_ms must be between 100 and 5000")
+        if not 2.0 <= self.max_segment_s <= 60.0:
+            raise ConfigError("max_segment_s must be between 2 and 60 seconds")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be at least 1")
+        return self
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a config/env value into the field's type, with a clear error."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if name == "llm":
+            if not isinstance(value, dict):
+                raise TypeError
+            return value
+        if value is None:
+            return None
+        if "bool" in kind:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if "Path" in kind:
+            return Path(str(value)).expanduser()
+        if "int" in kind:
+            return int(value)
+        if "float" in kind:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"bad value for {name}: {value!r}") from None
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {path}: {', '.join(unknown)}; see `live --help`")
+    return data
+
+
+def load_settings(flags: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults < config file < environment < flags (flags set to None are ignored)."""
+    env = dict(os.environ) if env is None else env
+    path = Path(env["LIVE_CONFIG"]) if env.get("LIVE_CONFIG") else config_dir(env) / "config.toml"
+    if "LIVE_CONFIG" in env and not path.exists():
+        raise ConfigError(f"LIVE_CONFIG names {path}, which does not exist")
+    merged: dict[str, Any] = {}
+    for key, value in load_file(path).items():
+        merged[key] = _coerce(key, value)
+    for name in _FIELDS:
+        var = f"LIVE_{name.upper()}"
+        if name != "llm" and var in env:
+            merged[name] = _coerce(name, env[var])
+    for key, value in (flags or {}).items():
+        if value is not None:
+            merged[key] = _coerce(key, value)
+    return Settings(**merged).validate()

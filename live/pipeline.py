@@ -1,0 +1,286 @@
+"""One session's worker: audio source → VAD → captioner → session folder → sink.
+
+``Pipeline.run`` is the body of one worker thread (the TUI's, or the main thread when headless). The
+microphone starts at once and everything heard is recorded and segmented while the model loads in a
+second thread; finals that close before the model is ready are decoded as soon as it is. Everything the
+UI needs arrives through ``sink`` as the small dataclasses below, and a final is on disk before the
+sink sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from live.asr.base import Engine
+from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
+from live.captions import Caption, CaptionOptions, Captioner
+from live.errors import DeviceError, LiveError
+from live.transcript import SessionWriter
+from live.vad import Segmenter, VadOptions
+
+log = logging.getLogger("live.pipeline")
+
+StatusCallback = Callable[[str], None]
+EngineLoader = Callable[[StatusCallback], "tuple[Engine, str]"]
+
+
+@dataclass(frozen=True)
+class Status:
+    """A ~10 Hz snapshot for the status bar."""
+
+    clock: float  # seconds since the stream began
+    level_dbfs: float
+    in_speech: bool
+    overflows: int
+    backlog_s: float  # audio received but not yet through the VAD
+    pending_finals: int
+    paused: bool
+    latency: float | None  # of the last final
+
+
+@dataclass(frozen=True)
+class EngineState:
+    state: Literal["loading", "ready", "failed"]
+    message: str
+    engine: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: Literal["information", "warning", "error"]
+    message: str
+    device_lost: bool = False
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The worker is done; ``folder`` holds the session (None when nothing was recorded)."""
+
+    folder: str | None
+    error: str | None = None
+
+
+class Pipeline:
+    """Runs one session. Control methods are thread-safe; ``run`` blocks until done."""
+
+    def __init__(
+        self,
+        open_source: Callable[[], AudioSource],
+        load_engine: EngineLoader,
+        sink: Callable[[object], None],
+        *,
+        writer: SessionWriter | None = None,
+        vad: VadOptions | None = None,
+        captions: CaptionOptions | None = None,
+        language: str = "auto",
+    ) -> None:
+        self._open_source = open_source
+        self._load_engine = load_engine
+        self._sink = sink
+        self.writer = writer
+        self.segmenter = Segmenter(vad or VadOptions())
+        self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock)
+        self.source: AudioSource | None = None
+        self.engine: Engine | None = None
+        self.engine_error: str | None = None
+        self._engine_done = threading.Event()
+        self._stop = threading.Event()
+        self._reconnect = threading.Event()
+        self._paused = False
+        self._realtime = True
+        self._anchor: tuple[float, float] | None = None  # (monotonic time, stream seconds) of a known point
+        self._last_latency: float | None = None
+        self._last_status = 0.0
+        self.finals: list[Caption] = []
+
+    # -- control (any thread) ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._reconnect.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def pause(self, paused: bool) -> None:
+        self._paused = paused
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def reconnect(self) -> None:
+        self._reconnect.set()
+
+    def bookmark(self, note: str = "") -> float:
+        at = self.clock()
+        if self.writer is not None:
+            self.writer.add_bookmark(at, note)
+        return at
+
+    def clock(self) -> float:
+        """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
+        if not self._realtime or self._anchor is None:
+            return self.segmenter.clock
+        t, at = self._anchor
+        return at + (time.monotonic() - t)
+
+    # -- the worker ----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        error: str | None = None
+        threading.Thread(target=self._load, name="live-model-load", daemon=True).start()
+        try:
+            self.source = self._start_source()
+            self._loop()
+        except LiveError as exc:
+            error = str(exc)
+            self._sink(Notice("error", error))
+        finally:
+            self._finish()
+            self._sink(Finished(str(self.writer.folder) if self.writer else None, error))
+
+    def _load(self) -> None:
+        self._sink(EngineState("loading", "loading model…"))
+        try:
+            engine, reason = self._load_engine(lambda text: self._sink(EngineState("loading", text)))
+        except LiveError as exc:
+            self.engine_error = str(exc)
+            self._sink(EngineState("failed", str(exc)))
+        else:
+            self.engine = engine
+            self._sink(EngineState("ready", reason, engine.name, engine.model))
+        finally:
+            self._engine_done.set()
+
+    def _start_source(self) -> AudioSource:
+        source = self._open_source()
+        source.start()
+        self._realtime = source.realtime
+        self._anchor = None
+        return source
+
+    def _loop(self) -> None:
+        assert self.source is not None
+        while not self._stop.is_set():
+            if self.captioner.engine is None and self.engine is not None:
+                self.captioner.engine = self.engine
+            if self.engine_error is not None and self.captioner.engine is None:
+                raise LiveError(self.engine_error)
+            busy = self.captioner.pending_finals > 0 and self.captioner.engine is not None
+            try:
+                ended = self._drain(wait=0.0 if busy else 0.05)
+            except DeviceError as exc:
+                self._device_lost(str(exc))
+                continue
+            for caption in self.captioner.process_iter():
+                self._emit(caption)
+            self._status()
+            if ended:
+                return
+
+    def _drain(self, wait: float) -> bool:
+        """Feed everything the source has (live) or one block (--fast). True at end of input."""
+        assert self.source is not None
+        timeout = wait
+        while True:
+            try:
+                block = self.source.read(timeout)
+            except EndOfStream:
+                return True
+            if block is None:
+                return False
+            self._feed(block)
+            if not self._realtime:
+                return False
+            timeout = 0.0
+
+    def _feed(self, block: np.ndarray) -> None:
+        if self._realtime and self._anchor is None:
+            self._anchor = (time.monotonic() - len(block) / SAMPLE_RATE, self.segmenter.clock)
+        if self._paused:
+            # Paused means not listening: silence keeps the clock, the audio file and the VAD aligned.
+            block = np.zeros_like(block)
+        if self.writer is not None:
+            self.writer.write_audio(block)
+        self.captioner.insert_audio(block)
+
+    def _emit(self, caption: Caption) -> None:
+        if caption.kind == "final":
+            if caption.text and self.writer is not None:
+                had_error = self.writer.error
+                self.writer.add_final(caption)  # on disk before anyone sees it
+                if self.writer.error and self.writer.error != had_error:
+                    self._sink(Notice("error", self.writer.error))
+            if caption.text:
+                self.finals.append(caption)
+            self._last_latency = caption.latency
+        self._sink(caption)
+
+    def _status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < 0.1:
+            return
+        self._last_status = now
+        self._sink(Status(
+            clock=self.clock(),
+            level_dbfs=self.segmenter.level_dbfs,
+            in_speech=self.segmenter.in_speech,
+            overflows=self.source.overflows if self.source else 0,
+            backlog_s=max(0.0, self.clock() - self.segmenter.clock),
+            pending_finals=self.captioner.pending_finals,
+            paused=self._paused,
+            latency=self._last_latency,
+        ))
+
+    def _device_lost(self, message: str) -> None:
+        """Save what was heard, tell the user, and wait for a reconnect (or quit)."""
+        # Stream time (transcript, audio.wav, latency) skips the outage: the new stream re-anchors
+        # the clock at its first block.
+        self.captioner.close_segment()
+        self._decode_pending()
+        if self.source is not None:
+            self.source.stop()
+        self._sink(Notice("error", f"{message} — captions so far are saved; press r to reconnect", device_lost=True))
+        self._reconnect.clear()
+        while not self._stop.is_set():
+            self._reconnect.wait(0.5)
+            if self._stop.is_set():
+                return
+            if not self._reconnect.is_set():
+                continue
+            self._reconnect.clear()
+            try:
+                self.source = self._start_source()
+            except LiveError as exc:
+                self._sink(Notice("error", f"{exc} — press r to try again", device_lost=True))
+                continue
+            self._sink(Notice("information", "microphone reconnected"))
+            return
+
+    def _decode_pending(self) -> None:
+        if self.captioner.pending_finals and self.engine is None and self.engine_error is None:
+            self._sink(Notice("information", "waiting for the model to caption what was heard…"))
+            self._engine_done.wait()
+        self.captioner.engine = self.engine
+        for caption in self.captioner.finish() if self.engine is not None else []:
+            self._emit(caption)
+
+    def _finish(self) -> None:
+        try:
+            self.captioner.close_segment()
+            self._decode_pending()
+        finally:
+            if self.source is not None:
+                self.source.stop()
+            if self.writer is not None:
+                self.writer.close()

@@ -1,0 +1,1 @@
+"""The Textual UI. ``create_app`` is the one factory used by the CLI and the tests."""

@@ -1,0 +1,182 @@
+"""The live captions app: rolling finals, the current partial, a status bar, keys."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from live.audio import AudioSource
+from live.captions import Caption
+from live.config import Settings
+from live.pipeline import EngineLoader, EngineState, Finished, Notice, Pipeline, Status
+from live.tui.messages import PipelineEvent
+from live.tui.widgets import CaptionLog, PartialLine, StatusBar
+
+HELP = """\
+[b]live[/b] — captions of what is said, saved as you go.
+
+  [b]p[/b]  pause / resume listening (nothing is recorded while paused)
+  [b]b[/b]  bookmark this moment (saved in the transcript)
+  [b]r[/b]  reconnect the microphone after it went away
+  [b]?[/b]  this help
+  [b]q[/b]  quit: the last words are captioned, everything is written,
+     and the session folder is printed
+
+Scroll up to read back; new captions follow again once you are at the bottom.
+Finals are on disk the moment they appear (transcript.jsonl in the session folder).
+Press any key to close."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP, id="help")
+
+    def on_key(self) -> None:
+        self.dismiss()
+
+
+class LiveApp(App[int]):
+    """One session on screen. Build it with ``create_app``."""
+
+    CSS_PATH = "live.tcss"
+    TITLE = "live"
+    BINDINGS = [
+        Binding("p", "pause", "pause"),
+        Binding("b", "bookmark", "bookmark"),
+        Binding("r", "reconnect", "reconnect", show=False),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        open_source: Callable[[], AudioSource] | None = None,
+        load_engine: EngineLoader | None = None,
+    ) -> None:
+        super().__init__()
+        from live.session import build_pipeline
+
+        self.settings = settings
+        self.pipeline: Pipeline = build_pipeline(
+            settings, self._from_worker, open_source=open_source, load_engine=load_engine
+        )
+        self.session_folder: str | None = None
+        self.error: str | None = None
+        self.return_code = 0
+        self.finished = False
+        self._quitting = False
+        self._worker: threading.Thread | None = None
+
+    # The pipeline's thread talks to the UI only through post_message.
+    def _from_worker(self, event: object) -> None:
+        self.post_message(PipelineEvent(event))
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="captions"):
+                yield CaptionLog(id="finals", wrap=True, markup=False, auto_scroll=True)
+                yield PartialLine(id="partial")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StatusBar).language = self.settings.language
+        self.sub_title = str(self.pipeline.writer.folder) if self.pipeline.writer else ""
+        self._worker = threading.Thread(target=self.pipeline.run, name="live-pipeline", daemon=True)
+        self._worker.start()
+
+    def on_unmount(self) -> None:
+        # Closing the terminal or an exception: still finish the session (decode, write, close).
+        self.pipeline.stop()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+
+    # -- events from the pipeline ---------------------------------------------------------------------
+
+    def on_pipeline_event(self, message: PipelineEvent) -> None:
+        event = message.event
+        if isinstance(event, Caption):
+            self._caption(event)
+        elif isinstance(event, Status):
+            self.query_one(StatusBar).status = event
+        elif isinstance(event, EngineState):
+            bar = self.query_one(StatusBar)
+            if event.state == "ready":
+                bar.engine = f"{event.engine} · {event.model}"
+                self.notify(event.message, title="engine", timeout=6)
+            elif event.state == "loading":
+                bar.engine = event.message
+            else:
+                bar.engine = "no engine"
+        elif isinstance(event, Notice):
+            self.notify(event.message, severity=event.level, timeout=10 if event.level != "error" else 30)
+        elif isinstance(event, Finished):
+            self._finished(event)
+
+    def _caption(self, caption: Caption) -> None:
+        partial = self.query_one(PartialLine)
+        if caption.kind == "partial":
+            partial.show(caption)
+            return
+        partial.show(None)
+        if caption.text:
+            self.query_one(CaptionLog).add_final(caption)
+
+    def _finished(self, event: Finished) -> None:
+        self.finished = True
+        self.session_folder = event.folder
+        if event.error:
+            self.error = event.error
+            self.return_code = 1
+        if self._quitting:
+            self.exit(self.return_code)
+        elif not event.error:
+            self.notify("end of input — press q to quit", timeout=30)
+        self.query_one(PartialLine).show(None)
+
+    # -- keys ------------------------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        paused = not self.pipeline.paused
+        self.pipeline.pause(paused)
+        self.query_one(CaptionLog).add_marker(self.pipeline.clock(), "⏸ paused" if paused else "▶ resumed")
+
+    def action_bookmark(self) -> None:
+        at = self.pipeline.bookmark()
+        self.query_one(CaptionLog).add_marker(at, "★ bookmark")
+        self.notify("bookmark saved", timeout=2)
+
+    def action_reconnect(self) -> None:
+        self.pipeline.reconnect()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self.finished or self._quitting:
+            self.exit(self.return_code)
+            return
+        self._quitting = True
+        self.notify("finishing: captioning the last words and saving…", timeout=30)
+        self.pipeline.stop()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    open_source: Callable[[], AudioSource] | None = None,
+    load_engine: EngineLoader | None = None,
+) -> LiveApp:
+    """The one factory for the CLI and the tests (tests inject a source or an engine loader)."""
+    return LiveApp(settings, open_source=open_source, load_engine=load_engine)

@@ -1,0 +1,71 @@
+"""The caption view and the status bar."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import RichLog, Static
+
+from live.captions import Caption
+from live.pipeline import Status
+from live.transcript import clock_hms
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def level_meter(dbfs: float, width: int = 8) -> str:
+    """A bar of ``width`` cells for -60..0 dBFS."""
+    frac = min(1.0, max(0.0, (dbfs + 60.0) / 60.0))
+    cells = frac * width
+    full = int(cells)
+    part = BARS[int((cells - full) * (len(BARS) - 1))] if full < width else ""
+    return ("█" * full + part).ljust(width)
+
+
+class CaptionLog(RichLog):
+    """Finals with timestamps. Follows new captions unless the user has scrolled back."""
+
+    def add_final(self, caption: Caption) -> None:
+        line = Text.assemble((f"{clock_hms(caption.start)} ", "dim"), caption.text)
+        self.write(line, scroll_end=self.is_vertical_scroll_end)
+
+    def add_marker(self, at: float, text: str) -> None:
+        self.write(Text.assemble((f"{clock_hms(at)} ", "dim"), (text, "bold yellow")),
+                   scroll_end=self.is_vertical_scroll_end)
+
+
+class PartialLine(Static):
+    """The open segment's current guess, dimmed, replaced by each new partial."""
+
+    def show(self, caption: Caption | None) -> None:
+        self.update("" if caption is None else f"… {caption.text}")
+
+
+class StatusBar(Static):
+    """Level meter, VAD state, engine and model, language, elapsed time, latency, overflows."""
+
+    status: reactive[Status | None] = reactive(None, always_update=True)
+    engine: reactive[str] = reactive("loading model…")
+    language: reactive[str] = reactive("auto")
+
+    def render(self) -> Text:
+        s = self.status
+        parts: list[tuple[str, str] | str] = []
+        if s is None:
+            parts.append(("○ starting", "dim"))
+        else:
+            if s.paused:
+                parts.append(("⏸ paused", "bold yellow"))
+            elif s.in_speech:
+                parts.append(("● speech", "bold green"))
+            else:
+                parts.append(("○ silence", "dim"))
+            parts += [" ", (level_meter(s.level_dbfs), "green"), f" {s.level_dbfs:4.0f} dB"]
+        parts += ["  │ ", (self.engine, "cyan"), "  │ ", self.language]
+        if s is not None:
+            parts += ["  │ ", clock_hms(s.clock)]
+            parts += ["  │ latency ", f"{s.latency:.1f} s" if s.latency is not None else "–"]
+            if s.backlog_s > 1.0 or s.pending_finals > 1:
+                parts += ["  │ ", (f"behind {s.backlog_s:.1f} s, {s.pending_finals} queued", "bold red")]
+            parts += ["  │ overflows ", (str(s.overflows), "bold red" if s.overflows else "")]
+        return Text.assemble(*parts)

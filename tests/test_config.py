@@ -1,0 +1,52 @@
+"""Settings: config file < LIVE_* environment < flags; bad values are one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from live.config import load_settings
+from live.errors import ConfigError
+
+
+def test_precedence_file_env_flags(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('engine = "whisper"\nlanguage = "zh"\nsilence_ms = 700\n[llm]\nmodel = "x"\n')
+    env = {"LIVE_CONFIG": str(cfg), "LIVE_LANGUAGE": "en"}
+    s = load_settings({"silence_ms": 400, "device": None}, env=env)
+    assert (s.engine, s.language, s.silence_ms) == ("whisper", "en", 400)
+    assert s.llm == {"model": "x"}
+
+
+def test_xdg_config_home_is_read(tmp_path):
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "config.toml").write_text('session_dir = "~/lectures"\nfast = true\n')
+    s = load_settings({}, env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert s.session_dir == Path("~/lectures").expanduser() and s.fast is True
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"engine": "kaldi"}, "unknown engine 'kaldi'; choose one of: auto, sensevoice, whisper"),
+        ({"language": "fr"}, "unknown language 'fr'"),
+        ({"silence_ms": 10}, "silence_ms must be between"),
+        ({"vad_aggressiveness": 7}, "vad_aggressiveness must be"),
+    ],
+)
+def test_bad_values(flags, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(flags, env={"XDG_CONFIG_HOME": str(tmp_path)})
+
+
+def test_bad_config_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("engine = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings({}, env={"LIVE_CONFIG": str(cfg)})
+    cfg.write_text('egnine = "whisper"\n')
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_settings({}, env={"LIVE_CONFIG": str(cfg)})
+    with pytest.raises(ConfigError, match="bad value for threads"):
+        load_settings({}, env={"XDG_CONFIG_HOME": str(tmp_path), "LIVE_THREADS": "many"})

@@ -1,0 +1,150 @@
+"""The session folder: JSONL as the source of truth, a WAV readable at any moment, subtitle files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from live.captions import Caption
+from live.errors import SessionError
+from live.transcript import SessionWriter, WavAppender, cues, new_session_dir, read_entries, to_srt, to_vtt
+
+
+def final(i: int, start: float, end: float, text: str) -> Caption:
+    return Caption("final", start, end, text, "en", "neutral", ("Speech",), end + 0.5, i)
+
+
+def test_finals_are_on_disk_before_close(tmp_path):
+    w = SessionWriter(tmp_path / "s")
+    w.add_final(final(0, 0.0, 2.0, "hello there"))
+    lines = (tmp_path / "s" / "transcript.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == {
+        "type": "final", "start": 0.0, "end": 2.0, "text": "hello there", "language": "en",
+        "emotion": "neutral", "events": ["Speech"], "emitted": 2.5, "index": 0,
+    }
+    w.close()
+
+
+def test_close_renders_txt_srt_vtt_with_bookmarks(tmp_path):
+    w = SessionWriter(tmp_path / "s")
+    w.add_final(final(0, 1.0, 3.5, "Ask not what your country can do for you."))
+    w.add_bookmark(4.0)
+    w.add_final(final(1, 65.0, 70.0, "Ask what you can do for your country."))
+    w.close()
+    folder = tmp_path / "s"
+    txt = (folder / "transcript.txt").read_text()
+    assert txt.splitlines() == [
+        "[00:00:01] Ask not what your country can do for you.",
+        "[00:00:04] ★ bookmark",
+        "[00:01:05] Ask what you can do for your country.",
+    ]
+    srt = (folder / "transcript.srt").read_text()
+    assert srt.startswith("1\n00:00:01,000 --> 00:00:03,500\nAsk not what your country can do for you.\n\n2\n")
+    vtt = (folder / "transcript.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n\n00:00:01.000 --> 00:00:03.500\n")
+
+
+def test_long_finals_split_into_two_line_cues_with_monotonic_times():
+    text = " ".join(["word"] * 60)
+    out = cues([final(0, 10.0, 25.0, text)])
+    assert len(out) > 1
+    for a, b, block in out:
+        assert a < b
+        assert all(len(line) <= 42 for line in block.splitlines()) and len(block.splitlines()) <= 2
+    assert out[0][0] == 10.0 and out[-1][1] == pytest.approx(25.0)
+    assert all(x[1] <= y[0] + 1e-9 for x, y in zip(out, out[1:]))
+    # Chinese lines are kept short (about 16 characters).
+    zh = cues([final(0, 0.0, 6.0, "我认为跑步最重要的就是给我带来了身体健康" * 2)])
+    assert all(len(line) <= 16 for _, _, block in zh for line in block.splitlines())
+
+
+def test_srt_and_vtt_times_parse_back():
+    finals = [final(i, i * 3.0, i * 3.0 + 2.5, f"caption number {i}") for i in range(5)]
+    stamps = re.findall(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)", to_srt(finals))
+    starts = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 for h, m, s, ms, *_ in stamps]
+    assert starts == [0.0, 3.0, 6.0, 9.0, 12.0]
+    assert to_vtt(finals).count(" --> ") == 5
+
+
+def test_wav_is_readable_after_every_append(tmp_path):
+    path = tmp_path / "a.wav"
+    wav = WavAppender(path)
+    rng = np.random.default_rng(0)
+    blocks = [rng.uniform(-0.5, 0.5, 1600).astype(np.float32) for _ in range(5)]
+    for i, block in enumerate(blocks, 1):
+        wav.append(block)
+        data, rate = sf.read(path, dtype="float32")  # while still open for writing
+        assert rate == 16000 and len(data) == 1600 * i
+    np.testing.assert_allclose(data, np.concatenate(blocks), atol=1 / 32767)
+
+
+def test_wav_and_jsonl_survive_kill_9(tmp_path):
+    folder = tmp_path / "s"
+    code = f"""
+import numpy as np, os, sys
+from live.captions import Caption
+from live.transcript import SessionWriter
+w = SessionWriter({str(folder)!r})
+for i in range(30):
+    w.write_audio(np.full(1600, 0.1, np.float32))
+    if i % 10 == 9:
+        w.add_final(Caption("final", i / 10, i / 10 + 1, f"line {{i}}", emitted=i / 10 + 1.5, index=i))
+        print(f"line {{i}}", flush=True)
+os.kill(os.getpid(), 9)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9
+    printed = proc.stdout.splitlines()
+    finals, _ = read_entries(folder)
+    assert [c.text for c in finals] == printed == ["line 9", "line 19", "line 29"]
+    data, rate = sf.read(folder / "audio.wav")
+    assert len(data) == 30 * 1600
+
+
+def test_session_dir_is_dated_and_unique(tmp_path):
+    a = new_session_dir(tmp_path)
+    b = new_session_dir(tmp_path)
+    assert a != b and a.parent == b.parent == tmp_path
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?", a.name)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_root_is_a_clear_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(SessionError, match="--session-dir"):
+        new_session_dir(ro / "x")
+
+
+def test_session_root_that_is_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SessionError, match="--session-dir"):
+        new_session_dir(blocker / "sessions")
+
+
+def test_full_disk_keeps_captions_in_memory_and_retries(tmp_path):
+    """/dev/full fails every write with ENOSPC, as a full disk does."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    w = SessionWriter(tmp_path / "s")
+    good = w._jsonl
+    w._jsonl = open("/dev/full", "w")
+    w.add_final(final(0, 0.0, 1.0, "first"))
+    assert w.error and "No space left" in w.error
+    assert [c.text for c in w.finals] == ["first"]
+    w._jsonl = good  # space again: the held-back line is written with the next one
+    w.add_final(final(1, 1.0, 2.0, "second"))
+    assert w.error is None
+    w.close()
+    finals, _ = read_entries(tmp_path / "s")
+    assert [c.text for c in finals] == ["first", "second"]
