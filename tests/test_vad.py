@@ -1,0 +1,242 @@
+"""live.vad: where speech segments open and close on real recordings, fed in any block size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audio_helpers import FRAME, clip, frame_levels, speech_extent, speech_frames
+
+from live.audio import SAMPLE_RATE, decode_file
+from live.errors import ConfigError
+from live.vad import Segment, Segmenter, VadOptions
+
+
+def segment_all(x: np.ndarray, block: int = 1600, options: VadOptions | None = None) -> list[Segment]:
+    segmenter = Segmenter(options)
+    out: list[Segment] = []
+    for i in range(0, x.size, block):
+        out.extend(segmenter.feed(x[i:i + block]))
+    return out + segmenter.flush()
+
+
+def sample(t: float) -> int:
+    return round(t * SAMPLE_RATE)
+
+
+def assert_segments_are_the_input(segments: list[Segment], x: np.ndarray) -> None:
+    """Each segment's audio is exactly the input between its start and end; none overlap."""
+    assert [s.index for s in segments] == list(range(len(segments)))
+    for s in segments:
+        np.testing.assert_array_equal(s.audio, x[sample(s.start):sample(s.end)])
+        assert s.audio.dtype == np.float32
+    for a, b in zip(segments, segments[1:]):
+        assert a.end <= b.start
+
+
+def assert_covers_speech(segments: list[Segment], x: np.ndarray) -> None:
+    """Every surely-voiced frame lies inside some segment: no word is clipped off."""
+    for f in speech_frames(x):
+        t0, t1 = f * FRAME / SAMPLE_RATE, (f + 1) * FRAME / SAMPLE_RATE
+        assert any(s.start <= t0 and t1 <= s.end for s in segments), f"speech at {t0:.2f} s is in no segment"
+
+
+def pause(seconds: float) -> np.ndarray:
+    return np.zeros(sample(seconds), dtype=np.float32)
+
+
+# --- options ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [
+    {"aggressiveness": 4}, {"frame_ms": 25}, {"start_ms": 10}, {"start_ratio": 0.0}, {"preroll_ms": -1},
+    {"silence_ms": 0}, {"tail_ms": 600}, {"max_segment_s": 0.5}, {"cut_search_s": 0.0},
+    {"min_segment_ms": 20000}, {"energy_floor_dbfs": 3.0}, {"preroll_ms": 3000, "max_segment_s": 5.0},
+])
+def test_bad_options_are_config_errors_naming_the_setting(bad):
+    with pytest.raises(ConfigError) as error:
+        VadOptions(**bad)
+    message = str(error.value)
+    assert next(iter(bad)) in message and "\n" not in message
+
+
+# --- real speech ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first,second", [
+    ("pocketsphinx_librivox_0880.flac", "pocketsphinx_librivox_0930.flac"),
+    ("pocketsphinx_librivox_0930.flac", "pocketsphinx_librivox_0880.flac"),
+])
+def test_two_sentences_with_a_pause_between_give_exactly_two_segments(first, second):
+    a, b = clip(first), clip(second)  # one sentence each, read without a pause
+    x = np.concatenate([a, pause(1.5), b])
+    gap_start, gap_end = a.size / SAMPLE_RATE, a.size / SAMPLE_RATE + 1.5
+    options = VadOptions()
+    segments = segment_all(x, options=options)
+    assert len(segments) == 2
+    assert_segments_are_the_input(segments, x)
+    assert_covers_speech(segments, x)
+    # each boundary lies inside the pause: the first ends a short tail after its words, the second
+    # starts no further back than the pre-roll and opening window before the next words
+    one, two = segments
+    assert speech_extent(a)[1] <= one.end <= gap_start + 0.3
+    reach_back = (options.preroll_ms + options.start_ms + options.frame_ms) / 1000
+    assert max(one.end, gap_end - reach_back) <= two.start <= gap_end + speech_extent(b)[0]
+
+
+def test_harvard_sentences_are_cut_in_the_pauses_between_them():
+    x = clip("realpython_harvard.flac")  # six sentences read with pauses
+    segments = segment_all(x)
+    assert 4 <= len(segments) <= 6
+    assert_segments_are_the_input(segments, x)
+    assert_covers_speech(segments, x)
+    levels = frame_levels(x)
+    speech_level = np.percentile(levels[speech_frames(x)], 50)
+    for s in segments:
+        for t in (s.start, s.end):
+            f = min(int(t * SAMPLE_RATE) // FRAME, levels.size - 1)
+            near = levels[max(0, f - 1):f + 2]  # ±30 ms around the boundary
+            assert near.max() < speech_level - 15, f"boundary at {t:.2f} s is inside a word"
+
+
+@pytest.mark.parametrize("kind", ["digital silence", "faint noise", "quiet room tone"])
+def test_silence_and_faint_noise_give_no_segment(kind):
+    rng = np.random.default_rng(7)
+    if kind == "digital silence":
+        x = pause(3.0)
+    elif kind == "faint noise":
+        x = (rng.standard_normal(sample(3.0)) * 10 ** (-50 / 20)).astype(np.float32)
+    else:  # the quietest stretch of a real recording, looped to 3 s
+        jfk = clip("jfk.flac")
+        levels = frame_levels(jfk)
+        quiet = np.flatnonzero(levels < np.percentile(levels, 10))
+        x = np.concatenate([jfk[f * FRAME:(f + 1) * FRAME] for f in quiet])
+        x = np.resize(x, sample(3.0))
+    segmenter = Segmenter()
+    assert segmenter.feed(x) == []
+    assert segmenter.flush() == []
+    assert not segmenter.in_speech and segmenter.open_segment is None
+    assert segmenter.clock == pytest.approx(3.0)
+
+
+def test_energy_floor_ignores_speech_too_faint_to_be_the_lecturer():
+    x = clip("jfk.flac") * 10 ** (-45 / 20)  # the lecture 45 dB down: a voice from the corridor
+    assert segment_all(x) == []
+    assert segment_all(x, options=VadOptions(energy_floor_dbfs=-100.0)) != []
+
+
+def test_blips_shorter_than_min_segment_are_dropped():
+    jfk = clip("jfk.flac")
+    loudest = int(np.argmax(frame_levels(jfk)))
+    blip = jfk[loudest * FRAME - FRAME * 2:loudest * FRAME + FRAME * 3]  # 150 ms of a word
+    x = np.concatenate([pause(1.0), blip, pause(1.0)])
+    assert segment_all(x) == []
+    kept = segment_all(x, options=VadOptions(min_segment_ms=0))
+    assert len(kept) == 1 and kept[0].start < 1.0 < 1.15 < kept[0].end
+
+
+def test_long_speech_is_cut_at_max_segment_with_no_sample_lost_or_doubled():
+    # Five sentences joined by 250 ms pauses: too short to close a segment, so only cuts split them.
+    names = ["pocketsphinx_librivox_0880.flac", "pocketsphinx_librivox_0930.flac", "jfk.flac",
+             "pocketsphinx_librivox_0880.flac", "pocketsphinx_librivox_0930.flac"]
+    parts = []
+    for name in names:
+        parts += [clip(name), pause(0.25)]
+    x = np.concatenate(parts)
+    options = VadOptions(max_segment_s=5.0, silence_ms=600)
+    segments = segment_all(x, options=options)
+    assert all(s.duration <= 5.0 for s in segments)
+    assert_segments_are_the_input(segments, x)
+    assert_covers_speech(segments, x)
+    cuts = [(a, b) for a, b in zip(segments, segments[1:]) if a.end == b.start]
+    assert len(cuts) >= 3  # ~20 s of speech in ≤ 5 s pieces
+    levels = frame_levels(x)
+    for a, _ in cuts:  # cut at the quietest frame of the last 3 s, so never in the loudest speech
+        f = int(a.end * SAMPLE_RATE) // FRAME
+        window = levels[max(0, f - 100):f + 1]
+        assert levels[f] <= np.percentile(window, 10)
+
+
+def test_three_minute_talk_respects_max_segment(shared_audio):
+    x = decode_file(shared_audio / "en" / "ibm_08_ibm_watson_ai_3min.flac")
+    segments = segment_all(x, options=VadOptions(max_segment_s=5.0))
+    assert len(segments) >= 36  # 180 s of talk in pieces of at most 5 s
+    assert max(s.duration for s in segments) <= 5.0
+    assert_segments_are_the_input(segments, x)
+    assert_covers_speech(segments, x)
+    assert any(a.end == b.start for a, b in zip(segments, segments[1:]))
+
+
+def test_segments_do_not_depend_on_the_block_size():
+    x = np.concatenate([clip("realpython_harvard.flac"), pause(0.7), clip("jfk.flac")])
+    options = VadOptions(max_segment_s=4.0)
+    small = segment_all(x, block=112, options=options)  # 7 ms
+    large = segment_all(x, block=SAMPLE_RATE, options=options)  # 1 s
+    odd = segment_all(x, block=4999, options=options)
+    assert len(small) > 5
+    for segs in (large, odd):
+        assert [(s.index, s.start, s.end) for s in segs] == [(s.index, s.start, s.end) for s in small]
+        for p, q in zip(segs, small):
+            np.testing.assert_array_equal(p.audio, q.audio)
+
+
+# --- streaming state --------------------------------------------------------------------------------
+
+
+def test_open_segment_grows_with_speech_and_becomes_the_closed_segment():
+    x = np.concatenate([pause(0.5), clip("pocketsphinx_librivox_0880.flac"), pause(1.0)])
+    segmenter = Segmenter()
+    seen: list[Segment] = []
+    closed: list[Segment] = []
+    for i in range(0, x.size, 1600):
+        closed += segmenter.feed(x[i:i + 1600])
+        assert segmenter.clock == pytest.approx(min(i + 1600, x.size) / SAMPLE_RATE)
+        open_ = segmenter.open_segment
+        assert (open_ is not None) == segmenter.in_speech
+        if open_ is not None:
+            np.testing.assert_array_equal(open_.audio, x[sample(open_.start):sample(open_.end)])
+            assert open_.end <= segmenter.clock
+            seen.append(open_)
+    assert len(closed) == 1 and len(seen) > 20
+    final = closed[0]
+    assert {s.index for s in seen} == {final.index} and {s.start for s in seen} == {final.start}
+    ends = [s.end for s in seen]
+    assert ends == sorted(ends) and ends[-1] > final.end  # grew through the closing silence
+    # pre-roll reaches back into the leading pause, by at most its 300 ms (and a frame's alignment)
+    assert 0.5 - 0.33 <= final.start < 0.5
+
+
+def test_trailing_silence_counts_up_until_the_segment_closes():
+    options = VadOptions()
+    x = np.concatenate([clip("pocketsphinx_librivox_0930.flac"), pause(1.0)])
+    segmenter = Segmenter(options)
+    trail, closed_at = [], None
+    for i in range(0, x.size, 480):  # one 30 ms frame at a time
+        if segmenter.feed(x[i:i + 480]):
+            closed_at = i
+            break
+        trail.append(segmenter.trailing_silence_ms)
+    assert closed_at is not None
+    assert trail[-1] < options.silence_ms <= trail[-1] + options.frame_ms  # one frame short of closing
+    assert segmenter.trailing_silence_ms == 0 and not segmenter.in_speech
+    assert max(trail[:-20]) < options.silence_ms  # pauses inside the sentence never reached it
+
+
+def test_flush_closes_speech_that_runs_to_the_end():
+    x = clip("pocketsphinx_librivox_0930.flac")
+    segmenter = Segmenter()
+    assert segmenter.feed(x) == []
+    assert segmenter.in_speech
+    flushed = segmenter.flush()
+    assert len(flushed) == 1 and flushed[0].end <= x.size / SAMPLE_RATE
+    assert segmenter.flush() == [] and not segmenter.in_speech
+    # the stream goes on after a flush (a pause), on the same clock
+    more = segmenter.feed(np.concatenate([pause(0.5), x, pause(1.0)]))
+    assert len(more) == 1 and more[0].index == 1 and more[0].start >= x.size / SAMPLE_RATE
+
+
+def test_level_follows_the_last_frame():
+    segmenter = Segmenter()
+    segmenter.feed(pause(0.09))  # three whole frames
+    assert segmenter.level_dbfs == -100.0
+    segmenter.feed(np.full(480, 0.1, dtype=np.float32))
+    assert segmenter.level_dbfs == pytest.approx(-20.0, abs=0.01)
