@@ -125,7 +125,9 @@ class Segmenter:
         self.options = opts = options or VadOptions()
         self._vad = webrtcvad.Vad(opts.aggressiveness)
         self._frame = SAMPLE_RATE * opts.frame_ms // 1000
-        frames = lambda ms: max(1, math.ceil(ms / opts.frame_ms))  # noqa: E731
+        def frames(ms: float) -> int:
+            return max(1, math.ceil(ms / opts.frame_ms))
+
         self._start_frames = frames(opts.start_ms)
         self._start_needed = max(1, math.ceil(opts.start_ratio * self._start_frames - 1e-9))
         self._preroll_frames = math.ceil(opts.preroll_ms / opts.frame_ms)
