@@ -116,7 +116,7 @@ class Captioner:
         self.options = options or CaptionOptions()
         self._clock = clock or (lambda: segmenter.clock)
         self._pending: deque[Segment] = deque()
-        self._partial_index = -1
+        self._partial_key: tuple[int, float] | None = None  # the open segment whose partial is shown
         self._partial_end = 0.0
         self.decode_times: list[tuple[float, float]] = []  # (audio seconds, wall seconds), for benchmarks
 
@@ -136,20 +136,29 @@ class Captioner:
         if self.engine is None:
             return []
         if self._pending:
+            self._partial_key = None
             return [self._decode(self._pending.popleft(), "final")]
         if not self.options.partials:
             return []
         seg = self.segmenter.open_segment
         if seg is None:
+            if self._partial_key is not None:
+                # The open segment was a blip too short to keep: take its partial off the screen.
+                cleared = Caption("partial", self._partial_end, self._partial_end, "", emitted=self._clock(),
+                                  index=self._partial_key[0])
+                self._partial_key = None
+                return [cleared]
             return []
-        grown = seg.end - (self._partial_end if seg.index == self._partial_index else seg.start)
+        # Keyed by (index, start): a dropped blip's index is reused by the next segment.
+        key = (seg.index, seg.start)
+        grown = seg.end - (self._partial_end if key == self._partial_key else seg.start)
         if (
             seg.end - seg.start < self.options.min_partial_s
             or grown < self.options.min_growth_s
             or self.segmenter.trailing_silence_ms >= self.options.quiet_ms
         ):
             return []
-        self._partial_index, self._partial_end = seg.index, seg.end
+        self._partial_key, self._partial_end = key, seg.end
         caption = self._decode(seg, "partial")
         return [caption] if caption.text else []
 

@@ -10,6 +10,8 @@ Errors a user can fix print one line and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -36,7 +38,9 @@ q quit (saves everything and prints where).
 
 def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.ArgumentParser:
     kwargs = dict(
-        description="Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal.",
+        prog="live [run]",
+        description="Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal.\n\n"
+        "other commands: live devices (list microphones), live summarize SESSION_DIR (rebuild notes)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -93,7 +97,8 @@ RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "la
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+    # `live` alone is `live run`, and so is its --help: the options a newcomer needs are the run options.
+    if not argv or (argv[0] not in COMMANDS and argv[0] != "--version"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
@@ -142,12 +147,49 @@ def _run(flags: dict) -> int:
     from live.tui.app import create_app
 
     app = create_app(settings)
-    app.run()
-    if app.return_code:
-        return app.return_code
+    with _stderr_to_log(app.log_path):
+        app.run()
+    if app.error:
+        print(f"live: error: {app.error}", file=sys.stderr)
+    if app.exit_code:
+        return app.exit_code
     if app.session_folder:
         print(f"session saved in {app.session_folder}")
     return 0
+
+
+@contextlib.contextmanager
+def _stderr_to_log(path: Path | None):
+    """Keep native stderr (PortAudio, ALSA, funasr's prints) off the TUI: it goes to the session's log.
+
+    Textual draws on ``sys.__stderr__``, so it gets a file object on a copy of the terminal's fd 2
+    while fd 2 itself points at the log.
+    """
+    if path is None:
+        yield
+        return
+    import logging
+
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+    saved_dunder = sys.__stderr__
+    saved_fd = os.dup(2)
+    logger = logging.getLogger("live")
+    with open(path, "a", encoding="utf-8") as log_file:
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        os.dup2(log_file.fileno(), 2)
+        sys.__stderr__ = terminal
+        try:
+            yield
+        finally:
+            sys.__stderr__ = saved_dunder
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            logger.removeHandler(handler)
+            terminal.close()
 
 
 def _run_headless(settings) -> int:

@@ -172,6 +172,11 @@ class Pipeline:
     def _loop(self) -> None:
         assert self.source is not None
         while not self._stop.is_set():
+            if not self._realtime and self.captioner.engine is None:
+                # --fast replays as fast as the decoder goes: nothing to gain by reading ahead of it.
+                self._engine_done.wait(0.1)
+                if not self._engine_done.is_set():
+                    continue
             if self.captioner.engine is None and self.engine is not None:
                 self.captioner.engine = self.engine
             if self.engine_error is not None and self.captioner.engine is None:

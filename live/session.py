@@ -34,10 +34,22 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
             raise InputError(f"{path}: no such file; check the path given to --input")
         if path.is_dir():
             raise InputError(f"{path} is a folder; --input takes an audio or video file")
+        probe = FileSource(path, realtime=False)
+        probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
+        probe.stop()
         realtime = not settings.fast
         return lambda: FileSource(path, realtime=realtime)
-    device = resolve_device(settings.device)
-    return lambda: MicSource(device)
+    resolve_device(settings.device)  # a clear error now, before any UI
+    # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
+    return lambda: MicSource(settings.device, rescan=True)
+
+
+def check_model(settings: Settings) -> None:
+    """A --model folder that cannot be SenseVoice fails now, not after the UI is up."""
+    if settings.model and settings.engine in ("auto", "sensevoice") and Path(settings.model).expanduser().exists():
+        from live.models import check_sensevoice_folder
+
+        check_sensevoice_folder(Path(settings.model).expanduser())
 
 
 def engine_loader(settings: Settings) -> EngineLoader:
@@ -60,7 +72,9 @@ def build_pipeline(
     load_engine: EngineLoader | None = None,
 ) -> Pipeline:
     open_source = open_source or source_factory(settings)
-    load_engine = load_engine or engine_loader(settings)
+    if load_engine is None:
+        check_model(settings)
+        load_engine = engine_loader(settings)
     meta = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),

@@ -71,7 +71,7 @@ class WavAppender:
         )
 
     def append(self, samples: np.ndarray) -> None:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        pcm = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2")
         self._f.seek(0, os.SEEK_END)
         self._f.write(pcm.tobytes())
         self.frames += len(pcm)

@@ -92,7 +92,8 @@ def test_wav_and_jsonl_survive_kill_9(tmp_path):
 import numpy as np, os, sys
 from live.captions import Caption
 from live.transcript import SessionWriter
-w = SessionWriter({str(folder)!r})
+from pathlib import Path
+w = SessionWriter(Path({str(folder)!r}))
 for i in range(30):
     w.write_audio(np.full(1600, 0.1, np.float32))
     if i % 10 == 9:

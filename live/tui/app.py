@@ -72,8 +72,10 @@ class LiveApp(App[int]):
             settings, self._from_worker, open_source=open_source, load_engine=load_engine
         )
         self.session_folder: str | None = None
+        writer = self.pipeline.writer
+        self.log_path = writer.folder / "live.log" if writer is not None else None
         self.error: str | None = None
-        self.return_code = 0
+        self.exit_code = 0
         self.finished = False
         self._quitting = False
         self._worker: threading.Thread | None = None
@@ -138,9 +140,9 @@ class LiveApp(App[int]):
         self.session_folder = event.folder
         if event.error:
             self.error = event.error
-            self.return_code = 1
+            self.exit_code = 1
         if self._quitting:
-            self.exit(self.return_code)
+            self.exit(self.exit_code)
         elif not event.error:
             self.notify("end of input — press q to quit", timeout=30)
         self.query_one(PartialLine).show(None)
@@ -165,7 +167,7 @@ class LiveApp(App[int]):
 
     async def action_quit(self) -> None:
         if self.finished or self._quitting:
-            self.exit(self.return_code)
+            self.exit(self.exit_code)
             return
         self._quitting = True
         self.notify("finishing: captioning the last words and saving…", timeout=30)

@@ -38,7 +38,7 @@ class PartialLine(Static):
     """The open segment's current guess, dimmed, replaced by each new partial."""
 
     def show(self, caption: Caption | None) -> None:
-        self.update("" if caption is None else f"… {caption.text}")
+        self.update(f"… {caption.text}" if caption is not None and caption.text else "")
 
 
 class StatusBar(Static):

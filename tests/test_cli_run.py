@@ -1,0 +1,253 @@
+"""`live` end to end as a user runs it: a subprocess, real audio, a real engine, stdout and the session folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_helpers import DATA, virtual_mic_or_skip
+from live.transcript import read_entries
+
+pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+
+
+def live(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split())
+
+
+def wer(ref: str, hyp: str) -> tuple[int, int]:
+    """Word edit distance and the reference length."""
+    r, h = normalize(ref).split(), normalize(hyp).split()
+    d = list(range(len(h) + 1))
+    for i, rw in enumerate(r, 1):
+        prev, d[0] = d[0], i
+        for j, hw in enumerate(h, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
+    return d[len(h)], len(r)
+
+
+def gold_english(shared_audio: Path) -> list[tuple[Path, str]]:
+    rows = []
+    for line in (shared_audio / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        cols = line.split("\t")
+        if cols[1] == "en" and cols[3] == "gold":
+            rows.append((shared_audio / cols[0], cols[7]))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def gold_reel(tmp_path_factory, shared_audio):
+    """All gold English clips in one file, 1.5 s of silence between them: seams the VAD must find."""
+    clips = gold_english(shared_audio)
+    pieces, spans, t = [], [], 0.0
+    gap = np.zeros(int(1.5 * 16000), np.float32)
+    for path, ref in clips:
+        audio, rate = sf.read(path, dtype="float32")
+        assert rate == 16000 and audio.ndim == 1
+        pieces += [audio, gap]
+        spans.append((t, t + len(audio) / 16000, ref, path.name))
+        t += (len(audio) + len(gap)) / 16000
+    out = tmp_path_factory.mktemp("reel") / "gold.flac"
+    sf.write(out, np.concatenate(pieces), 16000)
+    return out, spans
+
+
+@pytest.mark.slow
+def test_whisper_through_the_live_pipeline_meets_the_wer_bound(gold_reel, tmp_path):
+    reel, spans = gold_reel
+    done = live("--input", str(reel), "--fast", "--headless", "--json", "--engine", "whisper",
+                "--session-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    finals = [json.loads(line) for line in done.stdout.splitlines()]
+    assert finals and all(f["type"] == "final" for f in finals)
+    # Nothing duplicated, lost or reordered: indices rise, times never overlap.
+    assert [f["index"] for f in finals] == sorted({f["index"] for f in finals})
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(finals, finals[1:]))
+    errors = words = 0
+    for start, end, ref, name in spans:
+        hyp = " ".join(f["text"] for f in finals if start - 0.5 <= f["start"] < end)
+        e, n = wer(ref, hyp)
+        errors, words = errors + e, words + n
+        # No final straddles a seam: each belongs to one clip.
+        assert all(f["end"] <= end + 0.5 for f in finals if start - 0.5 <= f["start"] < end), name
+    assert errors / words <= 0.10, f"WER {errors / words:.1%} over {len(spans)} gold clips"
+    # The same finals are on disk, and the subtitle files were written on exit.
+    session = next(tmp_path.iterdir())
+    on_disk, _ = read_entries(session)
+    assert [c.text for c in on_disk] == [f["text"] for f in finals]
+    assert (session / "transcript.srt").read_text().count(" --> ") >= len(finals)
+
+
+@pytest.mark.slow
+def test_cuts_inside_long_speech_lose_and_repeat_nothing(tmp_path):
+    """--max-segment-s 4 forces cuts inside the Harvard sentences; each sentence still comes out once."""
+    done = live("--input", str(DATA / "realpython_harvard.flac"), "--fast", "--headless", "--json",
+                "--engine", "whisper", "--max-segment-s", "4", "--session-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    finals = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(f["end"] - f["start"] <= 4.0 + 1e-6 for f in finals)
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(finals, finals[1:]))
+    text = normalize(" ".join(f["text"] for f in finals))
+    for phrase in ("stale smell of old beer", "heat to bring out the odor", "salt pickle", "hot cross bun"):
+        assert text.count(phrase) == 1, (phrase, text)
+
+
+def test_headless_text_mode_prints_timestamped_finals(tmp_path):
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper",
+                "--session-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines and all(re.fullmatch(r"\[\d\d:\d\d:\d\d\] .+", line) for line in lines)
+    assert "ask what you can do for your country" in normalize(" ".join(lines))
+    assert "session saved in" in done.stderr and "whisper" in done.stderr
+
+
+def test_partials_come_before_their_final_and_carry_latency(tmp_path):
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--json", "--partials",
+                "--engine", "whisper", "--session-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {e["type"] for e in events} == {"partial", "final"}
+    keys = {"type", "start", "end", "text", "language", "emotion", "events", "emitted", "index"}
+    assert all(set(e) == keys for e in events)
+    finals = {e["index"]: e for e in events if e["type"] == "final"}
+    for e in events:
+        if e["type"] == "partial":
+            assert e["index"] in finals and events.index(e) < events.index(finals[e["index"]])
+        assert e["emitted"] >= e["end"] - 1e-6
+    # Only finals are saved.
+    session = next(tmp_path.iterdir())
+    assert [c.index for c in read_entries(session)[0]] == sorted(finals)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_session_keeps_every_printed_final(tmp_path, shared_audio):
+    """Real-time replay of a talk; after two finals are printed the process is killed with SIGKILL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "live", "--input", str(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac"),
+         "--headless", "--json", "--engine", "whisper", "--session-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    printed = []
+    deadline = time.monotonic() + 120
+    try:
+        while len(printed) < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                printed.append(json.loads(line)["text"])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(printed) == 2
+    session = next(tmp_path.iterdir())
+    on_disk = [c.text for c in read_entries(session)[0]]
+    assert on_disk[: len(printed)] == printed
+    audio, rate = sf.read(session / "audio.wav")
+    assert rate == 16000 and len(audio) / rate > 5.0
+
+
+@pytest.mark.mic
+@pytest.mark.slow
+def test_headless_captions_the_virtual_microphone(tmp_path_factory, tmp_path, shared_audio):
+    mic = virtual_mic_or_skip(tmp_path_factory.mktemp("vmic"))
+    try:
+        env = {**os.environ, **mic.client_env()}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "live", "--headless", "--engine", "whisper", "--session-dir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        time.sleep(4)  # model load; the microphone is recorded from the start anyway
+        mic.play(shared_audio / "en" / "jfk.flac")
+        mic.wait()
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        mic.stop()
+    assert proc.returncode == 0, err
+    assert "ask not what your country can do for you" in normalize(out), out
+    session = next(tmp_path.iterdir())
+    assert "ask not what your country can do for you" in normalize((session / "transcript.txt").read_text())
+
+
+# --- bad input: one line on stderr, a non-zero exit, no traceback -------------------------------------
+
+
+def _one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "make, fragments",
+    [
+        (lambda d: d / "missing.flac", ("missing.flac", "no such file")),
+        (lambda d: d, ("is a folder",)),
+        (lambda d: (d / "empty.wav").write_bytes(b"") and d / "empty.wav" or d / "empty.wav", ("empty.wav",)),
+        (lambda d: (d / "notes.txt").write_text("not audio") and d / "notes.txt", ("notes.txt",)),
+        (lambda d: (d / "cut.flac").write_bytes((DATA / "jfk.flac").read_bytes()[:300]) and d / "cut.flac",
+         ("cut.flac",)),
+    ],
+    ids=["missing", "folder", "empty", "text", "truncated-header"],
+)
+def test_bad_input_files(tmp_path, make, fragments):
+    path = make(tmp_path)
+    _one_line_error(live("--input", str(path), "--headless", "--session-dir", str(tmp_path / "s")), *fragments)
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--language", "fr"], ("unknown language 'fr'",)),
+        (["--engine", "kaldi"], ("unknown engine 'kaldi'",)),
+        (["--device", "no-such-mic"], ("--input",)),
+        (["--input", "x.flac", "--demo"], ("pick one",)),
+    ],
+)
+def test_bad_options(tmp_path, args, fragments):
+    _one_line_error(live(*args, "--headless", "--session-dir", str(tmp_path)), *fragments)
+
+
+def test_unwritable_session_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_line_error(live("--input", str(DATA / "jfk.flac"), "--headless", "--session-dir", str(blocker / "s")),
+                    "--session-dir")
+
+
+def test_model_folder_that_is_not_sensevoice(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("model: Paraformer\n")
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "sensevoice",
+                "--model", str(folder), "--session-dir", str(tmp_path / "s"))
+    _one_line_error(done, str(folder))
+
+
+def test_help_documents_the_options_and_json_format():
+    done = live("--help")
+    assert done.returncode == 0
+    for word in ("--input", "--fast", "--demo", "--device", "--engine", "--model", "--language", "--session-dir",
+                 "--headless", "--json", "--partials", "emitted - end", "config.toml", "LIVE_"):
+        assert word in done.stdout, word
