@@ -41,7 +41,8 @@ def test_merged_sub_segments_keep_every_event_once_and_separate_words():
 
 
 def test_merged_chinese_pieces_join_without_spaces():
-    result = parse_rich("<|zh|><|NEUTRAL|><|Speech|><|withitn|>广州市房地产<|zh|><|NEUTRAL|><|Speech|><|withitn|>中介协会分析")
+    result = parse_rich("<|zh|><|NEUTRAL|><|Speech|><|withitn|>广州市房地产"
+                        "<|zh|><|NEUTRAL|><|Speech|><|withitn|>中介协会分析")
     assert result.text == "广州市房地产中介协会分析"
 
 

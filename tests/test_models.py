@@ -317,7 +317,8 @@ def test_auto_uses_an_already_downloaded_sensevoice(tiny_sensevoice, empty_model
 def test_auto_with_a_folder_uses_it_and_its_errors_are_shown(tiny_sensevoice, tmp_path, monkeypatch):
     monkeypatch.chdir(tiny_sensevoice.parent)
     engine, reason = load_engine("auto", model=str(tiny_sensevoice), threads=1, backend="torch")
-    assert (engine.name, engine.model, reason) == ("sensevoice", tiny_sensevoice.name, f"sensevoice: {tiny_sensevoice.name}")
+    assert (engine.name, engine.model) == ("sensevoice", tiny_sensevoice.name)
+    assert reason == f"sensevoice: {tiny_sensevoice.name}"  # shown relative to the working folder
     (tmp_path / "broken").mkdir()
     with pytest.raises(ModelError, match="not a SenseVoice model folder"):
         load_engine("auto", model=str(tmp_path / "broken"))
