@@ -225,6 +225,11 @@ def check_sensevoice_folder(folder: Path) -> None:
                          "it again (delete the folder first) or pass another --model FOLDER")
 
 
+def is_whisper_folder(folder: Path) -> bool:
+    """True for a CTranslate2 Whisper folder (model.bin + config.json), which --engine auto runs with Whisper."""
+    return (folder / "model.bin").is_file() and (folder / "config.json").is_file()
+
+
 # --- resolving what the user passed --------------------------------------------------------------
 
 

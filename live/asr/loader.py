@@ -7,13 +7,12 @@ now) and falls back to Whisper tiny.en, which ships with the ``whisper`` extra a
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from live.asr.base import Engine
 from live.errors import ConfigError, ModelError
-from live.models import DEFAULT_SENSEVOICE, DownloadError, resolve_sensevoice
+from live.models import DEFAULT_SENSEVOICE, DownloadError, is_whisper_folder, resolve_sensevoice
 
 log = logging.getLogger("live.asr.loader")
 
@@ -128,7 +127,7 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
 
     # auto: a model the user named is theirs to fix, so its errors are not papered over.
     if model is not None:
-        if os.path.isfile(os.path.join(os.path.expanduser(model), "model.bin")):  # a CTranslate2 folder
+        if is_whisper_folder(Path(model).expanduser()):
             loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
             return loaded, f"whisper {loaded.model}: {_shown(Path(model).expanduser())}"
         return sensevoice(model)

