@@ -86,3 +86,8 @@ def offline_hubs(monkeypatch, reachable_hubs) -> None:
         monkeypatch.delenv(variable, raising=False)
         if variable in reachable_hubs:
             monkeypatch.setenv(variable, closed_port_url())
+
+
+# --- notes (LLM): a scripted OpenAI-compatible server on loopback (tests/llm_server.py) -----------------
+
+from llm_server import llm_server  # noqa: E402,F401 - the fixture: a fresh scripted server per test
