@@ -1,0 +1,174 @@
+"""The TUI driven with Textual's Pilot: real files through the real pipeline and a real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_helpers import DATA
+from live.captions import Caption
+from live.config import Settings
+from live.pipeline import EngineState, Status
+from live.tui.app import HelpScreen, create_app
+from live.tui.messages import PipelineEvent
+from live.tui.widgets import CaptionLog, PartialLine, StatusBar
+
+pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+
+
+@pytest.fixture(scope="module")
+def whisper_engine():
+    from live.asr.whisper import WhisperEngine
+
+    return WhisperEngine()
+
+
+def settings(tmp_path: Path, input: Path, **kw) -> Settings:
+    return Settings(input=input, fast=True, engine="whisper", session_dir=tmp_path / "sessions", **kw)
+
+
+def loader(engine):
+    return lambda on_status: (engine, "whisper tiny.en (test)")
+
+
+def log_text(app) -> str:
+    return "\n".join(strip.text for strip in app.query_one(CaptionLog).lines)
+
+
+async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out waiting for the screen to change")
+
+
+async def test_captions_appear_and_quit_writes_the_session(tmp_path, whisper_engine):
+    app = create_app(settings(tmp_path, DATA / "jfk.flac"), load_engine=loader(whisper_engine))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: "your country" in log_text(app).lower())
+        assert "whisper" in str(app.query_one(StatusBar).render())
+        await wait_for(pilot, lambda: app.finished)
+        await pilot.press("q")
+    folder = Path(app.session_folder)
+    txt = (folder / "transcript.txt").read_text().lower()
+    assert "ask what you can do for your country" in txt.replace(",", "")
+    assert (folder / "transcript.srt").exists() and (folder / "audio.wav").exists()
+
+
+async def test_partials_replace_each_other_and_vanish_with_the_final(tmp_path, whisper_engine, monkeypatch):
+    shown: list[str] = []
+    original = PartialLine.show
+
+    def spy(self, caption):
+        original(self, caption)
+        shown.append(str(self.render()))
+
+    monkeypatch.setattr(PartialLine, "show", spy)
+    app = create_app(settings(tmp_path, DATA / "jfk.flac"), load_engine=loader(whisper_engine))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        partial_texts = [s for s in shown if s.startswith("…")]
+        assert len(set(partial_texts)) >= 2  # successive guesses replaced one another in one line
+        assert str(app.query_one(PartialLine).render()) == ""  # the final took its place
+        assert "…" not in log_text(app)  # partials never enter the rolling log
+        await pilot.press("q")
+
+
+async def test_quit_mid_sentence_captions_the_open_segment(tmp_path, whisper_engine):
+    """Real-time replay; q while the talk goes on: what was heard is captioned and saved."""
+    app = create_app(
+        Settings(input=DATA / "realpython_harvard.flac", engine="whisper", session_dir=tmp_path / "s"),
+        load_engine=loader(whisper_engine),
+    )
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause(5.0)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.finished)
+    folder = Path(app.session_folder)
+    finals = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    assert finals and "stale smell" in finals[0]["text"].lower()
+    audio, rate = sf.read(folder / "audio.wav")
+    assert 4.0 < len(audio) / rate < 10.0
+
+
+async def test_keys_pause_bookmark_help(tmp_path, whisper_engine):
+    app = create_app(
+        Settings(input=DATA / "realpython_harvard.flac", engine="whisper", session_dir=tmp_path / "s"),
+        load_engine=loader(whisper_engine),
+    )
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause(1.0)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: "★ bookmark" in log_text(app))
+        await pilot.press("p")
+        assert app.pipeline.paused
+        await wait_for(pilot, lambda: "paused" in str(app.query_one(StatusBar).render()))
+        assert "⏸ paused" in log_text(app)
+        await pilot.press("p")
+        assert not app.pipeline.paused and "▶ resumed" in log_text(app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.finished)
+    lines = [json.loads(line) for line in (Path(app.session_folder) / "transcript.jsonl").read_text().splitlines()]
+    assert any(line["type"] == "bookmark" for line in lines)
+
+
+def silence(tmp_path: Path, seconds: float = 0.5) -> Path:
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(int(16000 * seconds), np.float32), 16000)
+    return path
+
+
+async def test_auto_scroll_stops_when_reading_back_and_resumes_at_the_bottom(tmp_path, whisper_engine):
+    app = create_app(settings(tmp_path, silence(tmp_path)), load_engine=loader(whisper_engine))
+    async with app.run_test(size=(80, 12)) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        log = app.query_one(CaptionLog)
+
+        def post(i):
+            app.post_message(PipelineEvent(Caption("final", i, i + 1, f"caption {i}", index=i)))
+
+        for i in range(40):
+            post(i)
+        await pilot.pause(0.2)
+        assert log.is_vertical_scroll_end
+        log.scroll_to(y=0, animate=False)
+        await pilot.pause(0.1)
+        post(40)
+        await pilot.pause(0.2)
+        assert log.scroll_y == 0  # the reader stays where they are
+        log.scroll_end(animate=False)
+        await pilot.pause(0.1)
+        post(41)
+        await pilot.pause(0.2)
+        assert log.is_vertical_scroll_end and "caption 41" in log_text(app)
+
+
+def test_screen_snapshot(tmp_path, whisper_engine, snap_compare):
+    app = create_app(settings(tmp_path, silence(tmp_path)), load_engine=loader(whisper_engine))
+
+    async def fill(pilot):
+        await wait_for(pilot, lambda: app.finished)
+        events = [
+            EngineState("ready", "whisper tiny.en", "whisper", "tiny.en"),
+            Caption("final", 1.0, 3.5, "And so, my fellow Americans,", "en", index=0),
+            Caption("final", 4.0, 6.0, "ask not what your country can do for you,", "en", index=1),
+            Caption("partial", 6.5, 8.0, "ask what you can do", "en", index=2),
+            Status(clock=754.0, level_dbfs=-23.0, in_speech=True, overflows=0, backlog_s=0.0, pending_finals=0,
+                   paused=False, latency=0.8),
+        ]
+        for event in events:
+            app.post_message(PipelineEvent(event))
+        await pilot.pause(0.3)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=(100, 16), run_before=fill)
