@@ -331,3 +331,16 @@ def test_engine_decodes_in_a_process_that_never_imports_torch(onnx_tiny):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["text"] and "<|" not in report["text"]
     assert report == {"text": report["text"], "torch": False, "funasr": False}
+
+
+# --- benchmarks/asr_speed.py ----------------------------------------------------------------------
+
+
+def test_speed_benchmark_prints_its_tables(onnx_tiny, shared_audio):
+    command = [sys.executable, "benchmarks/asr_speed.py", "--model", str(onnx_tiny), "--backends",
+               "onnx-fp32,onnx-int8", "--lengths", "2,5", "--repeats", "1"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert [row[0] for row in rows if row and row[0] in ("2s", "5s")] == ["2s", "5s"]
+    assert sum(1 for row in rows if row[:1] in (["onnx-fp32"], ["onnx-int8"]) and row[-1] == "MB") == 2
