@@ -63,6 +63,12 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     vad.add_argument("--vad-aggressiveness", type=int, metavar="0-3", help="webrtcvad aggressiveness (default 2)")
     vad.add_argument("--silence-ms", type=int, metavar="MS", help="silence that ends a caption (default 500)")
     vad.add_argument("--max-segment-s", type=float, metavar="S", help="longest caption segment (default 15)")
+    notes = p.add_argument_group("notes (any OpenAI-compatible API; the key comes from the environment)")
+    notes.add_argument("--llm-base-url", metavar="URL", help="default https://api.deepseek.com")
+    notes.add_argument("--llm-model", metavar="NAME", help="default deepseek-flash")
+    notes.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
+    notes.add_argument("--notes-every", type=float, metavar="MIN",
+                       help="rolling notes update every MIN minutes (default 5; 0 turns them off)")
     out = p.add_argument_group("output")
     out.add_argument("--session-dir", type=Path, metavar="DIR",
                      help="where session folders go (default ~/.local/share/live/sessions)")
@@ -95,6 +101,10 @@ RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "la
             "json", "partials")
 
 
+LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
+             "notes_every": "interval_minutes"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `live` alone is `live run`, and so is its --help: the options a newcomer needs are the run options.
@@ -106,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "summarize":
             return _summarize(args.session)
-        return _run({k: getattr(args, k) for k in RUN_KEYS})
+        llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
+        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm)
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -136,10 +147,13 @@ def _summarize(session: Path) -> int:
     return summarize_main(session, LLMSettings.from_mapping(settings.llm))
 
 
-def _run(flags: dict) -> int:
+def _run(flags: dict, llm: dict | None = None) -> int:
     from live.config import load_settings
+    from live.llm import LLMSettings
 
     settings = load_settings(flags)
+    settings.llm = {**settings.llm, **(llm or {})}
+    LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.input is not None and settings.demo:
         raise LiveError("--input and --demo both name an input; pick one")
     if settings.headless:

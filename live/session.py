@@ -47,9 +47,12 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
 def check_model(settings: Settings) -> None:
     """A --model folder that cannot be SenseVoice fails now, not after the UI is up."""
     if settings.model and settings.engine in ("auto", "sensevoice") and Path(settings.model).expanduser().exists():
-        from live.models import check_sensevoice_folder
+        from live.models import check_sensevoice_folder, is_whisper_folder
 
-        check_sensevoice_folder(Path(settings.model).expanduser())
+        folder = Path(settings.model).expanduser()
+        if settings.engine == "auto" and is_whisper_folder(folder):
+            return  # auto runs a Whisper folder with Whisper
+        check_sensevoice_folder(folder)
 
 
 def engine_loader(settings: Settings) -> EngineLoader:

@@ -20,6 +20,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     for var in list(os.environ):
         if var.startswith("LIVE_") or var in ("DEEPSEEK_API_KEY", "OPENAI_API_KEY"):
             monkeypatch.delenv(var)

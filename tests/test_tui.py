@@ -172,3 +172,69 @@ def test_screen_snapshot(tmp_path, whisper_engine, snap_compare):
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(100, 16), run_before=fill)
+
+
+# --- notes (issue 3): the keys of the main app against the real local OpenAI-compatible server ------------
+
+SECRET = "sk-test-SECRET-9876543210fedcba"
+
+
+def notes_settings(tmp_path: Path, server, input: Path) -> Settings:
+    return Settings(input=input, fast=True, engine="whisper", session_dir=tmp_path / "sessions",
+                    llm={"base_url": server.url, "model": "test-model", "interval_minutes": 0})
+
+
+async def test_s_streams_notes_of_every_final_so_far_and_quit_saves_them(
+        tmp_path, whisper_engine, llm_server, monkeypatch):
+    monkeypatch.setenv("LIVE_LLM_API_KEY", SECRET)
+    app = create_app(notes_settings(tmp_path, llm_server, DATA / "jfk.flac"), load_engine=loader(whisper_engine))
+    notes = "# Inaugural address\n\n## Duty\n\n- **Service**: ask what you can do for your country.\n"
+    llm_server.enqueue_text(notes, chunks=12, delay_s=0.01)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.finished)
+        await pilot.press("s")
+        from live.tui.notes import NotesPane
+
+        pane = app.query_one(NotesPane)
+        await wait_for(pilot, lambda: "Inaugural address" in pane.notes, seconds=20)
+        assert pane.display and app.layout == "split"
+        await pilot.press("q")
+    prompt = llm_server.requests[0].prompt_text
+    finals = [json.loads(line)["text"] for line in (Path(app.session_folder) / "transcript.jsonl").read_text().splitlines()]
+    assert all(text in prompt for text in finals)  # every final up to the key press
+    assert (Path(app.session_folder) / "summary.md").read_text().startswith("# Inaugural address")
+    # The key went over the wire and nowhere else.
+    assert llm_server.requests[0].headers.get("authorization") == f"Bearer {SECRET}"
+    for path in Path(app.session_folder).rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+async def test_no_key_says_how_to_set_one_and_captions_go_on(tmp_path, whisper_engine, llm_server):
+    app = create_app(notes_settings(tmp_path, llm_server, DATA / "jfk.flac"), load_engine=loader(whisper_engine))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: "your country" in log_text(app).lower())
+        await pilot.press("s")
+        from live.tui.notes import NotesPane
+
+        pane = app.query_one(NotesPane)
+        await wait_for(pilot, lambda: "LIVE_LLM_API_KEY" in pane.status, seconds=20)
+        await wait_for(pilot, lambda: app.finished)
+        assert "ask what you can do" in log_text(app).lower()
+        await pilot.press("q")
+    assert llm_server.requests == []
+
+
+async def test_layout_key_cycles_and_is_remembered(tmp_path, whisper_engine):
+    app = create_app(settings(tmp_path, silence(tmp_path)), load_engine=loader(whisper_engine))
+    async with app.run_test(size=(100, 20)) as pilot:
+        from live.tui.notes import NotesPane
+
+        assert app.layout == "captions" and not app.query_one(NotesPane).display
+        await pilot.press("n")
+        assert app.layout == "split" and app.query_one(NotesPane).display and app.query_one("#captions").display
+        await pilot.press("n")
+        assert app.layout == "notes" and not app.query_one("#captions").display
+        await pilot.press("q")
+    again = create_app(settings(tmp_path, silence(tmp_path)), load_engine=loader(whisper_engine))
+    assert again.layout == "notes"
