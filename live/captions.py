@@ -118,7 +118,7 @@ class Captioner:
         self._pending: deque[Segment] = deque()
         self._partial_key: tuple[int, float] | None = None  # the open segment whose partial is shown
         self._partial_end = 0.0
-        self.decode_times: list[tuple[float, float]] = []  # (audio seconds, wall seconds), for benchmarks
+        self.decode_times: list[tuple[str, float, float]] = []  # (kind, audio s, wall s), for benchmarks
 
     @property
     def pending_finals(self) -> int:
@@ -174,7 +174,7 @@ class Captioner:
         assert self.engine is not None
         began = time.perf_counter()
         result = self.engine.transcribe(seg.audio, self.language)
-        self.decode_times.append((len(seg.audio) / 16000, time.perf_counter() - began))
+        self.decode_times.append((kind, len(seg.audio) / 16000, time.perf_counter() - began))
         return Caption(
             kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
             emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,

@@ -3,6 +3,7 @@
     live [run] [options]         caption the microphone (or --input FILE, --demo) in the TUI
     live devices                 list input devices
     live summarize SESSION_DIR   rebuild a saved session's notes in one pass
+    live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
 
 Errors a user can fix print one line and exit non-zero.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize")
+COMMANDS = ("run", "devices", "summarize", "bench")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -40,7 +41,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     kwargs = dict(
         prog="live [run]",
         description="Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal.\n\n"
-        "other commands: live devices (list microphones), live summarize SESSION_DIR (rebuild notes)",
+        "other commands: live devices (list microphones), live summarize SESSION_DIR (rebuild notes),\n"
+        "live bench (latency, speed, CPU and memory; see live bench --help)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,6 +79,7 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     out.add_argument("--headless", action="store_true", default=None, help="print captions to stdout, no TUI")
     out.add_argument("--json", action="store_true", default=None, help="with --headless: JSON lines")
     out.add_argument("--partials", action="store_true", default=None, help="with --headless --json: include partials")
+    out.add_argument("--stats-file", type=Path, help=argparse.SUPPRESS)  # for `live bench`
     return p
 
 
@@ -93,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list input devices")
     s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
     s.add_argument("session", type=Path, metavar="SESSION_DIR")
+    from live.bench import build_parser as bench_parser
+
+    bench_parser(sub)
     return parser
 
 
@@ -116,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "summarize":
             return _summarize(args.session)
+        if args.command == "bench":
+            from live.bench import bench_main
+
+            return bench_main(args)
         llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
-        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm)
+        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file)
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -147,7 +157,7 @@ def _summarize(session: Path) -> int:
     return summarize_main(session, LLMSettings.from_mapping(settings.llm))
 
 
-def _run(flags: dict, llm: dict | None = None) -> int:
+def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:
     from live.config import load_settings
     from live.llm import LLMSettings
 
@@ -157,7 +167,7 @@ def _run(flags: dict, llm: dict | None = None) -> int:
     if settings.input is not None and settings.demo:
         raise LiveError("--input and --demo both name an input; pick one")
     if settings.headless:
-        return _run_headless(settings)
+        return _run_headless(settings, stats_file)
     from live.tui.app import create_app
 
     app = create_app(settings)
@@ -206,7 +216,7 @@ def _stderr_to_log(path: Path | None):
             terminal.close()
 
 
-def _run_headless(settings) -> int:
+def _run_headless(settings, stats_file: Path | None = None) -> int:
     from live.headless import HeadlessPrinter
     from live.session import build_pipeline
 
@@ -223,6 +233,10 @@ def _run_headless(settings) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     pipeline.run()
+    if stats_file is not None:
+        import json
+
+        stats_file.write_text(json.dumps(pipeline.stats.to_json()), encoding="utf-8")
     folder = printer.finished.folder if printer.finished else None
     if folder:
         print(f"live: session saved in {folder}", file=sys.stderr)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -28,6 +28,7 @@ from live.vad import Segmenter, VadOptions
 log = logging.getLogger("live.pipeline")
 
 StatusCallback = Callable[[str], None]
+RETRY_S = 3.0  # how often a lost microphone is looked for again
 EngineLoader = Callable[[StatusCallback], "tuple[Engine, str]"]
 
 
@@ -43,6 +44,41 @@ class Status:
     pending_finals: int
     paused: bool
     latency: float | None  # of the last final
+
+
+@dataclass
+class PipelineStats:
+    """What ``live bench`` reads back (``--stats-file``): where the time and the CPU went."""
+
+    started: float = field(default_factory=time.monotonic)
+    engine_ready_s: float | None = None  # since the worker started
+    first_final_s: float | None = None
+    max_backlog_s: float = 0.0
+    overflows: int = 0
+    # Process CPU seconds and wall seconds once the model is loaded, split by VAD state.
+    cpu_speech_s: float = 0.0
+    wall_speech_s: float = 0.0
+    cpu_silence_s: float = 0.0
+    wall_silence_s: float = 0.0
+    decodes: list = field(default_factory=list)  # (kind, audio s, wall s)
+    _last: tuple[float, float, bool] | None = None
+
+    def account(self, in_speech: bool) -> None:
+        """Charge the time since the last call to the state the pipeline was in then."""
+        now, cpu = time.monotonic(), time.process_time()
+        if self._last is not None:
+            wall_d, cpu_d, was_speech = now - self._last[0], cpu - self._last[1], self._last[2]
+            if was_speech:
+                self.cpu_speech_s += cpu_d
+                self.wall_speech_s += wall_d
+            else:
+                self.cpu_silence_s += cpu_d
+                self.wall_silence_s += wall_d
+        self._last = (now, cpu, in_speech)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
+        return out
 
 
 @dataclass(frozen=True)
@@ -100,6 +136,8 @@ class Pipeline:
         self._last_latency: float | None = None
         self._last_status = 0.0
         self.finals: list[Caption] = []
+        self.stats = PipelineStats()
+        self.stats.decodes = self.captioner.decode_times
 
     # -- control (any thread) ------------------------------------------------------------------------
 
@@ -129,6 +167,9 @@ class Pipeline:
 
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
+        stream_time = getattr(self.source, "stream_time", None)
+        if stream_time is not None:
+            return stream_time()  # a source with a clock of its own (bench's accelerated replay)
         if not self._realtime or self._anchor is None:
             return self.segmenter.clock
         t, at = self._anchor
@@ -158,6 +199,7 @@ class Pipeline:
             self._sink(EngineState("failed", str(exc)))
         else:
             self.engine = engine
+            self.stats.engine_ready_s = time.monotonic() - self.stats.started
             self._sink(EngineState("ready", reason, engine.name, engine.model))
         finally:
             self._engine_done.set()
@@ -228,6 +270,8 @@ class Pipeline:
                     self._sink(Notice("error", self.writer.error))
             if caption.text:
                 self.finals.append(caption)
+                if self.stats.first_final_s is None:
+                    self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency
         self._sink(caption)
 
@@ -236,12 +280,18 @@ class Pipeline:
         if not force and now - self._last_status < 0.1:
             return
         self._last_status = now
+        backlog = max(0.0, self.clock() - self.segmenter.clock)
+        stats = self.stats
+        stats.max_backlog_s = max(stats.max_backlog_s, backlog)
+        stats.overflows = self.source.overflows if self.source else 0
+        if self.captioner.engine is not None:
+            stats.account(self.segmenter.in_speech or self.captioner.pending_finals > 0)
         self._sink(Status(
             clock=self.clock(),
             level_dbfs=self.segmenter.level_dbfs,
             in_speech=self.segmenter.in_speech,
-            overflows=self.source.overflows if self.source else 0,
-            backlog_s=max(0.0, self.clock() - self.segmenter.clock),
+            overflows=stats.overflows,
+            backlog_s=backlog,
             pending_finals=self.captioner.pending_finals,
             paused=self._paused,
             latency=self._last_latency,
@@ -255,19 +305,21 @@ class Pipeline:
         self._decode_pending()
         if self.source is not None:
             self.source.stop()
-        self._sink(Notice("error", f"{message} — captions so far are saved; press r to reconnect", device_lost=True))
+        self._sink(Notice("error", f"{message} — captions so far are saved; retrying every "
+                                   f"{RETRY_S:g} s (r: now)", device_lost=True))
         self._reconnect.clear()
+        attempts = 0
         while not self._stop.is_set():
-            self._reconnect.wait(0.5)
+            self._reconnect.wait(RETRY_S)  # r wakes it early
             if self._stop.is_set():
                 return
-            if not self._reconnect.is_set():
-                continue
             self._reconnect.clear()
+            attempts += 1
             try:
                 self.source = self._start_source()
             except LiveError as exc:
-                self._sink(Notice("error", f"{exc} — press r to try again", device_lost=True))
+                if attempts == 1 or attempts % 10 == 0:
+                    self._sink(Notice("warning", f"still no microphone ({exc}); retrying", device_lost=True))
                 continue
             self._sink(Notice("information", "microphone reconnected"))
             return

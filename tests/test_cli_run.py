@@ -251,3 +251,40 @@ def test_help_documents_the_options_and_json_format():
     for word in ("--input", "--fast", "--demo", "--device", "--engine", "--model", "--language", "--session-dir",
                  "--headless", "--json", "--partials", "emitted - end", "config.toml", "LIVE_"):
         assert word in done.stdout, word
+
+
+@pytest.mark.mic
+@pytest.mark.slow
+def test_microphone_pulled_mid_session_saves_and_reconnects(tmp_path_factory, tmp_path, shared_audio):
+    """The sound server dies mid-talk: what was said is on disk, the session goes on, and when the
+    microphone is back captions resume in the same session."""
+    mic = virtual_mic_or_skip(tmp_path_factory.mktemp("vmic"))
+    jfk = shared_audio / "en" / "jfk.flac"
+    try:
+        env = {**os.environ, **mic.client_env()}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "live", "--headless", "--json", "--engine", "whisper",
+             "--session-dir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        time.sleep(4)
+        mic.play(jfk)
+        mic.wait()
+        time.sleep(2)
+        mic.stop()  # the microphone goes away
+        time.sleep(3)
+        mic.start()  # and comes back
+        time.sleep(5)  # the pipeline retries every 3 s
+        mic.play(jfk)
+        mic.wait()
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        mic.stop()
+    assert proc.returncode == 0, err
+    assert "captions so far are saved" in err and "microphone reconnected" in err, err
+    text = normalize(" ".join(json.loads(line)["text"] for line in out.splitlines()))
+    assert text.count("your country") >= 3, text  # said twice per play, heard before and after the outage
+    session = next(tmp_path.iterdir())
+    assert normalize((session / "transcript.txt").read_text()).count("your country") >= 3

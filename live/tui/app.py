@@ -51,7 +51,7 @@ HELP = """\
 
   [b]p[/b]  pause / resume listening (nothing is recorded while paused)
   [b]b[/b]  bookmark this moment (saved in the transcript)
-  [b]r[/b]  reconnect the microphone after it went away
+  [b]r[/b]  look for a lost microphone now (it is retried every few seconds anyway)
   [b]s[/b]  notes so far (the LLM summarizes every final caption up to now)
   [b]n[/b]  notes pane: beside the captions / alone / hidden (remembered)
   [b]a[/b]  ask a question about the lecture (multi-turn; saved as qa.md)
