@@ -691,11 +691,13 @@ class NotesService:
 
 
 def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSettings, *,
-                      on_progress: Callable[[str], None] | None = None) -> Path:
+                      on_progress: Callable[[str], None] | None = None, context: str | None = None) -> Path:
     """Rebuild ``summary.md`` of a saved session from its ``transcript.jsonl`` in one pass.
 
     A transcript over ``context_budget_tokens`` is cut into parts, each summarized on its own
     (map), and the partial notes merged (reduce; in rounds when even they do not fit).
+    ``context`` (e.g. ``live.slides.slides_prompt_block``) is appended to the system prompt of
+    every request: it stays in the stable prefix that the provider's cache matches.
     """
     session_dir = Path(session_dir)
     finals = read_transcript(session_dir / TRANSCRIPT)
@@ -703,6 +705,8 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
         raise SessionError(f"{session_dir / TRANSCRIPT} holds no final captions; nothing to summarize")
     prompts = Prompts(settings.prompts_dir)
     system = prompts.render("notes_system", language_rule=language_rule(settings, finals))
+    if context and context.strip():
+        system = f"{system}\n\n{context.strip()}"
     say = on_progress or (lambda _msg: None)
 
     def ask(user: str) -> str:
