@@ -421,7 +421,7 @@ def bench_main(args: argparse.Namespace) -> int:
         clips = [args.input] if args.input else default_clips()
         print(f"long run: {args.hours:g} h of {', '.join(p.name for p in clips)} with 60 s silences, "
               f"×{args.speed:g}, {configs[0].label}", file=sys.stderr)
-        samples = long_run(configs[0], clips, args.hours, args.speed)
+        samples = long_run(configs[0], clips, args.hours, args.speed, every_min=args.hours * 60 / 24)
         rss = [s["rss_mb"] for s in samples if s["rss_mb"]]
         half = rss[len(rss) // 2:]
         report = {

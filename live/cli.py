@@ -216,12 +216,47 @@ def _stderr_to_log(path: Path | None):
             terminal.close()
 
 
+def pipeline_notes_wanted(settings) -> bool:
+    """Headless sessions keep rolling notes only when a key is set and the interval is not 0."""
+    from live.llm import LLMSettings, resolve_api_key
+
+    llm = LLMSettings.from_mapping(settings.llm)
+    return bool(resolve_api_key(llm)) and llm.interval_minutes > 0
+
+
+def _headless_notes(settings, folder: Path):
+    from live.llm import LLMSettings, client_factory
+    from live.notes import NotesKeeper, NotesService
+
+    llm = LLMSettings.from_mapping(settings.llm)
+
+    def report(event) -> None:
+        if event.kind == "error":
+            print(f"live: notes: {event.text}", file=sys.stderr, flush=True)
+        elif event.kind == "done" and event.request == "update":
+            print(f"live: notes updated ({folder / 'summary.md'})", file=sys.stderr, flush=True)
+
+    return NotesService(NotesKeeper(client_factory(llm), folder, llm), report)
+
+
 def _run_headless(settings, stats_file: Path | None = None) -> int:
     from live.headless import HeadlessPrinter
     from live.session import build_pipeline
 
     printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
-    pipeline = build_pipeline(settings, printer)
+    notes = None
+    sink = printer
+    if pipeline_notes_wanted(settings):
+        notes = {}
+
+        def sink(event: object) -> None:
+            printer(event)
+            if "service" in notes:
+                notes["service"].keeper.add_final(event)  # only finals are kept; partials are ignored
+
+    pipeline = build_pipeline(settings, sink)
+    if notes is not None and pipeline.writer is not None:
+        notes["service"] = _headless_notes(settings, pipeline.writer.folder)
     # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
     # everything written. A second Ctrl-C stops at once; what was final is on disk already.
     def stop(signum, frame):
@@ -233,6 +268,9 @@ def _run_headless(settings, stats_file: Path | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     pipeline.run()
+    if notes:
+        notes["service"].flush(timeout=60)  # the notes take in the last finals
+        notes["service"].close()
     if stats_file is not None:
         import json
 

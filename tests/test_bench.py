@@ -1,0 +1,62 @@
+"""`live bench` measures a real replay through the real pipeline and prints the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from audio_helpers import DATA
+
+pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+
+
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "live", "bench", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy())
+
+
+@pytest.mark.slow
+def test_bench_reports_latency_speed_memory_and_time_to_ui():
+    done = bench("--input", str(DATA / "jfk.flac"), "--engine", "whisper", "--json")
+    assert done.returncode == 0, done.stderr
+    [summary] = json.loads(done.stdout)
+    assert summary["config"] == "whisper" and summary["finals"] >= 3 and summary["error"] is None
+    assert 0 < summary["latency_p50_s"] <= summary["latency_p95_s"] <= summary["latency_max_s"] < 30
+    assert summary["first_partial_p50_s"] is not None
+    assert 0 < summary["rtf"]["all"] < 5
+    assert 50 < summary["peak_rss_mb"] < 4000
+    assert 0 < summary["ui_s"] < 30  # the TUI, launched in a pseudo-terminal, drew its status bar
+    assert summary["first_caption_s"] > summary["model_ready_s"] > 0
+    assert summary["overflows"] == 0
+
+
+def test_bench_compare_prints_a_table_with_ratios(tmp_path):
+    plot = tmp_path / "bench.png"
+    done = bench("--input", str(DATA / "jfk.flac"), "--fast", "--no-ui", "--compare", "whisper", "auto",
+                 "--plot", str(plot))
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["whisper", "auto"]
+    assert any(row.startswith("final latency p95") for row in rows)
+    assert "ratios against whisper" in done.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_long_run_reports_memory_and_backlog_over_time():
+    done = bench("--input", str(DATA / "jfk.flac"), "--engine", "whisper", "--hours", "0.03", "--speed", "40",
+                 "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["hours"] == 0.03 and len(report["samples"]) >= 2
+    assert all(s["rss_mb"] > 50 for s in report["samples"])
+    assert report["samples"][-1]["finals"] > 0
+    assert report["max_backlog_s"] is not None
+
+
+def test_bad_configuration_is_a_one_line_error():
+    done = bench("--compare", "kaldi", "--no-ui")
+    assert done.returncode == 2 and "engine[:backend][@model]" in done.stderr

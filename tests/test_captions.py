@@ -1,0 +1,85 @@
+"""The captioning policy with a real engine (the tiny random-weight SenseVoice, loaded through funasr)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio_helpers import clip
+from live.captions import Caption, CaptionOptions, Captioner
+from live.vad import Segmenter, VadOptions
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_sensevoice):
+    from live.asr.sensevoice import SenseVoiceEngine
+
+    return SenseVoiceEngine(tiny_sensevoice, threads=2)
+
+
+def speech() -> np.ndarray:
+    """Six Harvard sentences with real pauses between them."""
+    return clip("realpython_harvard.flac")
+
+
+def test_one_final_per_segment_in_order_and_partials_only_for_the_open_one(engine):
+    audio = speech()
+    reference = Segmenter(VadOptions())
+    segments = reference.feed(audio) + reference.flush()
+    cap = Captioner(Segmenter(VadOptions()), engine)
+    out: list[Caption] = []
+    for i in range(0, len(audio), 1600):  # 100 ms blocks, decoding between them as the live loop does
+        cap.insert_audio(audio[i:i + 1600])
+        out += cap.process_iter()
+    out += cap.finish()
+    finals = [c for c in out if c.kind == "final"]
+    assert [(c.index, c.start, c.end) for c in finals] == [(s.index, s.start, s.end) for s in segments]
+    assert all("<|" not in c.text for c in out)
+    partials = [c for c in out if c.kind == "partial"]
+    assert partials, "long sentences get partials while they are spoken"
+    for p in partials:
+        final = next(f for f in finals if f.index == p.index)
+        assert out.index(p) < out.index(final) and p.start == final.start and p.end <= final.end
+
+
+def test_behind_finals_come_first_in_order_and_no_partial_is_decoded(engine):
+    """All audio arrives at once, as after a stall: every closed segment is decoded before any partial."""
+    audio = speech()
+    cap = Captioner(Segmenter(VadOptions()), engine)
+    cap.insert_audio(audio[: int(len(audio) * 0.8)])
+    pending = cap.pending_finals
+    assert pending >= 3
+    produced = []
+    for _ in range(pending):
+        produced += cap.process_iter()
+    assert [c.kind for c in produced] == ["final"] * pending
+    assert [c.index for c in produced] == list(range(pending))
+    assert len(engine_calls := cap.decode_times) == pending and all(k == "final" for k, _, _ in engine_calls)
+
+
+def test_no_partial_when_the_segment_is_about_to_close(engine):
+    """An open segment already ending in silence is left alone: its final is near."""
+    audio = speech()
+    seg = Segmenter(VadOptions())
+    cap = Captioner(seg, engine, options=CaptionOptions(quiet_ms=90))
+    for i in range(0, len(audio), 480):
+        cap.insert_audio(audio[i:i + 480])
+        if seg.open_segment is not None and seg.trailing_silence_ms >= 90:
+            assert [c for c in cap.process_iter() if c.kind == "partial"] == []
+
+
+def test_partials_off_decodes_only_finals(engine):
+    audio = speech()
+    cap = Captioner(Segmenter(VadOptions()), engine, options=CaptionOptions(partials=False))
+    out = []
+    for i in range(0, len(audio), 1600):
+        cap.insert_audio(audio[i:i + 1600])
+        out += cap.process_iter()
+    out += cap.finish()
+    assert out and {c.kind for c in out} == {"final"}
+
+
+def test_caption_json_round_trips():
+    c = Caption("final", 1.23456, 2.5, "hi", "en", "neutral", ("Speech", "BGM"), 3.0, 4)
+    assert Caption.from_json(c.to_json()) == Caption("final", 1.235, 2.5, "hi", "en", "neutral", ("Speech", "BGM"), 3.0, 4)
+    assert c.latency == pytest.approx(0.5)
