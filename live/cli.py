@@ -3,6 +3,7 @@
     live [run] [options]         caption the microphone (or --input FILE, --demo) in the TUI
     live devices                 list input devices
     live summarize SESSION_DIR   rebuild a saved session's notes in one pass
+    live transcribe FILE...      recordings and videos to transcripts, subtitles and notes
     live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
 
 Errors a user can fix print one line and exit non-zero.
@@ -20,7 +21,7 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "bench")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -42,6 +43,7 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
         prog="live [run]",
         description="Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal.\n\n"
         "other commands: live devices (list microphones), live summarize SESSION_DIR (rebuild notes),\n"
+        "live transcribe FILE... (recordings and videos to transcripts and subtitles),\n"
         "live bench (latency, speed, CPU and memory; see live bench --help)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
     s.add_argument("session", type=Path, metavar="SESSION_DIR")
     from live.bench import build_parser as bench_parser
+    from live.transcribe import add_transcribe_parser
 
+    add_transcribe_parser(sub)
     bench_parser(sub)
     return parser
 
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "summarize":
             return _summarize(args.session)
+        if args.command == "transcribe":
+            from live.transcribe import transcribe_main
+
+            return transcribe_main(args)
         if args.command == "bench":
             from live.bench import bench_main
 
