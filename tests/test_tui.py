@@ -138,18 +138,19 @@ async def test_auto_scroll_stops_when_reading_back_and_resumes_at_the_bottom(tmp
 
         for i in range(40):
             post(i)
-        await pilot.pause(0.2)
-        assert log.is_vertical_scroll_end
+        await wait_for(pilot, lambda: "caption 39" in log_text(app) and log.max_scroll_y > 0)
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end, seconds=5)
         log.scroll_to(y=0, animate=False)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: log.scroll_y == 0, seconds=5)
         post(40)
+        await wait_for(pilot, lambda: "caption 40" in log_text(app))
         await pilot.pause(0.2)
         assert log.scroll_y == 0  # the reader stays where they are
         log.scroll_end(animate=False)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end, seconds=5)
         post(41)
-        await pilot.pause(0.2)
-        assert log.is_vertical_scroll_end and "caption 41" in log_text(app)
+        await wait_for(pilot, lambda: "caption 41" in log_text(app))
+        await wait_for(pilot, lambda: log.is_vertical_scroll_end, seconds=5)
 
 
 def test_screen_snapshot(tmp_path, whisper_engine, snap_compare):
