@@ -90,10 +90,6 @@ class Batch:
         return self.segments[-1].end
 
     @property
-    def index(self) -> int:
-        return self.segments[0].index
-
-    @property
     def speech_s(self) -> float:
         return sum(s.duration for s in self.segments)
 
@@ -176,7 +172,6 @@ class FileTranscription:
         self.batches = 0
         self.segments = 0
         self.batch_lengths: list[float] = []
-
         self._source: FileSource | None = None
 
     def open(self) -> None:
@@ -188,13 +183,15 @@ class FileTranscription:
             self._source = source
 
     def close(self) -> None:
-        if self._source is not None:
-            self._source.stop()
+        source, self._source = self._source, None
+        if source is not None:
+            source.stop()
 
     def __iter__(self) -> Iterator[Caption]:
         self.open()
         source = self._source
         assert source is not None
+        self.decode_s, self.batches, self.segments, self.batch_lengths = 0.0, 0, 0, []
         segmenter = Segmenter(self.vad)
         batcher = Batcher(self.batching)
         try:
@@ -214,7 +211,7 @@ class FileTranscription:
             for batch in batcher.flush():
                 yield from self._decode(batch, segmenter)
         finally:
-            source.stop()
+            self.close()
             self.audio_s = segmenter.clock
         if self.on_progress is not None:
             self.on_progress(self.audio_s)
