@@ -521,12 +521,14 @@ class _HeldWarnings(logging.Handler):
         super().__init__(logging.WARNING)
         self.say = say
         self.held: list[str] = []
+        self._said: set[str] = set()  # an engine may warn at every decode: once is enough
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if record.name == "live.audio":
             self.held.append(message)
-        else:
+        elif message not in self._said:
+            self._said.add(message)
             self.say(f"live: warning: {message}")
 
 
@@ -643,13 +645,13 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     if not paths:
         return 1
 
-    engine, reason = _load_engine(settings, progress)
-    progress.message(f"live: using {reason}")
     held = _HeldWarnings(progress.message)
     logger = logging.getLogger("live")
     logger.addHandler(held)
     taken: set[Path] = set()
     try:
+        engine, reason = _load_engine(settings, progress)
+        progress.message(f"live: using {reason}")
         for path in paths:
             folder = output_folder(path, args.output_dir, taken)
             taken.add(folder)
