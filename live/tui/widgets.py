@@ -49,6 +49,7 @@ class StatusBar(Static):
     language: reactive[str] = reactive("auto")
 
     def render(self) -> Text:
+        # Most important first: a narrow terminal cuts from the right.
         s = self.status
         parts: list[tuple[str, str] | str] = []
         if s is None:
@@ -59,13 +60,12 @@ class StatusBar(Static):
             elif s.in_speech:
                 parts.append(("● speech", "bold green"))
             else:
-                parts.append(("○ silence", "dim"))
-            parts += [" ", (level_meter(s.level_dbfs), "green"), f" {s.level_dbfs:4.0f} dB"]
-        parts += ["  │ ", (self.engine, "cyan"), "  │ ", self.language]
-        if s is not None:
-            parts += ["  │ ", clock_hms(s.clock)]
-            parts += ["  │ latency ", f"{s.latency:.1f} s" if s.latency is not None else "–"]
+                parts.append(("○ quiet ", "dim"))
+            parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", clock_hms(s.clock)]
+            parts += [" │ lat ", f"{s.latency:.1f}s" if s.latency is not None else "–"]
             if s.backlog_s > 1.0 or s.pending_finals > 1:
-                parts += ["  │ ", (f"behind {s.backlog_s:.1f} s, {s.pending_finals} queued", "bold red")]
-            parts += ["  │ overflows ", (str(s.overflows), "bold red" if s.overflows else "")]
-        return Text.assemble(*parts)
+                parts += [" │ ", (f"behind {s.backlog_s:.0f}s/{s.pending_finals}", "bold red")]
+        parts += [" │ ", (self.engine, "cyan"), " │ ", self.language]
+        if s is not None:
+            parts += [" │ ovf ", (str(s.overflows), "bold red" if s.overflows else "")]
+        return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
