@@ -68,6 +68,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     vad.add_argument("--silence-ms", type=int, metavar="MS", help="silence that ends a caption (default 500)")
     vad.add_argument("--max-segment-s", type=float, metavar="S", help="longest caption segment (default 15)")
     notes = p.add_argument_group("notes (any OpenAI-compatible API; the key comes from the environment)")
+    notes.add_argument("--slides", type=Path, metavar="DECK",
+                       help="the lecture's slides (.pdf or .pptx): context for the notes, which cite slide numbers")
     notes.add_argument("--llm-base-url", metavar="URL", help="default https://api.deepseek.com")
     notes.add_argument("--llm-model", metavar="NAME", help="default deepseek-flash")
     notes.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
@@ -108,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials")
+            "json", "partials", "slides")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -172,6 +174,10 @@ def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -
     settings = load_settings(flags)
     settings.llm = {**settings.llm, **(llm or {})}
     LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
+    if settings.slides is not None:
+        from live.session import slides_context
+
+        slides_context(settings)  # unreadable slides: one line now, not after the UI is up
     if settings.input is not None and settings.demo:
         raise LiveError("--input and --demo both name an input; pick one")
     if settings.headless:
@@ -244,7 +250,10 @@ def _headless_notes(settings, folder: Path):
         elif event.kind == "done" and event.request == "update":
             print(f"live: notes updated ({folder / 'summary.md'})", file=sys.stderr, flush=True)
 
-    return NotesService(NotesKeeper(client_factory(llm), folder, llm), report)
+    from live.session import slides_context
+
+    keeper = NotesKeeper(client_factory(llm), folder, llm, context=slides_context(settings))
+    return NotesService(keeper, report)
 
 
 def _run_headless(settings, stats_file: Path | None = None) -> int:

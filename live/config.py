@@ -56,6 +56,7 @@ class Settings:
         headless, json, partials: print captions to stdout instead of the TUI.
         vad_aggressiveness, silence_ms, max_segment_s: voice activity detection.
         record_audio: keep the session's audio as audio.wav.
+        slides: the course slides (.pdf or .pptx), given to the notes as context.
         llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
     """
 
@@ -77,6 +78,7 @@ class Settings:
     silence_ms: int = 500
     max_segment_s: float = 15.0
     record_audio: bool = True
+    slides: Path | None = None
     llm: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> Settings:

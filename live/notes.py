@@ -310,7 +310,8 @@ class NotesKeeper:
     """
 
     def __init__(self, client: ClientSource, session_dir: Path, settings: LLMSettings, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, context: str | None = None) -> None:
+        self.context = context.strip() if context and context.strip() else None  # e.g. the slides
         if hasattr(client, "stream"):
             self._client: LLMClient | None = client  # type: ignore[assignment]
             self._factory: Callable[[], LLMClient] | None = None
@@ -380,7 +381,9 @@ class NotesKeeper:
             self._client.abort()
 
     def system_prompt(self, finals: Sequence[Final] | None = None) -> str:
-        return self.prompts.render("notes_system", language_rule=language_rule(self.settings, finals or self.finals))
+        system = self.prompts.render("notes_system", language_rule=language_rule(self.settings, finals or self.finals))
+        # The slides are fixed for the session: appended to the system prompt they stay in the cached prefix.
+        return f"{system}\n\n{self.context}" if self.context else system
 
     def update(self, on_token: OnToken | None = None) -> str:
         """Fold every final received so far into the notes and save them; return the new notes.

@@ -55,6 +55,15 @@ def check_model(settings: Settings) -> None:
         check_sensevoice_folder(folder)
 
 
+def slides_context(settings: Settings) -> str | None:
+    """The slides as a block for the notes' system prompt (SlidesError in one line if unreadable)."""
+    if settings.slides is None:
+        return None
+    from live.slides import load_slides, slides_prompt_block
+
+    return slides_prompt_block(load_slides(settings.slides))
+
+
 def engine_loader(settings: Settings) -> EngineLoader:
     def load(on_status: StatusCallback):
         from live.asr.loader import load_engine

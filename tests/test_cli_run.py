@@ -292,3 +292,33 @@ def test_microphone_pulled_mid_session_saves_and_reconnects(tmp_path_factory, tm
     assert text.count("your country") >= 3, text  # said twice per play, heard before and after the outage
     session = next(tmp_path.iterdir())
     assert normalize((session / "transcript.txt").read_text()).count("your country") >= 3
+
+
+# --- notes while running headless, with the slides as context (issues 3 and 4) -----------------------
+
+
+def test_headless_notes_take_the_slides_as_context(tmp_path, llm_server):
+    from slides_helpers import make_pptx
+
+    deck = make_pptx(tmp_path / "lecture.pptx")
+    llm_server.enqueue_text("# Hidden Markov Models\n\n- **Viterbi** (slide 2): ask what you can do.\n")
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper",
+                "--slides", str(deck), "--llm-base-url", llm_server.url, "--llm-model", "m", "--notes-every", "5",
+                "--session-dir", str(tmp_path / "s"), env={"LIVE_LLM_API_KEY": "sk-test-SECRET-abcdef0123456789"})
+    assert done.returncode == 0, done.stderr
+    assert "notes updated" in done.stderr
+    [request] = llm_server.requests
+    assert "Viterbi" in request.prompt_text and "Baum-Welch" in request.prompt_text  # the slides' text
+    assert "your country" in request.prompt_text.lower()  # and the finals
+    session = next((tmp_path / "s").iterdir())
+    assert "slide 2" in (session / "summary.md").read_text()
+    for path in session.rglob("*"):
+        if path.is_file():
+            assert b"sk-test-SECRET" not in path.read_bytes(), path
+
+
+def test_unreadable_slides_are_a_one_line_error(tmp_path):
+    deck = tmp_path / "deck.key"
+    deck.write_text("keynote")
+    _one_line_error(live("--input", str(DATA / "jfk.flac"), "--headless", "--slides", str(deck),
+                         "--session-dir", str(tmp_path / "s")), "deck.key")

@@ -152,7 +152,9 @@ class LiveApp(App[int]):
             return
         llm = LLMSettings.from_mapping(self.settings.llm)
         self.llm_settings = llm
-        keeper = NotesKeeper(client_factory(llm), self.pipeline.writer.folder, llm)
+        from live.session import slides_context
+
+        keeper = NotesKeeper(client_factory(llm), self.pipeline.writer.folder, llm, context=slides_context(self.settings))
         self.notes_service = NotesService(keeper, event_poster(self.query_one(NotesPane)))
 
     def on_unmount(self) -> None:
