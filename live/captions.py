@@ -15,10 +15,11 @@ Drive it without a microphone, like whisper_streaming's OnlineASRProcessor::
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -86,6 +87,9 @@ class CaptionOptions:
 
     Attributes:
         partials: decode open segments at all (off saves CPU; finals are unaffected).
+        speculate_ms: once an open segment has been quiet this long, decode it; if the VAD then closes
+            it with no more speech, that decode is its final (0 turns this off). The decode overlaps
+            the rest of the silence the VAD waits for, which takes most of the decode off the latency.
         min_growth_s: re-decode an open segment only when it has grown this much since the last decode.
         min_partial_s: do not decode an open segment shorter than this (too little to say anything).
         quiet_ms: skip a partial when the open segment already ends in this much silence: it is likely to
@@ -93,6 +97,7 @@ class CaptionOptions:
     """
 
     partials: bool = True
+    speculate_ms: int = 240
     min_growth_s: float = 0.3
     min_partial_s: float = 0.5
     quiet_ms: int = 150
@@ -118,6 +123,8 @@ class Captioner:
         self._pending: deque[Segment] = deque()
         self._partial_key: tuple[int, float] | None = None  # the open segment whose partial is shown
         self._partial_end = 0.0
+        self._spec: tuple[tuple[int, float], float, Caption] | None = None  # (key, voiced end, caption)
+        self.reused_finals = 0
         self.decode_times: list[tuple[str, float, float]] = []  # (kind, audio s, wall s), for benchmarks
 
     @property
@@ -137,12 +144,12 @@ class Captioner:
             return []
         if self._pending:
             self._partial_key = None
-            return [self._decode(self._pending.popleft(), "final")]
-        if not self.options.partials:
-            return []
+            seg = self._pending.popleft()
+            reused = self._take_speculation(seg)
+            return [reused if reused is not None else self._decode(seg, "final")]
         seg = self.segmenter.open_segment
         if seg is None:
-            if self._partial_key is not None:
+            if self._partial_key is not None and self.options.partials:
                 # The open segment was a blip too short to keep: take its partial off the screen.
                 cleared = Caption("partial", self._partial_end, self._partial_end, "", emitted=self._clock(),
                                   index=self._partial_key[0])
@@ -151,16 +158,45 @@ class Captioner:
             return []
         # Keyed by (index, start): a dropped blip's index is reused by the next segment.
         key = (seg.index, seg.start)
+        silence = self.segmenter.trailing_silence_ms
+        if self.options.speculate_ms and silence >= self.options.speculate_ms:
+            voiced_end = seg.end - silence / 1000
+            if self._spec is None or self._spec[:2] != (key, voiced_end):
+                return self._speculate(seg, key, voiced_end)
+        if not self.options.partials:
+            return []
         grown = seg.end - (self._partial_end if key == self._partial_key else seg.start)
         if (
             seg.end - seg.start < self.options.min_partial_s
             or grown < self.options.min_growth_s
-            or self.segmenter.trailing_silence_ms >= self.options.quiet_ms
+            or silence >= self.options.quiet_ms
         ):
             return []
         self._partial_key, self._partial_end = key, seg.end
         caption = self._decode(seg, "partial")
         return [caption] if caption.text else []
+
+    def _speculate(self, seg: Segment, key: tuple[int, float], voiced_end: float) -> list[Caption]:
+        """Decode a segment that has gone quiet before the VAD closes it, so the decode overlaps the
+        silence the VAD still waits for. If it closes with no more speech, this becomes its final."""
+        caption = self._decode(seg, "partial", label="speculative")
+        self._spec = (key, voiced_end, caption)
+        self._partial_key, self._partial_end = key, seg.end
+        return [caption] if caption.text and self.options.partials else []
+
+    def _take_speculation(self, seg: Segment) -> Caption | None:
+        spec, self._spec = self._spec, None
+        if spec is None:
+            return None
+        key, voiced_end, caption = spec
+        opts = self.segmenter.options
+        tail = math.ceil(opts.tail_ms / opts.frame_ms) * opts.frame_ms / 1000
+        # Same segment, closed by silence right after the speech the speculative decode heard
+        # (a segment cut at max length, or one where speech resumed, ends elsewhere).
+        if key != (seg.index, seg.start) or abs(seg.end - tail - voiced_end) > opts.frame_ms / 1000 + 1e-6:
+            return None
+        self.reused_finals += 1
+        return replace(caption, kind="final", end=seg.end, emitted=self._clock())
 
     def finish(self) -> list[Caption]:
         """Close the open segment and decode every pending final."""
@@ -170,11 +206,11 @@ class Captioner:
             out.extend(self.process_iter())
         return out
 
-    def _decode(self, seg: Segment, kind: CaptionKind) -> Caption:
+    def _decode(self, seg: Segment, kind: CaptionKind, label: str | None = None) -> Caption:
         assert self.engine is not None
         began = time.perf_counter()
         result = self.engine.transcribe(seg.audio, self.language)
-        self.decode_times.append((kind, len(seg.audio) / 16000, time.perf_counter() - began))
+        self.decode_times.append((label or kind, len(seg.audio) / 16000, time.perf_counter() - began))
         return Caption(
             kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
             emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,

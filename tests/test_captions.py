@@ -39,7 +39,8 @@ def test_one_final_per_segment_in_order_and_partials_only_for_the_open_one(engin
     assert partials, "long sentences get partials while they are spoken"
     for p in partials:
         final = next(f for f in finals if f.index == p.index)
-        assert out.index(p) < out.index(final) and p.start == final.start and p.end <= final.end
+        # A speculative partial reaches into the silence after the words, so past the final's tail.
+        assert out.index(p) < out.index(final) and p.start == final.start and p.end <= final.end + 0.5
 
 
 def test_behind_finals_come_first_in_order_and_no_partial_is_decoded(engine):
@@ -61,7 +62,7 @@ def test_no_partial_when_the_segment_is_about_to_close(engine):
     """An open segment already ending in silence is left alone: its final is near."""
     audio = speech()
     seg = Segmenter(VadOptions())
-    cap = Captioner(seg, engine, options=CaptionOptions(quiet_ms=90))
+    cap = Captioner(seg, engine, options=CaptionOptions(quiet_ms=90, speculate_ms=0))
     for i in range(0, len(audio), 480):
         cap.insert_audio(audio[i:i + 480])
         if seg.open_segment is not None and seg.trailing_silence_ms >= 90:
@@ -83,3 +84,39 @@ def test_caption_json_round_trips():
     c = Caption("final", 1.23456, 2.5, "hi", "en", "neutral", ("Speech", "BGM"), 3.0, 4)
     assert Caption.from_json(c.to_json()) == Caption("final", 1.235, 2.5, "hi", "en", "neutral", ("Speech", "BGM"), 3.0, 4)
     assert c.latency == pytest.approx(0.5)
+
+
+def test_a_segment_that_goes_quiet_is_decoded_early_and_that_decode_becomes_its_final(engine):
+    """The speculative decode overlaps the silence the VAD waits for: no second decode at close."""
+    audio = speech()
+    cap = Captioner(Segmenter(VadOptions()), engine, options=CaptionOptions(partials=False))
+    out = []
+    for i in range(0, len(audio), 480):  # 30 ms blocks: a decoder fast enough to keep up
+        cap.insert_audio(audio[i:i + 480])
+        out += cap.process_iter()
+    out += cap.finish()
+    finals = [c for c in out if c.kind == "final"]
+    kinds = [k for k, _, _ in cap.decode_times]
+    assert cap.reused_finals >= len(finals) - 1  # all but possibly the last (closed by the end of input)
+    assert kinds.count("final") == len(finals) - cap.reused_finals
+    assert all(f.emitted >= f.end for f in finals)
+
+
+def test_speech_that_resumes_after_a_speculative_decode_is_decoded_again(engine):
+    """A: 300 ms pause (long enough to speculate, too short to close): B. The final must cover B."""
+    a = clip("pocketsphinx_librivox_0880.flac")
+    b = clip("pocketsphinx_librivox_0930.flac")
+    pause = np.zeros(int(0.3 * 16000), np.float32)
+    tail = np.zeros(16000, np.float32)
+    audio = np.concatenate([a, pause, b, tail])
+    cap = Captioner(Segmenter(VadOptions()), engine)
+    out = []
+    for i in range(0, len(audio), 480):
+        cap.insert_audio(audio[i:i + 480])
+        out += cap.process_iter()
+    out += cap.finish()
+    finals = [c for c in out if c.kind == "final"]
+    last_final = finals[-1]
+    assert last_final.end > (len(a) + len(pause) + len(b) * 0.9) / 16000  # it covers B
+    speculative = [d for d in cap.decode_times if d[0] == "speculative"]
+    assert len(speculative) >= 2  # one at the pause, one after B
