@@ -80,6 +80,9 @@ class OnnxSenseVoiceEngine:
         options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
         # Full graph optimisation matters most for int8 (~1.5x slower without it).
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads would otherwise spin after every decode: between captions a live session
+        # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors for unreadable graphs
