@@ -62,19 +62,20 @@ class PipelineStats:
     wall_silence_s: float = 0.0
     decodes: list = field(default_factory=list)  # (kind, audio s, wall s)
     _last: tuple[float, float, bool] | None = None
+    _decodes_seen: int = 0
 
-    def account(self, in_speech: bool) -> None:
-        """Charge the time since the last call to the state the pipeline was in then."""
+    def account(self, busy: bool) -> None:
+        """Charge the time since the last call to speech if the pipeline was busy then or since."""
         now, cpu = time.monotonic(), time.process_time()
         if self._last is not None:
-            wall_d, cpu_d, was_speech = now - self._last[0], cpu - self._last[1], self._last[2]
-            if was_speech:
+            wall_d, cpu_d, was_busy = now - self._last[0], cpu - self._last[1], self._last[2]
+            if was_busy or busy:
                 self.cpu_speech_s += cpu_d
                 self.wall_speech_s += wall_d
             else:
                 self.cpu_silence_s += cpu_d
                 self.wall_silence_s += wall_d
-        self._last = (now, cpu, in_speech)
+        self._last = (now, cpu, busy)
 
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
@@ -285,7 +286,10 @@ class Pipeline:
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
         stats.overflows = self.source.overflows if self.source else 0
         if self.captioner.engine is not None:
-            stats.account(self.segmenter.in_speech or self.captioner.pending_finals > 0)
+            # "Silent" is what an idle classroom costs: no speech, nothing queued, no decode since last time.
+            decodes = len(self.captioner.decode_times)
+            stats.account(self.segmenter.in_speech or self.captioner.pending_finals > 0 or decodes != stats._decodes_seen)
+            stats._decodes_seen = decodes
         self._sink(Status(
             clock=self.clock(),
             level_dbfs=self.segmenter.level_dbfs,

@@ -34,6 +34,10 @@ class VadOptions:
         tail_ms: audio kept after the last voiced frame of a closed segment (at most ``silence_ms``).
         max_segment_s: longest segment; a longer stretch of speech is cut at its quietest frame.
         cut_search_s: how far back from ``max_segment_s`` that quietest frame is looked for.
+        shrink_after_s: past this length the silence that closes a segment shrinks, linearly, to
+            ``min_silence_ms`` at ``max_segment_s``: a lecturer who never stops for half a second still
+            breathes, and closing there beats a forced cut (which lands seconds back and costs latency).
+        min_silence_ms: the shortest closing silence, reached at ``max_segment_s``.
         min_segment_ms: shortest voiced span (first to last voiced frame) kept; shorter blips
             (a cough, a click) are dropped.
         energy_floor_dbfs: frames quieter than this are unvoiced whatever webrtcvad says (it
@@ -49,6 +53,8 @@ class VadOptions:
     tail_ms: int = 150
     max_segment_s: float = 15.0
     cut_search_s: float = 3.0
+    shrink_after_s: float = 6.0
+    min_silence_ms: int = 180
     min_segment_ms: int = 250
     energy_floor_dbfs: float = -55.0
 
@@ -232,8 +238,18 @@ class Segmenter:
             self._silence_run = 0
         else:
             self._silence_run += 1
-            if self._silence_run >= self._silence_frames:
+            if self._silence_run >= self._closing_silence():
                 self._close(closed)
+
+    def _closing_silence(self) -> int:
+        """Frames of silence that close the open segment: fewer the longer it has grown."""
+        opts = self.options
+        length_s = self._len / SAMPLE_RATE
+        if length_s <= opts.shrink_after_s or opts.max_segment_s <= opts.shrink_after_s:
+            return self._silence_frames
+        least = max(1, min(self._silence_frames, -(-opts.min_silence_ms // opts.frame_ms)))
+        share = min(1.0, (length_s - opts.shrink_after_s) / (opts.max_segment_s - opts.shrink_after_s))
+        return max(least, round(self._silence_frames - share * (self._silence_frames - least)))
 
     def _open(self, k: int) -> None:
         """Open a segment whose opening window ends with frame ``k``; history becomes its audio."""

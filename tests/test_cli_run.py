@@ -322,3 +322,13 @@ def test_unreadable_slides_are_a_one_line_error(tmp_path):
     deck.write_text("keynote")
     _one_line_error(live("--input", str(DATA / "jfk.flac"), "--headless", "--slides", str(deck),
                          "--session-dir", str(tmp_path / "s")), "deck.key")
+
+
+def test_live_run_replays_the_audio_track_of_a_video(tmp_path):
+    video = tmp_path / "lecture.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:s=160x120:d=11",
+                    "-i", str(DATA / "jfk.flac"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-shortest", str(video)], check=True)
+    done = live("--input", str(video), "--fast", "--headless", "--engine", "whisper", "--session-dir", str(tmp_path / "s"))
+    assert done.returncode == 0, done.stderr
+    assert "ask what you can do for your country" in normalize(done.stdout)

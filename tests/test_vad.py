@@ -240,3 +240,21 @@ def test_level_follows_the_last_frame():
     assert segmenter.level_dbfs == -100.0
     segmenter.feed(np.full(480, 0.1, dtype=np.float32))
     assert segmenter.level_dbfs == pytest.approx(-20.0, abs=0.01)
+
+
+def test_a_long_segment_closes_at_a_short_breath_instead_of_a_forced_cut(shared_audio):
+    """Speech, a 0.25 s breath, speech: too short a pause to end a short sentence, but once the
+    segment has grown long the closing silence shrinks and the breath ends it."""
+    a = decode_file(shared_audio / "en" / "pocketsphinx_librivox_0870.flac")  # 7 s without a pause
+    b = clip("pocketsphinx_librivox_0930.flac")
+    b = b[int(max(0.0, speech_extent(b)[0] - 0.02) * SAMPLE_RATE):]  # straight out of the breath
+    breath = np.zeros(int(0.2 * SAMPLE_RATE), np.float32)  # with a's own ~0.2 s tail: a 0.4 s pause
+    audio = np.concatenate([a, breath, b])
+    shrinking = Segmenter(VadOptions(max_segment_s=12.0, shrink_after_s=3.0, min_silence_ms=150))
+    fixed = Segmenter(VadOptions(max_segment_s=12.0, shrink_after_s=12.0))
+    with_shrink = shrinking.feed(audio) + shrinking.flush()
+    without = fixed.feed(audio) + fixed.flush()
+    pause = (len(a) / SAMPLE_RATE - 0.3, len(a) / SAMPLE_RATE + 0.2)
+    assert [s for s in with_shrink if pause[0] <= s.end <= pause[1]], [(s.start, s.end) for s in with_shrink]
+    assert len(without) == 1  # 500 ms of silence never came: one segment over the breath
+    assert len(with_shrink) == 2

@@ -141,6 +141,10 @@ class LiveApp(App[int]):
         self.sub_title = str(self.pipeline.writer.folder) if self.pipeline.writer else ""
         self._apply_layout()
         self._start_notes()
+        # The screen first: the worker starts loading the model (seconds of CPU) after the first frame.
+        self.call_after_refresh(self._start_worker)
+
+    def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self.pipeline.run, name="live-pipeline", daemon=True)
         self._worker.start()
 
