@@ -253,8 +253,14 @@ class Pipeline:
             timeout = 0.0
 
     def _feed(self, block: np.ndarray) -> None:
-        if self._realtime and self._anchor is None:
-            self._anchor = (time.monotonic() - len(block) / SAMPLE_RATE, self.segmenter.clock)
+        if self._realtime:
+            # When did this stream start? No earlier than now minus the audio received so far; the
+            # read that waited least in a queue says it best. A late first read (the model loading)
+            # would otherwise set the clock late and make every latency look smaller than it is.
+            base = self._anchor[1] if self._anchor is not None else self.segmenter.clock
+            start = time.monotonic() - (self.segmenter.clock + len(block) / SAMPLE_RATE - base)
+            if self._anchor is None or start < self._anchor[0]:
+                self._anchor = (start, base)
         if self._paused:
             # Paused means not listening: silence keeps the clock, the audio file and the VAD aligned.
             block = np.zeros_like(block)
