@@ -159,7 +159,9 @@ class Captioner:
         # Keyed by (index, start): a dropped blip's index is reused by the next segment.
         key = (seg.index, seg.start)
         silence = self.segmenter.trailing_silence_ms
-        if self.options.speculate_ms and silence >= self.options.speculate_ms:
+        # A long segment closes after a shorter silence: speculate early enough to beat it.
+        speculate_at = min(self.options.speculate_ms, self.segmenter.closing_silence_ms - 90)
+        if self.options.speculate_ms and silence >= max(60, speculate_at):
             voiced_end = seg.end - silence / 1000
             if self._spec is None or self._spec[:2] != (key, voiced_end):
                 return self._speculate(seg, key, voiced_end)

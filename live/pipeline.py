@@ -136,7 +136,6 @@ class Pipeline:
         self._anchor: tuple[float, float] | None = None  # (monotonic time, stream seconds) of a known point
         self._last_latency: float | None = None
         self._last_status = 0.0
-        self.finals: list[Caption] = []
         self.stats = PipelineStats()
         self.stats.decodes = self.captioner.decode_times
 
@@ -276,7 +275,6 @@ class Pipeline:
                 if self.writer.error and self.writer.error != had_error:
                     self._sink(Notice("error", self.writer.error))
             if caption.text:
-                self.finals.append(caption)
                 if self.stats.first_final_s is None:
                     self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency

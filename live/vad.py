@@ -241,6 +241,11 @@ class Segmenter:
             if self._silence_run >= self._closing_silence():
                 self._close(closed)
 
+    @property
+    def closing_silence_ms(self) -> int:
+        """The silence that would close the open segment now (it shrinks as the segment grows)."""
+        return self._closing_silence() * self.options.frame_ms
+
     def _closing_silence(self) -> int:
         """Frames of silence that close the open segment: fewer the longer it has grown."""
         opts = self.options
