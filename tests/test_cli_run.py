@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import DATA, virtual_mic_or_skip
+from wer_helpers import normalize, wer
 from live.transcript import read_entries
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
@@ -26,21 +27,6 @@ def live(*args: str, env: dict | None = None, timeout: float = 300) -> subproces
         [sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-
-
-def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split())
-
-
-def wer(ref: str, hyp: str) -> tuple[int, int]:
-    """Word edit distance and the reference length."""
-    r, h = normalize(ref).split(), normalize(hyp).split()
-    d = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, d[0] = d[0], i
-        for j, hw in enumerate(h, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
-    return d[len(h)], len(r)
 
 
 def gold_english(shared_audio: Path) -> list[tuple[Path, str]]:

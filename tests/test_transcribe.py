@@ -29,6 +29,7 @@ from live.transcribe import (
 from live.vad import Segment
 from notes_helpers import KEY
 from slides_helpers import make_pdf
+from wer_helpers import normalize, wer
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
 
@@ -46,21 +47,6 @@ def live_transcribe(*args: str, env: dict | None = None, timeout: float = 300) -
     entry = ["-m", "live", "transcribe"] if "transcribe" in COMMANDS else ["-m", "live.transcribe"]
     return subprocess.run([sys.executable, *entry, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
-
-
-def normalize(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split())
-
-
-def wer(ref: str, hyp: str) -> tuple[int, int]:
-    """Word edit distance and the reference length."""
-    r, h = normalize(ref).split(), normalize(hyp).split()
-    d = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, d[0] = d[0], i
-        for j, hw in enumerate(h, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
-    return d[len(h)], len(r)
 
 
 def transcript_text(folder: Path) -> str:
