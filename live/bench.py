@@ -5,7 +5,7 @@ memory are its own) while this process samples its CPU and memory. Reported per 
 final-caption latency p50/p95/max (``emitted - end``), delay from a segment's start to its first
 partial, ASR real-time factor by segment length, CPU while speaking and while silent, peak memory,
 time to the first caption, overflows and backlog; and, from a TUI launched in a pseudo-terminal, the
-time until the UI is on screen. ``--compare`` runs several configurations one after another in the
+time until its first frame is on screen. ``--compare`` runs several configurations one after another in the
 same run and prints ratios against the first.
 
 ``--hours H`` is the long-run mode: real talks and silences looped for H hours of audio, replayed on an
@@ -181,7 +181,7 @@ def run_config(config: Config, input: Path, *, fast: bool, extra: list[str] | No
 
 
 def time_to_ui(config: Config, input: Path, timeout: float = 30.0) -> float | None:
-    """Seconds from launching the TUI in a pseudo-terminal until its status bar is drawn."""
+    """Seconds from launching the TUI in a pseudo-terminal until its first frame is drawn."""
     import pty
 
     with tempfile.TemporaryDirectory(prefix="live-bench-ui-") as tmp:
@@ -202,7 +202,7 @@ def time_to_ui(config: Config, input: Path, timeout: float = 30.0) -> float | No
                     seen += os.read(fd, 65536)
                 except OSError:
                     break
-                if "│".encode() in seen and b"overflows" in seen or b"loading" in seen:
+                if b"quit" in seen:  # the footer: the first frame is on screen
                     found = time.monotonic() - began
                     break
         finally:

@@ -211,7 +211,6 @@ def _stderr_to_log(path: Path | None):
     sys.stderr.flush()
     terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
     saved_dunder = sys.__stderr__
-    saved_fd = os.dup(2)
     logger = logging.getLogger("live")
     with open(path, "a", encoding="utf-8") as log_file:
         handler = logging.StreamHandler(log_file)
@@ -224,25 +223,15 @@ def _stderr_to_log(path: Path | None):
             yield
         finally:
             sys.__stderr__ = saved_dunder
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
+            os.dup2(terminal.fileno(), 2)
             logger.removeHandler(handler)
             terminal.close()
 
 
-def pipeline_notes_wanted(settings) -> bool:
-    """Headless sessions keep rolling notes only when a key is set and the interval is not 0."""
-    from live.llm import LLMSettings, resolve_api_key
-
-    llm = LLMSettings.from_mapping(settings.llm)
-    return bool(resolve_api_key(llm)) and llm.interval_minutes > 0
-
-
-def _headless_notes(settings, folder: Path):
-    from live.llm import LLMSettings, client_factory
+def _headless_notes(settings, llm, folder: Path):
+    from live.llm import client_factory
     from live.notes import NotesKeeper, NotesService
-
-    llm = LLMSettings.from_mapping(settings.llm)
+    from live.session import slides_context
 
     def report(event) -> None:
         if event.kind == "error":
@@ -250,30 +239,29 @@ def _headless_notes(settings, folder: Path):
         elif event.kind == "done" and event.request == "update":
             print(f"live: notes updated ({folder / 'summary.md'})", file=sys.stderr, flush=True)
 
-    from live.session import slides_context
-
     keeper = NotesKeeper(client_factory(llm), folder, llm, context=slides_context(settings))
     return NotesService(keeper, report)
 
 
 def _run_headless(settings, stats_file: Path | None = None) -> int:
     from live.headless import HeadlessPrinter
+    from live.llm import LLMSettings, resolve_api_key
     from live.session import build_pipeline
 
     printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
-    notes = None
-    sink = printer
-    if pipeline_notes_wanted(settings):
-        notes = {}
+    llm = LLMSettings.from_mapping(settings.llm)
+    # Headless sessions keep rolling notes only when a key is set and the interval is not 0.
+    want_notes = bool(resolve_api_key(llm)) and llm.interval_minutes > 0
+    service = None  # made once the session folder exists; the sink reads it at call time
 
-        def sink(event: object) -> None:
-            printer(event)
-            if "service" in notes:
-                notes["service"].keeper.add_final(event)  # only finals are kept; partials are ignored
+    def sink(event: object) -> None:
+        printer(event)
+        if service is not None:
+            service.keeper.add_final(event)  # only finals are kept; partials are ignored
 
     pipeline = build_pipeline(settings, sink)
-    if notes is not None and pipeline.writer is not None:
-        notes["service"] = _headless_notes(settings, pipeline.writer.folder)
+    if want_notes and pipeline.writer is not None:
+        service = _headless_notes(settings, llm, pipeline.writer.folder)
     # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
     # everything written. A second Ctrl-C stops at once; what was final is on disk already.
     def stop(signum, frame):
@@ -285,9 +273,9 @@ def _run_headless(settings, stats_file: Path | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     pipeline.run()
-    if notes:
-        notes["service"].flush(timeout=60)  # the notes take in the last finals
-        notes["service"].close()
+    if service is not None:
+        service.flush(timeout=60)  # the notes take in the last finals
+        service.close()
     if stats_file is not None:
         import json
 

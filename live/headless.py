@@ -25,7 +25,6 @@ class HeadlessPrinter:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.finished: Finished | None = None
-        self.failed = False
 
     def __call__(self, event: object) -> None:
         if isinstance(event, Caption):
@@ -35,7 +34,6 @@ class HeadlessPrinter:
                 print(f"live: {event.message}", file=self.err, flush=True)
         elif isinstance(event, Notice):
             print(f"live: {event.message}", file=self.err, flush=True)
-            self.failed = self.failed or event.level == "error"
         elif isinstance(event, Finished):
             self.finished = event
 

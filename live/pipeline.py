@@ -55,7 +55,8 @@ class PipelineStats:
     first_final_s: float | None = None
     max_backlog_s: float = 0.0
     overflows: int = 0
-    # Process CPU seconds and wall seconds once the model is loaded, split by VAD state.
+    # Process CPU and wall seconds once the model is loaded: busy (speech, a queued final or a decode)
+    # or idle (what a silent classroom costs).
     cpu_speech_s: float = 0.0
     wall_speech_s: float = 0.0
     cpu_silence_s: float = 0.0
@@ -65,7 +66,10 @@ class PipelineStats:
     _decodes_seen: int = 0
 
     def account(self, busy: bool) -> None:
-        """Charge the time since the last call to speech if the pipeline was busy then or since."""
+        """Charge the time since the last call to speech if the pipeline was busy then or since
+        (a decode recorded in between counts as busy)."""
+        busy = busy or len(self.decodes) != self._decodes_seen
+        self._decodes_seen = len(self.decodes)
         now, cpu = time.monotonic(), time.process_time()
         if self._last is not None:
             wall_d, cpu_d, was_busy = now - self._last[0], cpu - self._last[1], self._last[2]
@@ -78,8 +82,7 @@ class PipelineStats:
         self._last = (now, cpu, busy)
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
-        return out
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
 
 
 @dataclass(frozen=True)
@@ -290,10 +293,7 @@ class Pipeline:
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
         stats.overflows = self.source.overflows if self.source else 0
         if self.captioner.engine is not None:
-            # "Silent" is what an idle classroom costs: no speech, nothing queued, no decode since last time.
-            decodes = len(self.captioner.decode_times)
-            stats.account(self.segmenter.in_speech or self.captioner.pending_finals > 0 or decodes != stats._decodes_seen)
-            stats._decodes_seen = decodes
+            stats.account(self.segmenter.in_speech or self.captioner.pending_finals > 0)
         self._sink(Status(
             clock=self.clock(),
             level_dbfs=self.segmenter.level_dbfs,

@@ -5,6 +5,7 @@ Shared by the TUI, headless mode and the tests; tests pass their own ``open_sour
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -59,9 +60,21 @@ def slides_context(settings: Settings) -> str | None:
     """The slides as a block for the notes' system prompt (SlidesError in one line if unreadable)."""
     if settings.slides is None:
         return None
+    try:
+        stat = settings.slides.stat()
+        key = (settings.slides.resolve(), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (settings.slides, 0, 0)  # load_slides says what is wrong with it
+    return _slides_block(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _slides_block(path: Path, mtime_ns: int, size: int) -> str:
+    # Keyed by mtime and size too: the CLI checks the deck before the UI, the notes read it after;
+    # a deck parsed once serves both, and an edited deck is parsed again.
     from live.slides import load_slides, slides_prompt_block
 
-    return slides_prompt_block(load_slides(settings.slides))
+    return slides_prompt_block(load_slides(path))
 
 
 def engine_loader(settings: Settings) -> EngineLoader:

@@ -127,14 +127,9 @@ class LiveApp(App[int]):
             with Vertical(id="captions"):
                 yield CaptionLog(id="finals", wrap=True, markup=False, auto_scroll=True)
                 yield PartialLine(id="partial")
-            yield NotesPane(self._previous_notes(), id="notes")
+            yield NotesPane(id="notes")
         yield StatusBar(id="status")
         yield Footer()
-
-    def _previous_notes(self) -> str:
-        writer = self.pipeline.writer
-        summary = writer.folder / "summary.md" if writer is not None else None
-        return summary.read_text(encoding="utf-8") if summary is not None and summary.exists() else ""
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).language = self.settings.language
