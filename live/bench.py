@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from live.audio import SAMPLE_RATE
 from live.errors import ConfigError
 
-SAMPLE_RATE = 16000
+
 LENGTH_BINS = ((0, 2), (2, 5), (5, 10), (10, 30))
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from live.asr.base import Engine
+from live.audio import SAMPLE_RATE
 from live.vad import Segment, Segmenter
 
 CaptionKind = Literal["partial", "final"]
@@ -212,7 +213,7 @@ class Captioner:
         assert self.engine is not None
         began = time.perf_counter()
         result = self.engine.transcribe(seg.audio, self.language)
-        self.decode_times.append((label or kind, len(seg.audio) / 16000, time.perf_counter() - began))
+        self.decode_times.append((label or kind, len(seg.audio) / SAMPLE_RATE, time.perf_counter() - began))
         return Caption(
             kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
             emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,

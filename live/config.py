@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from live.asr.base import BACKENDS, ENGINES, LANGUAGES
 from live.errors import ConfigError
 
 try:
@@ -20,9 +21,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-ENGINES = ("auto", "sensevoice", "whisper")
-BACKENDS = ("auto", "onnx", "torch")
-LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
 
 
 def config_dir(env: dict[str, str] | None = None) -> Path:

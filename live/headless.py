@@ -13,7 +13,7 @@ from typing import TextIO
 
 from live.captions import Caption
 from live.pipeline import EngineState, Finished, Notice
-from live.transcript import clock_hms
+from live.timefmt import hms
 
 
 class HeadlessPrinter:
@@ -45,5 +45,5 @@ class HeadlessPrinter:
         if self.as_json:
             line = json.dumps(caption.to_json(), ensure_ascii=False)
         else:
-            line = f"[{clock_hms(caption.start)}] {caption.text}"
+            line = f"[{hms(caption.start)}] {caption.text}"
         print(line, file=self.out, flush=True)

@@ -12,7 +12,6 @@ questions and answers.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from live.errors import ConfigError, LiveError, LLMError, SessionError
+from live.files import atomic_write, read_jsonl
+from live.timefmt import mmss
 from live.llm import (
     Cancelled,
     LLMClient,
@@ -99,44 +100,23 @@ class Final:
         return cls(start, max(start, end), text, language if isinstance(language, str) else None)
 
 
-def stamp(seconds: float) -> str:
-    """``mm:ss``, or ``h:mm:ss`` past the first hour."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 def format_finals(finals: Sequence[Final]) -> str:
     """One ``[mm:ss] text`` line per final: timestamps let the model keep order and cite moments."""
-    return "\n".join(f"[{stamp(f.start)}] {f.text}" for f in finals)
+    return "\n".join(f"[{mmss(f.start)}] {f.text}" for f in finals)
 
 
 def span(finals: Sequence[Final]) -> str:
-    return f"{stamp(finals[0].start)}–{stamp(finals[-1].end)}" if finals else "nothing yet"
+    return f"{mmss(finals[0].start)}–{mmss(finals[-1].end)}" if finals else "nothing yet"
 
 
 def read_transcript(path: Path) -> list[Final]:
     """The finals of a ``transcript.jsonl``; a torn last line (a crash mid-write) is skipped."""
-    finals: list[Final] = []
+    if not path.is_file():
+        raise SessionError(f"{path} does not exist; give the folder of a recorded session")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SessionError(f"{path} does not exist; give the folder of a recorded session") from None
+        return [final for obj in read_jsonl(path) if (final := Final.of(obj)) is not None]
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"cannot read {path}: {exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d is not JSON; skipped", path, number)
-            continue
-        final = Final.of(obj) if isinstance(obj, dict) else None
-        if final is not None:
-            finals.append(final)
-    return finals
 
 
 LANGUAGE_NAMES = {
@@ -209,22 +189,6 @@ def clean_answer(text: str) -> str:
 # --- session files ------------------------------------------------------------------------------
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over: readers see the old
-    file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SessionError(f"cannot write {path}: {exc.strerror}; check the session folder") from None
-
-
 def write_notes(session_dir: Path, text: str) -> Path:
     """Make ``text`` the session's ``summary.md``; keep the version it replaces in ``notes/``."""
     path = session_dir / SUMMARY
@@ -259,7 +223,7 @@ def chunk_finals(finals: Sequence[Final], limit_tokens: int) -> list[list[Final]
     current: list[Final] = []
     used = 0
     for final in finals:
-        cost = estimate_tokens(f"[{stamp(final.start)}] {final.text}\n")
+        cost = estimate_tokens(f"[{mmss(final.start)}] {final.text}\n")
         if current and used + cost > limit_tokens:
             groups.append(current)
             current, used = [], 0
@@ -529,7 +493,7 @@ class Conversation:
     def _save(self) -> None:
         lines = ["# Questions about the lecture", ""]
         for turn in self.turns:
-            lines += [f"## [{stamp(turn.at)}] {turn.question}", "", turn.answer, ""]
+            lines += [f"## [{mmss(turn.at)}] {turn.question}", "", turn.answer, ""]
         atomic_write(self.path, "\n".join(lines))
 
 

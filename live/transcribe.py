@@ -32,7 +32,9 @@ from live.asr.base import Engine
 from live.audio import EndOfStream, FileSource
 from live.captions import Caption
 from live.errors import ConfigError, InputError, LiveError, SessionError
-from live.transcript import TRANSCRIPT, SessionWriter, clock_hms, read_entries
+from live.files import atomic_write
+from live.timefmt import hms, mmss
+from live.transcript import TRANSCRIPT, SessionWriter, read_entries
 from live.vad import Segment, Segmenter, VadOptions
 
 if TYPE_CHECKING:
@@ -262,7 +264,7 @@ def to_markdown(finals: Sequence[Caption], title: str) -> str:
     lines = [f"# {title}", ""]
     for cap in finals:
         if cap.text.strip():
-            lines += [f"**[{clock_hms(cap.start)}]** {cap.text.strip()}", ""]
+            lines += [f"**[{hms(cap.start)}]** {cap.text.strip()}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -357,7 +359,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
         raise SessionError(writer.error)
     finals, _ = read_entries(folder)
     if "md" in formats:
-        _write_text(folder / OUTPUT_FILES["md"], to_markdown(finals, f"Transcript of {path.name}"))
+        atomic_write(folder / OUTPUT_FILES["md"], to_markdown(finals, f"Transcript of {path.name}"))
     for fmt, name in OUTPUT_FILES.items():
         if fmt not in formats and fmt != "jsonl":  # jsonl may still feed the notes; dropped by the caller
             (folder / name).unlink(missing_ok=True)
@@ -370,15 +372,6 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     return result
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise SessionError(f"cannot write {path}: {exc.strerror or exc}; check the output folder") from None
-
-
 def _truncation(result: FileResult) -> str | None:
     stated = result.stated_s
     if stated is None:
@@ -386,17 +379,11 @@ def _truncation(result: FileResult) -> str | None:
     tolerance = max(TRUNCATION_TOLERANCE[0], TRUNCATION_TOLERANCE[1] * stated)
     if result.audio_s >= stated - tolerance:
         return None
-    return (f"{result.path}: the audio stops at {_mmss(result.audio_s)} of {_mmss(stated)} (the file is "
+    return (f"{result.path}: the audio stops at {mmss(result.audio_s)} of {mmss(stated)} (the file is "
             f"truncated or damaged); {result.folder} holds the transcript of the part before")
 
 
 # --- progress -------------------------------------------------------------------------------------
-
-
-def _mmss(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 class Progress:
@@ -427,7 +414,7 @@ class Progress:
         self._next_mark = self.step if self._total else 60.0
         self._last_draw = -math.inf
         if not self.tty:
-            length = f" ({_mmss(self._total)} of audio)" if self._total else ""
+            length = f" ({mmss(self._total)} of audio)" if self._total else ""
             self._line(f"live: {label}: transcribing{length}")
         else:
             self._draw()
@@ -446,12 +433,12 @@ class Progress:
             while self._next_mark <= percent + 1e-9:
                 self._next_mark += self.step
             eta = elapsed * (self._total - done_s) / done_s if done_s > 0 else None
-            eta_text = f", ETA {_mmss(eta)}" if eta is not None else ""
-            self._line(f"live: {self._label}: {int(percent)} % ({_mmss(done_s)} of {_mmss(self._total)}), "
-                       f"{_mmss(elapsed)} elapsed{eta_text}")
+            eta_text = f", ETA {mmss(eta)}" if eta is not None else ""
+            self._line(f"live: {self._label}: {int(percent)} % ({mmss(done_s)} of {mmss(self._total)}), "
+                       f"{mmss(elapsed)} elapsed{eta_text}")
         elif done_s >= self._next_mark:
             self._next_mark = (done_s // 60 + 1) * 60
-            self._line(f"live: {self._label}: {_mmss(done_s)} of audio done, {_mmss(elapsed)} elapsed")
+            self._line(f"live: {self._label}: {mmss(done_s)} of audio done, {mmss(elapsed)} elapsed")
 
     def message(self, line: str) -> None:
         if self.tty and self._drawn:
@@ -483,12 +470,12 @@ class Progress:
         done, total = self._done, self._total
         room = max(1, width - 1)
         if not total:
-            line = f"{self._label}  {_mmss(done)} of audio  {_mmss(elapsed)} elapsed"
+            line = f"{self._label}  {mmss(done)} of audio  {mmss(elapsed)} elapsed"
             return line if len(line) <= room else line[-room:]
         fraction = min(1.0, done / total)
-        eta = f"ETA {_mmss(elapsed * (total - done) / done)}" if done > 0 else "ETA --:--"
-        essential = f"{fraction * 100:3.0f}%  {_mmss(elapsed)} elapsed  {eta}"
-        full = f"{fraction * 100:3.0f}%  {_mmss(done)}/{_mmss(total)}  {_mmss(elapsed)} elapsed  {eta}"
+        eta = f"ETA {mmss(elapsed * (total - done) / done)}" if done > 0 else "ETA --:--"
+        essential = f"{fraction * 100:3.0f}%  {mmss(elapsed)} elapsed  {eta}"
+        full = f"{fraction * 100:3.0f}%  {mmss(done)}/{mmss(total)}  {mmss(elapsed)} elapsed  {eta}"
 
         def bar(n: int) -> str:
             filled = int(round(fraction * n))
@@ -695,8 +682,8 @@ def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tu
     else:
         rtf = f", RTF {result.rtf:.2f}" if result.audio_s else ""
         speech = {0: "no speech found", 1: "1 caption"}.get(result.captions, f"{result.captions} captions")
-        progress.message(f"live: {path.name}: {speech} from {_mmss(result.audio_s)} of audio in "
-                         f"{_mmss(result.wall_s)}{rtf} → {folder}")
+        progress.message(f"live: {path.name}: {speech} from {mmss(result.audio_s)} of audio in "
+                         f"{mmss(result.wall_s)}{rtf} → {folder}")
     print(folder, file=out, flush=True)
     return ok
 

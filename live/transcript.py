@@ -22,12 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.errors import SessionError
+from live.files import atomic_write, read_jsonl
+from live.timefmt import hms
 
 log = logging.getLogger("live.transcript")
 
-SAMPLE_RATE = 16000
 TRANSCRIPT = "transcript.jsonl"
 AUDIO = "audio.wav"
 
@@ -168,26 +170,12 @@ def read_entries(folder: Path) -> tuple[list[Caption], list[dict]]:
     """Finals and bookmarks from a session's JSONL, skipping a torn last line."""
     finals: list[Caption] = []
     marks: list[dict] = []
-    path = folder / TRANSCRIPT
-    if not path.exists():
-        return finals, marks
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash
+    for obj in read_jsonl(folder / TRANSCRIPT):
         if obj.get("type") == "final":
             finals.append(Caption.from_json(obj))
         elif obj.get("type") == "bookmark":
             marks.append(obj)
     return finals, marks
-
-
-def clock_hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _stamp(seconds: float, sep: str) -> str:
@@ -238,8 +226,8 @@ def to_vtt(finals: Iterable[Caption]) -> str:
 
 
 def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
-    rows = [(c.start, f"[{clock_hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
-    rows += [(b["at"], f"[{clock_hms(b['at'])}] ★ bookmark {b.get('note', '')}".rstrip()) for b in bookmarks]
+    rows = [(c.start, f"[{hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
+    rows += [(b["at"], f"[{hms(b['at'])}] ★ bookmark {b.get('note', '')}".rstrip()) for b in bookmarks]
     return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
 
 
@@ -251,6 +239,4 @@ def render_all(folder: Path) -> None:
         ("transcript.srt", to_srt(finals)),
         ("transcript.vtt", to_vtt(finals)),
     ):
-        tmp = folder / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(folder / name)
+        atomic_write(folder / name, text, durable=False)

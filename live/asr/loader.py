@@ -10,14 +10,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from live.asr.base import Engine
+from live.asr.base import BACKENDS, ENGINES, Engine
 from live.errors import ConfigError, ModelError
 from live.models import DEFAULT_SENSEVOICE, DownloadError, is_whisper_folder, resolve_sensevoice
 
 log = logging.getLogger("live.asr.loader")
 
-ENGINES = ("auto", "sensevoice", "whisper")
-BACKENDS = ("auto", "onnx", "torch")
 StatusCallback = Callable[[str], None]
 
 

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from live import __version__
+from live.files import atomic_write
 from live.errors import ModelError
 from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files
 
@@ -138,10 +139,7 @@ def _read_manifest(out_dir: Path) -> dict | None:
 
 
 def _write_manifest(out_dir: Path, manifest: dict) -> None:
-    # Written to a temporary name and renamed, so a reader never sees half a manifest.
-    tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, out_dir / MANIFEST)
+    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True), durable=False)
 
 
 def _source_ok(manifest: dict, sources: dict[str, Path]) -> bool:

@@ -24,7 +24,6 @@ from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files
 
 log = logging.getLogger("live.asr.sensevoice")
 
-SAMPLE_RATE = 16000
 # Shorter than one 25 ms analysis window, funasr's front end has no frame to compute and raises.
 MIN_SAMPLES = 400
 

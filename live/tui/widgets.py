@@ -8,7 +8,7 @@ from textual.widgets import RichLog, Static
 
 from live.captions import Caption
 from live.pipeline import Status
-from live.transcript import clock_hms
+from live.timefmt import hms
 
 BARS = " ▁▂▃▄▅▆▇█"
 
@@ -26,11 +26,11 @@ class CaptionLog(RichLog):
     """Finals with timestamps. Follows new captions unless the user has scrolled back."""
 
     def add_final(self, caption: Caption) -> None:
-        line = Text.assemble((f"{clock_hms(caption.start)} ", "dim"), caption.text)
+        line = Text.assemble((f"{hms(caption.start)} ", "dim"), caption.text)
         self.write(line, scroll_end=self.is_vertical_scroll_end)
 
     def add_marker(self, at: float, text: str) -> None:
-        self.write(Text.assemble((f"{clock_hms(at)} ", "dim"), (text, "bold yellow")),
+        self.write(Text.assemble((f"{hms(at)} ", "dim"), (text, "bold yellow")),
                    scroll_end=self.is_vertical_scroll_end)
 
 
@@ -61,7 +61,7 @@ class StatusBar(Static):
                 parts.append(("● speech", "bold green"))
             else:
                 parts.append(("○ quiet ", "dim"))
-            parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", clock_hms(s.clock)]
+            parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", hms(s.clock)]
             parts += [" │ lat ", f"{s.latency:.1f}s" if s.latency is not None else "–"]
             if s.backlog_s > 1.0 or s.pending_finals > 1:
                 parts += [" │ ", (f"behind {s.backlog_s:.0f}s/{s.pending_finals}", "bold red")]
