@@ -1,0 +1,239 @@
+"""The rolling notes of one session: ``NotesKeeper`` folds new finals into them and saves them.
+
+Updates *refine*: the previous notes plus the finals since the last update go out, the revised
+notes come back, so the cost of an update stays flat however long the lecture runs.
+
+Session files: ``summary.md`` is always the latest notes (written atomically); each version it
+replaces is kept as ``notes/summary-HHMMSS.md`` (the time it was written); ``qa.md`` holds the
+questions and answers (``live.notes.conversation``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from live.errors import LiveError, LLMError, SessionError
+from live.files import atomic_write
+from live.llm import LLMClient, LLMSettings, Usage, estimate_tokens
+from live.notes.finals import (
+    CaptionLike,
+    Final,
+    chunk_finals,
+    format_finals,
+    span,
+    transcript_room,
+)
+from live.notes.prompts import Prompts, clean_answer, language_rule
+
+SUMMARY = "summary.md"
+HISTORY_DIR = "notes"
+QA = "qa.md"
+
+RETRY_AFTER_FAILURE_S = 60.0  # a failed rolling update is tried again after this, not at every tick
+
+
+class NothingYet(LLMError):
+    """Nothing has been said yet that the model could work on."""
+
+
+def write_notes(session_dir: Path, text: str) -> Path:
+    """Make ``text`` the session's ``summary.md``; keep the version it replaces in ``notes/``."""
+    path = session_dir / SUMMARY
+    try:
+        session_dir.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            old = path.read_text(encoding="utf-8")
+            if old.strip() and old != text:
+                history = session_dir / HISTORY_DIR
+                history.mkdir(exist_ok=True)
+                when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%H%M%S")
+                target = history / f"summary-{when}.md"
+                n = 1
+                while target.exists() and target.read_text(encoding="utf-8") != old:
+                    n += 1
+                    target = history / f"summary-{when}-{n}.md"
+                if not target.exists():
+                    atomic_write(target, old)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SessionError(f"cannot keep the earlier notes in {session_dir}: {exc}") from None
+    atomic_write(path, text)
+    return path
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """One request of a notes update, for figures: what was sent and what the server counted."""
+
+    finals: int
+    prompt_chars: int
+    prompt_tokens_est: int
+    usage: Usage | None
+    seconds: float
+
+
+OnToken = Callable[[str], None]
+ClientSource = LLMClient | Callable[[], LLMClient]
+
+
+class NotesKeeper:
+    """Keeps the session's notes up to date from its final captions.
+
+    Args:
+        client: an LLMClient, or a factory called on first use (it may raise NoAPIKey).
+        session_dir: where ``summary.md`` and ``notes/`` are written; an existing ``summary.md``
+            is taken as the notes so far (a resumed session).
+        settings: budget, interval, language, prompts.
+        clock: seconds, monotonic; injected so tests drive the schedule without sleeping.
+    """
+
+    def __init__(self, client: ClientSource, session_dir: Path, settings: LLMSettings, *,
+                 clock: Callable[[], float] = time.monotonic, context: str | None = None) -> None:
+        self.context = context.strip() if context and context.strip() else None  # e.g. the slides
+        if hasattr(client, "stream"):
+            self._client: LLMClient | None = client  # type: ignore[assignment]
+            self._factory: Callable[[], LLMClient] | None = None
+        else:
+            self._client, self._factory = None, client  # type: ignore[assignment]
+        self.session_dir = Path(session_dir)
+        self.settings = settings
+        self.prompts = Prompts(settings.prompts_dir)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._finals: list[Final] = []
+        self._done = 0  # finals already folded into the notes
+        self._notes = ""
+        summary = self.session_dir / SUMMARY
+        if summary.is_file():
+            self._notes = summary.read_text(encoding="utf-8")
+        self._last_success = clock()
+        self._last_failure: float | None = None
+        self.stats: list[UpdateStats] = []
+
+    @property
+    def client(self) -> LLMClient:
+        if self._client is None:
+            assert self._factory is not None
+            self._client = self._factory()
+        return self._client
+
+    @property
+    def notes(self) -> str:
+        return self._notes
+
+    @property
+    def finals(self) -> list[Final]:
+        with self._lock:
+            return list(self._finals)
+
+    @property
+    def pending(self) -> int:
+        """Finals not yet in the notes."""
+        with self._lock:
+            return len(self._finals) - self._done
+
+    def add_final(self, caption: CaptionLike | Mapping[str, Any]) -> bool:
+        """Take a caption; anything but a non-empty final (a partial, a bookmark) is ignored."""
+        final = Final.of(caption)
+        if final is None:
+            return False
+        with self._lock:
+            self._finals.append(final)
+        return True
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether a rolling update should run: the interval has passed since the last successful
+        update, there are new finals, and the last failure (if any) is not too recent."""
+        interval = self.settings.interval_minutes * 60.0
+        if interval <= 0 or self.pending == 0:
+            return False
+        now = self._clock() if now is None else now
+        if now - self._last_success < interval:
+            return False
+        retry_gap = min(RETRY_AFTER_FAILURE_S, interval)
+        return self._last_failure is None or now - self._last_failure >= retry_gap
+
+    def abort(self) -> None:
+        """Cancel the request in flight, if any (from any thread)."""
+        if self._client is not None:
+            self._client.abort()
+
+    def system_prompt(self, finals: Sequence[Final] | None = None) -> str:
+        system = self.prompts.render("notes_system", language_rule=language_rule(self.settings, finals or self.finals))
+        # The slides are fixed for the session: appended to the system prompt they stay in the cached prefix.
+        return f"{system}\n\n{self.context}" if self.context else system
+
+    def update(self, on_token: OnToken | None = None) -> str:
+        """Fold every final received so far into the notes and save them; return the new notes.
+
+        Finals beyond the context budget go in several requests, each saved when it succeeds;
+        only the last one streams to ``on_token``. On failure the notes saved last stay as they
+        are, the finals not yet folded in wait for the next update, and the error propagates.
+        """
+        with self._lock:
+            target = len(self._finals)
+            start = self._done
+            new = self._finals[start:target]
+        if not new:
+            if self._notes.strip():
+                return self._notes
+            raise NothingYet("no captions yet: the notes start once something has been said")
+        try:
+            system = self.system_prompt()
+            while new:
+                room = transcript_room(self.settings, system, self.prompts.text("refine"), self._notes)
+                group = chunk_finals(new, room)[0]
+                new = new[len(group):]
+                user = self.prompts.render(
+                    "refine", notes=self._notes.strip() or "(none yet: this is the start of the lecture)",
+                    span=span(group), transcript=format_finals(group),
+                )
+                answer = self.ask_model([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                        len(group), on_token if not new else None)
+                notes = clean_answer(answer)
+                write_notes(self.session_dir, notes)
+                with self._lock:
+                    self._notes = notes
+                    self._done += len(group)
+        except LiveError:
+            self._last_failure = self._clock()
+            raise
+        self._last_success = self._clock()
+        self._last_failure = None
+        return self._notes
+
+    def explain_recent(self, seconds: float = 60.0, on_token: OnToken | None = None) -> str:
+        """Explain the last ``seconds`` of the lecture (by caption time) in plain words."""
+        finals = self.finals
+        if not finals:
+            raise NothingYet("nothing has been said yet to explain")
+        cutoff = finals[-1].end - seconds
+        recent = [f for f in finals if f.end > cutoff]
+        system = self.prompts.render("explain", language_rule=language_rule(self.settings, finals))
+        # Notes first and the excerpt last, so the stable part of the request comes first.
+        user = (f"# Notes so far\n\n{self._notes.strip() or '(none yet)'}\n\n"
+                f"# The last {seconds:g} seconds ({span(recent)})\n\n{format_finals(recent)}")
+        return self.ask_model([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                              len(recent), on_token).strip()
+
+    def ask_model(self, messages: list[dict[str, str]], n_finals: int, on_token: OnToken | None) -> str:
+        """Stream one request's answer to ``on_token`` and keep its figures in ``stats``."""
+        client = self.client
+        chars = sum(len(m["content"]) for m in messages)
+        began = time.monotonic()
+        parts: list[str] = []
+        for token in client.stream(messages):
+            parts.append(token)
+            if on_token is not None:
+                on_token(token)
+        self.stats.append(UpdateStats(
+            finals=n_finals, prompt_chars=chars,
+            prompt_tokens_est=sum(estimate_tokens(m["content"]) for m in messages),
+            usage=client.last_usage, seconds=time.monotonic() - began,
+        ))
+        return "".join(parts)

@@ -1,0 +1,79 @@
+"""The prompts: built-in ones from ``live/prompts/*.md``, a user's own from ``llm.prompts_dir``,
+and the rules for what a user's prompt must keep and what language the notes are written in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from live.errors import ConfigError
+from live.llm import LLMSettings
+from live.notes.finals import Final
+
+# Placeholders a prompt must keep, or the model would never see that part of the request.
+REQUIRED = {
+    "refine": ("notes", "transcript"),
+    "summarize": ("transcript",),
+    "map": ("transcript",),
+    "reduce": ("partial_notes",),
+}
+PROMPT_NAMES = ("notes_system", "refine", "summarize", "map", "reduce", "explain", "qa_system")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+class Prompts:
+    """The built-in prompts (``live/prompts/*.md``), each replaceable by a file of the same name in
+    ``prompts_dir``. ``{{name}}`` placeholders are filled in one pass, so text that happens to
+    contain ``{{...}}`` (or LaTeX braces) is never re-expanded."""
+
+    def __init__(self, prompts_dir: Path | None = None) -> None:
+        self.prompts_dir = prompts_dir
+        self._cache: dict[str, str] = {}
+
+    def text(self, name: str) -> str:
+        if name not in self._cache:
+            override = self.prompts_dir / f"{name}.md" if self.prompts_dir is not None else None
+            if override is not None and override.is_file():
+                try:
+                    text = override.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise ConfigError(f"cannot read prompt {override}: {exc}") from None
+                missing = [p for p in REQUIRED.get(name, ()) if "{{" + p + "}}" not in text]
+                if missing:
+                    raise ConfigError(f"prompt {override} lacks {', '.join('{{' + p + '}}' for p in missing)}; "
+                                      "add it or delete the file to use the built-in prompt")
+            else:
+                text = (resources.files("live") / "prompts" / f"{name}.md").read_text(encoding="utf-8")
+            self._cache[name] = text.strip()
+        return self._cache[name]
+
+    def render(self, name: str, **values: object) -> str:
+        return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), self.text(name))
+
+
+def clean_answer(text: str) -> str:
+    """The notes without a code fence the model may have wrapped around the whole answer."""
+    text = text.strip()
+    fenced = re.fullmatch(r"```(?:markdown|md)?\s*\n(.*?)\n?```", text, flags=re.DOTALL)
+    return (fenced.group(1) if fenced else text).strip() + "\n"
+
+
+LANGUAGE_NAMES = {
+    "zh": "Chinese", "en": "English", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
+    "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian",
+}
+
+
+def language_rule(settings: LLMSettings, finals: Sequence[Final]) -> str:
+    """The sentence telling the model which language to write in."""
+    if settings.notes_language:
+        return f"Write in {settings.notes_language}."
+    counts = Counter(f.language for f in finals if f.language and f.language not in ("auto", "nospeech"))
+    if counts:
+        code = counts.most_common(1)[0][0]
+        return f"Write in {LANGUAGE_NAMES.get(code, code)}, the language of the lecture."
+    return "Write in the language the lecture is given in."
