@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from notes_helpers import KEY, Cap, Clock, Events, final, make_keeper, settings_for
 
-from live.errors import ConfigError, SessionError
+from live.errors import ConfigError, InputError, SessionError
 from live.llm import IncompleteResponse, LLMClient, ServerError, client_factory
 from live.notes import (
     Conversation,
@@ -133,6 +134,62 @@ def test_prompts_can_be_overridden_by_the_user(llm_server, session, tmp_path):
     broken.add_final(final(0))
     with pytest.raises(ConfigError, match=r"lacks \{\{notes\}\}, \{\{transcript\}\}"):
         broken.update()
+
+
+def test_a_callable_context_is_resolved_once_on_the_notes_worker(llm_server, session):
+    """The slides may be handed over unread: the worker reads them, not the thread making the keeper."""
+    calls: list[str] = []
+
+    def slides() -> str:
+        calls.append(threading.current_thread().name)
+        return "  # Slides\n\nslidemarker eigenvalues  \n"
+
+    settings = settings_for(llm_server)
+    keeper = NotesKeeper(LLMClient(settings, KEY), session, settings, clock=Clock(), context=slides)
+    assert calls == []  # not called while the keeper is made
+    events = Events()
+    service = NotesService(keeper, events, tick_every_s=None)
+    try:
+        for i in range(2):
+            keeper.add_final(final(i))
+            service.request("update")
+            events.ended("update", i + 1)
+        assert [e.kind for e in events.ended("update", 2)] == ["done", "done"]
+        assert calls == ["live-notes"] and threading.current_thread().name != "live-notes"
+        systems = [r.messages[0]["content"] for r in llm_server.requests]
+        assert len(systems) == 2 and systems[0] == systems[1]
+        assert systems[0].endswith("\n\n# Slides\n\nslidemarker eigenvalues")
+    finally:
+        service.close()
+
+
+def test_a_context_that_fails_ends_the_update_with_its_message_and_is_tried_again(llm_server, session):
+    calls: list[int] = []
+
+    def slides() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise InputError("deck.pdf has no text layer; export the slides again with text")
+        return "# Slides\n\nslidemarker"
+
+    settings = settings_for(llm_server)
+    keeper = NotesKeeper(LLMClient(settings, KEY), session, settings, clock=Clock(), context=slides)
+    events = Events()
+    service = NotesService(keeper, events, tick_every_s=None)
+    try:
+        keeper.add_final(final(0))
+        service.request("update")
+        (end,) = events.ended("update")
+        assert end.kind == "error" and end.error == "InputError"
+        assert end.text == "deck.pdf has no text layer; export the slides again with text"
+        assert llm_server.requests == [] and keeper.pending == 1
+
+        service.request("update")
+        assert events.ended("update", 2)[1].kind == "done"
+        assert calls == [1, 1] and keeper.pending == 0
+        assert "slidemarker" in llm_server.requests[0].messages[0]["content"]
+    finally:
+        service.close()
 
 
 def test_new_finals_beyond_the_budget_are_refined_chunk_by_chunk(llm_server, session):

@@ -21,6 +21,7 @@ from live.notes.keeper import (
     RETRY_AFTER_FAILURE_S,
     SUMMARY,
     ClientSource,
+    ContextSource,
     NotesKeeper,
     NothingYet,
     OnToken,
@@ -40,7 +41,7 @@ from live.notes.summarize import summarize_main, summarize_session
 
 __all__ = [
     "HISTORY_DIR", "LANGUAGE_NAMES", "PROMPT_NAMES", "QA", "REQUIRED", "RETRY_AFTER_FAILURE_S", "SUMMARY",
-    "CaptionLike", "ClientSource", "Conversation", "EventKind", "Final", "NotesEvent",
+    "CaptionLike", "ClientSource", "ContextSource", "Conversation", "EventKind", "Final", "NotesEvent",
     "NotesKeeper", "NotesService", "NothingYet", "OnToken", "Prompts", "RequestKind", "Turn", "UpdateStats",
     "chunk_finals", "clean_answer", "format_finals", "language_rule", "read_transcript", "span",
     "summarize_main", "summarize_session", "write_notes",

@@ -79,6 +79,7 @@ class UpdateStats:
 
 OnToken = Callable[[str], None]
 ClientSource = LLMClient | Callable[[], LLMClient]
+ContextSource = Callable[[], str | None]
 
 
 class NotesKeeper:
@@ -90,11 +91,18 @@ class NotesKeeper:
             is taken as the notes so far (a resumed session).
         settings: budget, interval, language, prompts.
         clock: seconds, monotonic; injected so tests drive the schedule without sleeping.
+        context: a block for the system prompt (e.g. the slides), or a callable returning it. The
+            callable is called when the system prompt is first needed, on the notes worker, so a
+            slow deck never holds up the caller; its answer is kept. A LiveError it raises fails
+            that request, and the next request calls it again.
     """
 
     def __init__(self, client: ClientSource, session_dir: Path, settings: LLMSettings, *,
-                 clock: Callable[[], float] = time.monotonic, context: str | None = None) -> None:
-        self.context = context.strip() if context and context.strip() else None  # e.g. the slides
+                 clock: Callable[[], float] = time.monotonic, context: str | ContextSource | None = None) -> None:
+        self._context_source: ContextSource | None = context if callable(context) else None
+        self._context = None if callable(context) else _stripped(context)
+        # Not self._lock: the callable may parse a deck for seconds, and add_final must not wait on it.
+        self._context_lock = threading.Lock()
         if hasattr(client, "stream"):
             self._client: LLMClient | None = client  # type: ignore[assignment]
             self._factory: Callable[[], LLMClient] | None = None
@@ -121,6 +129,15 @@ class NotesKeeper:
             assert self._factory is not None
             self._client = self._factory()
         return self._client
+
+    @property
+    def context(self) -> str | None:
+        """The block appended to the system prompt; a callable ``context`` is resolved here, once."""
+        with self._context_lock:
+            if self._context_source is not None:
+                self._context = _stripped(self._context_source())  # a LiveError leaves it to retry
+                self._context_source = None
+            return self._context
 
     @property
     def notes(self) -> str:
@@ -166,7 +183,8 @@ class NotesKeeper:
     def system_prompt(self, finals: Sequence[Final] | None = None) -> str:
         system = self.prompts.render("notes_system", language_rule=language_rule(self.settings, finals or self.finals))
         # The slides are fixed for the session: appended to the system prompt they stay in the cached prefix.
-        return f"{system}\n\n{self.context}" if self.context else system
+        context = self.context
+        return f"{system}\n\n{context}" if context else system
 
     def update(self, on_token: OnToken | None = None) -> str:
         """Fold every final received so far into the notes and save them; return the new notes.
@@ -237,3 +255,7 @@ class NotesKeeper:
             usage=client.last_usage, seconds=time.monotonic() - began,
         ))
         return "".join(parts)
+
+
+def _stripped(text: str | None) -> str | None:
+    return text.strip() or None if text else None
