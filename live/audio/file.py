@@ -141,6 +141,28 @@ class FileSource(AudioSource):
     def description(self) -> str:
         return f"file: {self.path.name}"
 
+    @property
+    def waiting(self) -> bool:
+        """True when `read` would hand out a block at once.
+
+        Paced, that is once the wall clock has passed the next block's last sample; as fast as read,
+        until the decoder has reached the end of the file. Neither decodes ahead to find out, so a
+        file's last block may read False (paced) or True (fast) a moment longer than it should.
+        """
+        if self._chunks is None or self._stopped.is_set():
+            return False
+        if self._next is not None:
+            size = self._next.size
+        elif self._exhausted:
+            size = min(self._pending_size, self._block)
+        else:
+            size = self._block  # the decoder has more: a full block unless the file ends inside it
+        if size == 0:
+            return False
+        if not self.realtime:
+            return True
+        return time.monotonic() >= self._t0 + (self._samples_delivered + size) / SAMPLE_RATE
+
     def start(self) -> None:
         if self._container is not None:
             return

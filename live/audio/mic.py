@@ -76,6 +76,11 @@ class MicSource(AudioSource):
         """The rate the device actually delivers (16000 unless it could not do 16 kHz)."""
         return self._rate
 
+    @property
+    def waiting(self) -> bool:
+        """True while the callback has queued blocks that `read` has not taken yet."""
+        return not self._stopped.is_set() and not self._queue.empty()
+
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         # Runs on PortAudio's thread: never block, never log, never raise (that kills the stream
         # without a word). Anything unexpected is kept and re-raised by read().

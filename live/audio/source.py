@@ -72,6 +72,15 @@ class AudioSource(ABC):
         return self._overflows
 
     @property
+    def waiting(self) -> bool:
+        """True when a block could be read right now without waiting for it.
+
+        Audio already waiting means the reader is behind the stream, so it can skip work that only
+        matters when it keeps up (partial decodes). A source that cannot tell says False.
+        """
+        return False
+
+    @property
     @abstractmethod
     def description(self) -> str:
         """One short line for the status bar, e.g. "mic: pulse" or "file: jfk.flac"."""
