@@ -3,9 +3,10 @@
 Real SenseVoiceSmall weights need a model hub. This builds the same architecture from funasr's own
 ``SenseVoiceSmall`` class and saves it in the hub's folder layout, so ``funasr.AutoModel(model=FOLDER)``
 loads it through the real code path, fully offline. Its text is garbage; its speed and memory are real.
+It lives outside ``live/``, so it is not installed with the package.
 
-    python -m live.asr.devmodel tiny  OUT_DIR   # seconds to build, for tests
-    python -m live.asr.devmodel full  OUT_DIR   # 234 M parameters, ~940 MB, for benchmarks
+    python -m devtools.sensevoice_model tiny  OUT_DIR   # seconds to build, for tests
+    python -m devtools.sensevoice_model full  OUT_DIR   # 234 M parameters, ~940 MB, for benchmarks
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def build(out: Path, size: str = "tiny", seed: int = 0) -> Path:
             "tokenizer_conf": {"bpemodel": BPE_NAME},
             "frontend_conf": {"cmvn_file": "am.mvn"},
         },
-        "live_devmodel": {"size": size, "seed": seed, "note": "random weights, built by live.asr.devmodel"},
+        "live_devmodel": {"size": size, "seed": seed,
+                          "note": "random weights, built by devtools.sensevoice_model"},
     }, indent=2), encoding="utf-8")
 
     conf = yaml.safe_load(config_text)
