@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -209,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown backends {sorted(unknown)}; choose from {','.join(BACKENDS)}")
     if any(b.startswith("onnx") for b in backends):
         # Export/quantize now (once, cached), so no worker's load time includes it.
-        from live.asr.onnx_export import ensure_onnx
+        from live.asr.onnx_cache import ensure_onnx
 
         for backend in backends:
             if backend.startswith("onnx"):

@@ -37,14 +37,9 @@ def onnx_cached(model_dir: Path) -> bool:
 
     The check is ensure_onnx's own (its manifest of source and output hashes), asked ahead of time.
     """
-    from live.asr import onnx_export
+    from live.asr.onnx_cache import cached_onnx
 
-    folder = model_dir / "onnx"
-    if not (folder / onnx_export.INT8_NAME).is_file():
-        return False
-    manifest = onnx_export._read_manifest(folder)
-    return bool(manifest) and onnx_export._source_ok(manifest, onnx_export.source_files(model_dir)) and \
-        onnx_export._variant_ok(folder, manifest, "int8", onnx_export.DEFAULT_QUANTIZATION)
+    return cached_onnx(model_dir, quantize=True, cache_dir=model_dir / "onnx") is not None
 
 
 def load(engine: str, model_dir: Path, threads: int | None):

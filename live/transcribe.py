@@ -29,7 +29,7 @@ import numpy as np
 
 from live import __version__
 from live.asr.base import Engine
-from live.audio import EndOfStream, FileSource
+from live.audio import EndOfStream, FileSource, media_duration
 from live.captions import Caption
 from live.errors import ConfigError, InputError, LiveError, SessionError
 from live.files import atomic_write
@@ -133,24 +133,6 @@ class Batcher:
 
 
 # --- one file -------------------------------------------------------------------------------------
-
-
-def media_duration(path: Path) -> float | None:
-    """The length the file states for its first audio track (else the container's), in seconds."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return None
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return container.duration / 1_000_000  # av.time_base: microseconds
-    except (av.error.FFmpegError, OSError):
-        return None  # the real open, later, says what is wrong
-    return None
 
 
 class FileTranscription:

@@ -39,13 +39,13 @@ def shared_audio() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_sensevoice(tmp_path_factory) -> Path:
-    """A tiny random-weight SenseVoice folder (live.asr.devmodel), built once per session.
+    """A tiny random-weight SenseVoice folder (devtools.sensevoice_model), built once per session.
 
     Building imports funasr (~12 s), which sets the root logger to INFO on stderr: undone here.
     """
     import logging
 
-    from live.asr.devmodel import build
+    from devtools.sensevoice_model import build
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level

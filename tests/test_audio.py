@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -236,6 +237,52 @@ def test_file_source_stop_ends_the_stream_for_a_waiting_reader():
     source.stop()  # idempotent
 
 
+def test_file_source_fast_mode_has_audio_waiting_until_the_file_ends():
+    source = FileSource(JFK, realtime=False)
+    assert source.waiting is False  # not started: nothing to read
+    with source:
+        blocks = 0
+        while True:
+            was_waiting = source.waiting
+            try:
+                source.read(timeout=0.0)
+            except EndOfStream:
+                break
+            assert was_waiting, f"block {blocks + 1} was there to read, yet not waiting"
+            blocks += 1
+        assert source.waiting is False
+    assert blocks == 110  # 11 s in 100 ms blocks
+
+
+def test_file_source_realtime_has_audio_waiting_once_a_block_is_due(media):
+    source = FileSource(media / "one_second.wav", realtime=True, block_seconds=0.5)
+    with source:
+        began = time.monotonic()
+        assert source.waiting is False  # the first 500 ms have not "happened" yet
+        time.sleep(0.6)
+        assert source.waiting is True
+        assert source.read(timeout=0.0).size == SAMPLE_RATE // 2
+        if time.monotonic() - began < 0.95:  # a stalled machine may already be past the next one
+            assert source.waiting is False
+        time.sleep(max(0.0, began + 1.1 - time.monotonic()))
+        assert source.waiting is True
+        assert source.read(timeout=0.0).size == SAMPLE_RATE // 2
+        assert source.waiting is False  # the file is over
+        with pytest.raises(EndOfStream):
+            source.read(timeout=0.0)
+    assert source.waiting is False
+
+
+def test_mic_source_has_audio_waiting_while_callback_blocks_are_queued():
+    # PortAudio's callback, called directly: the queue it fills is what `waiting` looks at.
+    source = MicSource()
+    assert source.waiting is False
+    source._callback(np.zeros((160, 1), np.float32), 160, None, SimpleNamespace(input_overflow=False))
+    assert source.waiting is True
+    source.stop()  # a stopped source hands out nothing more, whatever is left in its queue
+    assert source.waiting is False
+
+
 # --- devices ----------------------------------------------------------------------------------------
 
 
@@ -385,6 +432,17 @@ def test_mic_at_a_native_48k_rate_is_resampled_to_16k(virtual_mic):
     speech = clip("pocketsphinx_librivox_0930.flac")
     _, corr = locate(recording, speech)
     assert corr > 0.97, f"recording matches the clip only at r={corr:.3f}"
+
+
+@pytest.mark.mic
+def test_mic_has_audio_waiting_when_the_reader_falls_behind(virtual_mic):
+    source = MicSource("pulse")
+    with source:
+        _first_audio(source)
+        time.sleep(0.3)  # the device goes on delivering while nobody reads
+        assert source.waiting is True
+        assert source.read(timeout=0.0).size >= SAMPLE_RATE // 5  # all that queued up, in one block
+    assert source.waiting is False
 
 
 @pytest.mark.mic

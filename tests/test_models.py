@@ -23,6 +23,7 @@ from live.models import (
     check_sensevoice_folder,
     download_model,
     fetch_files,
+    folders,
     load_registry,
     models_dir,
     resolve_sensevoice,
@@ -55,7 +56,7 @@ def test_models_dir_in_a_checkout_is_its_models_folder():
 
 
 def test_models_dir_when_installed_follows_xdg(monkeypatch, isolated_user_dirs):
-    monkeypatch.setattr(models, "checkout_root", lambda: None)  # as from a wheel in site-packages
+    monkeypatch.setattr(folders, "checkout_root", lambda: None)  # as from a wheel in site-packages
     assert models_dir() == isolated_user_dirs / "data" / "live" / "models"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert models_dir() == Path.home() / ".local" / "share" / "live" / "models"

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.asr import onnx_export
+from live.asr import onnx_cache
 from live.asr.base import Transcription
 from live.asr.frontend import Frontend, apply_lfr, load_cmvn
-from live.asr.onnx_export import FP32_NAME, INT8_NAME, MANIFEST, ensure_onnx, sha256_file
+from live.asr.onnx_cache import FP32_NAME, INT8_NAME, MANIFEST, ensure_onnx, sha256_file
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads
 
@@ -190,7 +190,7 @@ def _no_build(*args, **kwargs):
 def test_second_call_reuses_the_cache_without_exporting(exported_copy, monkeypatch):
     onnx_dir = exported_copy / "onnx"
     before = {name: (onnx_dir / name).stat().st_mtime_ns for name in (FP32_NAME, INT8_NAME, MANIFEST)}
-    monkeypatch.setattr(onnx_export, "_run_child", _no_build)
+    monkeypatch.setattr(onnx_cache, "_run_child", _no_build)
     messages: list[str] = []
     assert ensure_onnx(exported_copy, quantize=True, on_status=messages.append) == onnx_dir / INT8_NAME
     assert ensure_onnx(exported_copy, quantize=False, on_status=messages.append) == onnx_dir / FP32_NAME
@@ -202,12 +202,23 @@ def test_touched_but_unchanged_files_are_hashed_and_accepted(exported_copy, monk
     onnx_dir = exported_copy / "onnx"
     for path in (exported_copy / "model.pt", onnx_dir / INT8_NAME):
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 5_000_000_000))
-    monkeypatch.setattr(onnx_export, "_run_child", _no_build)
+    monkeypatch.setattr(onnx_cache, "_run_child", _no_build)
     assert ensure_onnx(exported_copy) == onnx_dir / INT8_NAME
     manifest = json.loads((onnx_dir / MANIFEST).read_text())
     # The new mtimes are recorded so that the next start is fast again.
     assert manifest["source"]["weights"]["mtime_ns"] == (exported_copy / "model.pt").stat().st_mtime_ns
     assert manifest["outputs"]["int8"]["files"][INT8_NAME]["mtime_ns"] == (onnx_dir / INT8_NAME).stat().st_mtime_ns
+
+
+def test_cached_onnx_finds_what_ensure_onnx_would_reuse_and_never_builds(exported_copy, monkeypatch):
+    onnx_dir = exported_copy / "onnx"
+    monkeypatch.setattr(onnx_cache, "_run_child", _no_build)
+    assert onnx_cache.cached_onnx(exported_copy) == onnx_dir / INT8_NAME
+    assert onnx_cache.cached_onnx(exported_copy, quantize=False) == onnx_dir / FP32_NAME
+    with (onnx_dir / INT8_NAME).open("r+b") as f:
+        f.truncate(100)
+    assert onnx_cache.cached_onnx(exported_copy) is None
+    assert onnx_cache.cached_onnx(exported_copy, quantize=False) == onnx_dir / FP32_NAME
 
 
 def test_a_flipped_byte_in_the_export_is_detected_and_rebuilt(exported_copy):
@@ -279,7 +290,7 @@ def test_manifest_records_versions_settings_and_hashes(onnx_tiny):
 
 def test_plain_qint8_is_refused():
     with pytest.raises(ValueError, match="reduce_range"):
-        onnx_export.Quantization(weight_type="QInt8", reduce_range=False)
+        onnx_cache.Quantization(weight_type="QInt8", reduce_range=False)
 
 
 def test_an_incomplete_model_folder_is_a_model_error(onnx_tiny_source, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from live.audio import SAMPLE_RATE
 from live.errors import ModelError
 
 log = logging.getLogger("live.asr.frontend")
@@ -33,7 +34,7 @@ class FrontendOptions:
         lfr_n: fbank frames advanced between LFR frames.
     """
 
-    fs: int = 16000
+    fs: int = SAMPLE_RATE
     n_mels: int = 80
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0

@@ -1,6 +1,6 @@
 """SenseVoiceSmall on ONNX Runtime (int8 by default): the fast engine, with no torch at run time.
 
-The graph (exported once by ``onnx_export.ensure_onnx``) takes LFR+CMVN features and returns CTC
+The graph (exported once by ``onnx_cache.ensure_onnx``) takes LFR+CMVN features and returns CTC
 logits whose first four frames are the language, emotion, event and ITN tags. Around it, in numpy:
 ``frontend.Frontend`` for the features, greedy CTC (argmax, collapse repeats, drop blank 0) and
 sentencepiece for the text, ``tags.parse_rich`` for the tags. Loading takes ~1-2 s and ~330 MB where
@@ -17,7 +17,7 @@ import numpy as np
 
 from live.asr.base import LANGUAGES, Transcription
 from live.asr.frontend import Frontend
-from live.asr.onnx_export import StatusCallback, ensure_onnx
+from live.asr.onnx_cache import StatusCallback, ensure_onnx
 from live.asr.tags import parse_rich
 from live.errors import ConfigError, ModelError
 from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files

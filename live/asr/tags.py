@@ -10,11 +10,11 @@ import logging
 import re
 from collections import Counter
 
-from live.asr.base import Transcription
+from live.asr.base import LANGUAGES, Transcription
 
 log = logging.getLogger("live.asr.tags")
 
-LANGUAGE_TAGS = frozenset({"zh", "en", "yue", "ja", "ko"})
+LANGUAGE_TAGS = frozenset(LANGUAGES) - {"auto"}  # the languages SenseVoice names in its first tag
 NO_SPEECH_TAG = "nospeech"
 EMOTION_TAGS = frozenset({"HAPPY", "SAD", "ANGRY", "NEUTRAL", "FEARFUL", "DISGUSTED", "SURPRISED"})
 UNKNOWN_EMOTION_TAG = "EMO_UNKNOWN"

@@ -3,9 +3,10 @@
 Real SenseVoiceSmall weights need a model hub. This builds the same architecture from funasr's own
 ``SenseVoiceSmall`` class and saves it in the hub's folder layout, so ``funasr.AutoModel(model=FOLDER)``
 loads it through the real code path, fully offline. Its text is garbage; its speed and memory are real.
+It lives outside ``live/``, so it is not installed with the package.
 
-    python -m live.asr.devmodel tiny  OUT_DIR   # seconds to build, for tests
-    python -m live.asr.devmodel full  OUT_DIR   # 234 M parameters, ~940 MB, for benchmarks
+    python -m devtools.sensevoice_model tiny  OUT_DIR   # seconds to build, for tests
+    python -m devtools.sensevoice_model full  OUT_DIR   # 234 M parameters, ~940 MB, for benchmarks
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from live.audio import SAMPLE_RATE
+from live.models import SENSEVOICE_BPE
+
 # Rich tags as the real tokenizer has them; user-defined so sentencepiece keeps each as one piece.
 LANGUAGE_TAGS = ["<|zh|>", "<|en|>", "<|yue|>", "<|ja|>", "<|ko|>", "<|nospeech|>"]
 EMOTION_TAGS = ["<|HAPPY|>", "<|SAD|>", "<|ANGRY|>", "<|NEUTRAL|>", "<|FEARFUL|>", "<|DISGUSTED|>",
@@ -26,7 +30,6 @@ EVENT_TAGS = ["<|Speech|>", "<|BGM|>", "<|Applause|>", "<|Laughter|>", "<|Cry|>"
 ITN_TAGS = ["<|withitn|>", "<|woitn|>"]
 RICH_TAGS = LANGUAGE_TAGS + EMOTION_TAGS + EVENT_TAGS + ITN_TAGS
 
-BPE_NAME = "chn_jpn_yue_eng_ko_spectok.bpe.model"
 REAL_VOCAB = 25055
 
 
@@ -91,7 +94,7 @@ tokenizer_conf:
 
 frontend: WavFrontend
 frontend_conf:
-    fs: 16000
+    fs: {SAMPLE_RATE}
     window: hamming
     n_mels: 80
     frame_length: 25
@@ -135,7 +138,7 @@ def _train_tokenizer(out: Path, vocab: int, seed: int) -> None:
         have.add(piece)
         new = proto.pieces.add()
         new.piece, new.score, new.type = piece, -100.0 - len(proto.pieces), pb.ModelProto.SentencePiece.NORMAL
-    (out / BPE_NAME).write_bytes(proto.SerializeToString())
+    (out / SENSEVOICE_BPE).write_bytes(proto.SerializeToString())
 
 
 def _write_cmvn(out: Path, dim: int = 560) -> None:
@@ -170,10 +173,11 @@ def build(out: Path, size: str = "tiny", seed: int = 0) -> Path:
         "file_path_metas": {
             "init_param": "model.pt",
             "config": "config.yaml",
-            "tokenizer_conf": {"bpemodel": BPE_NAME},
+            "tokenizer_conf": {"bpemodel": SENSEVOICE_BPE},
             "frontend_conf": {"cmvn_file": "am.mvn"},
         },
-        "live_devmodel": {"size": size, "seed": seed, "note": "random weights, built by live.asr.devmodel"},
+        "live_devmodel": {"size": size, "seed": seed,
+                          "note": "random weights, built by devtools.sensevoice_model"},
     }, indent=2), encoding="utf-8")
 
     conf = yaml.safe_load(config_text)

@@ -1,19 +1,14 @@
-"""Where models live, what a SenseVoice folder must hold, and how one is downloaded.
+"""Downloading a model folder from ModelScope or Hugging Face, safely and within bounded time.
 
-A SenseVoice model is a folder (``config.yaml``, ``model.pt``, ``am.mvn``, the sentencepiece model
-named in ``configuration.json``). ``resolve_sensevoice`` turns what the user passed (a folder, a hub
-id, or nothing) into such a folder, downloading it when needed. Downloads go to a hidden partial
-folder next to the target and are renamed into place only when complete and valid, so a
-half-downloaded folder is never taken for a model. See models/README.md.
+Files go to a hidden partial folder next to the target, renamed into place only when complete and
+valid, so a half-downloaded folder is never taken for a model; a retry resumes it. Offline, every
+hub is given up within seconds. See models/README.md.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
-import os
-import re
 import shutil
 import threading
 import time
@@ -26,21 +21,18 @@ from pathlib import Path
 
 from live import __version__
 from live.errors import ModelError
+from live.models.folders import SENSEVOICE_BPE, check_sensevoice_folder
 
 log = logging.getLogger("live.models")
 
 Progress = Callable[[int, "int | None"], None]
 """Called with (bytes done, bytes expected in all); the total is None while unknown."""
 
-DEFAULT_SENSEVOICE = "iic/SenseVoiceSmall"
-SENSEVOICE_MODEL_CLASS = "SenseVoiceSmall"
-SENSEVOICE_BPE = "chn_jpn_yue_eng_ko_spectok.bpe.model"
-
 CONNECT_TIMEOUT_S = 4.0  # per hub; offline must fail within ~10 s over both hubs
 READ_TIMEOUT_S = 30.0  # a stalled transfer fails instead of hanging forever
 _CHUNK = 1 << 20
 
-_OFFLINE_HINT = "pass --model FOLDER with a local SenseVoice folder, or use --engine whisper"
+OFFLINE_HINT = "pass --model FOLDER with a local SenseVoice folder, or use --engine whisper"
 
 
 class DownloadError(ModelError):
@@ -111,173 +103,6 @@ class Hub:
         if self.kind == "modelscope":
             return f"{self.endpoint}/models/{self.repo}/resolve/master/{quoted}"
         return f"{self.endpoint}/{self.repo}/resolve/main/{quoted}"
-
-
-def cpu_threads() -> int:
-    """CPU cores this process may use (respects affinity/cgroup masks where the OS exposes them)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def checkout_root() -> Path | None:
-    """The source checkout this package runs from (pyproject.toml + live/), or None when installed."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "live").is_dir():
-        return root
-    return None
-
-
-def models_dir() -> Path:
-    """Where downloaded models go: $LIVE_MODELS_DIR, else <checkout>/models, else the XDG data dir."""
-    override = os.environ.get("LIVE_MODELS_DIR", "").strip()
-    if override:
-        return Path(override).expanduser()
-    root = checkout_root()
-    if root is not None:
-        return root / "models"
-    data_home = os.environ.get("XDG_DATA_HOME", "").strip()
-    base = Path(data_home).expanduser() if data_home else Path.home() / ".local" / "share"
-    return base / "live" / "models"
-
-
-def registry_path() -> Path | None:
-    """models/registry.toml of the checkout (not shipped in a wheel)."""
-    root = checkout_root()
-    path = root / "models" / "registry.toml" if root else None
-    return path if path is not None and path.is_file() else None
-
-
-def load_registry(path: Path | None = None) -> dict[str, dict]:
-    """The model table of models/registry.toml, for listing; {} when the file is absent."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    path = path or registry_path()
-    if path is None:
-        return {}
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
-# --- SenseVoice folders -------------------------------------------------------------------------
-
-
-def sensevoice_files(folder: Path) -> dict[str, Path]:
-    """The files a SenseVoice folder uses, by role, as its configuration.json names them."""
-    metas: dict = {}
-    conf = folder / "configuration.json"
-    if conf.is_file():
-        try:
-            metas = json.loads(conf.read_text(encoding="utf-8")).get("file_path_metas") or {}
-        except (OSError, ValueError, AttributeError) as error:
-            raise ModelError(f"{conf} cannot be read ({error}): download the model again or pass "
-                             "another --model FOLDER") from error
-    tokenizer = metas.get("tokenizer_conf") or {}
-    frontend = metas.get("frontend_conf") or {}
-    return {
-        "configuration": conf,
-        "config": folder / str(metas.get("config") or "config.yaml"),
-        "weights": folder / str(metas.get("init_param") or "model.pt"),
-        "cmvn": folder / str(frontend.get("cmvn_file") or "am.mvn"),
-        "bpe": folder / str(tokenizer.get("bpemodel") or SENSEVOICE_BPE),
-    }
-
-
-def _config_model_class(config: Path) -> str | None:
-    import yaml  # PyYAML comes with funasr; imported here so `live --help` stays fast
-
-    try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ModelError(f"{config} cannot be read ({type(error).__name__}): download the model "
-                         "again or pass another --model FOLDER") from error
-    model = data.get("model") if isinstance(data, dict) else None
-    return str(model) if model is not None else None
-
-
-def check_sensevoice_folder(folder: Path) -> None:
-    """Raise ModelError unless ``folder`` looks like a complete SenseVoiceSmall folder.
-
-    Cheap (no torch): it checks the files and config.yaml's ``model:``; whether the weights fit is
-    checked when the engine loads them.
-    """
-    if not folder.exists():
-        raise ModelError(f"model folder {folder} does not exist: pass --model FOLDER with a "
-                         "SenseVoiceSmall folder, or leave --model out to download it")
-    if not folder.is_dir():
-        raise ModelError(f"{folder} is a file, not a model folder: pass --model FOLDER with a "
-                         "SenseVoiceSmall folder")
-    files = sensevoice_files(folder)
-    if not any(files[role].is_file() for role in ("config", "weights", "configuration")):
-        raise ModelError(f"{folder} is not a SenseVoice model folder (no config.yaml, model.pt or "
-                         "configuration.json): pass a SenseVoiceSmall folder or use --engine whisper")
-    if files["config"].is_file():
-        model_class = _config_model_class(files["config"])
-        if model_class != SENSEVOICE_MODEL_CLASS:
-            raise ModelError(f"{folder} is not a SenseVoice model folder (config.yaml says model: "
-                             f"{model_class}); pass a SenseVoiceSmall folder or use --engine whisper")
-    missing = [path.name for path in files.values() if not path.is_file() or path.stat().st_size == 0]
-    if missing:
-        raise ModelError(f"{folder} is incomplete (missing or empty: {', '.join(missing)}): download "
-                         "it again (delete the folder first) or pass another --model FOLDER")
-
-
-def is_whisper_folder(folder: Path) -> bool:
-    """True for a CTranslate2 Whisper folder (model.bin + config.json), which --engine auto runs with Whisper."""
-    return (folder / "model.bin").is_file() and (folder / "config.json").is_file()
-
-
-# --- resolving what the user passed --------------------------------------------------------------
-
-
-def _looks_like_hub_id(text: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", text))
-
-
-def _spec_for(model_id: str) -> tuple[ModelSpec, list[Hub]]:
-    """The spec to fetch for a hub id or registry name, and the hubs to try, preferred first."""
-    ms_endpoint = (os.environ.get("MODELSCOPE_ENDPOINT", "").strip() or "https://www.modelscope.cn").rstrip("/")
-    hf_endpoint = (os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/")
-    for spec in KNOWN_SPECS.values():
-        ids = {spec.name, spec.modelscope, spec.huggingface}
-        if model_id in ids:
-            hubs = [Hub("modelscope", spec.modelscope, ms_endpoint)] if spec.modelscope else []
-            if spec.huggingface:
-                hf = Hub("huggingface", spec.huggingface, hf_endpoint)
-                hubs = [hf, *hubs] if model_id == spec.huggingface else [*hubs, hf]
-            return spec, hubs
-    # Another SenseVoice repository (a fine-tune): same layout, its own folder, either hub.
-    spec = ModelSpec(name=model_id.replace("/", "--"), modelscope=model_id, huggingface=model_id,
-                     files=SENSEVOICE_SMALL.files, license="see the model card")
-    return spec, [Hub("modelscope", model_id, ms_endpoint), Hub("huggingface", model_id, hf_endpoint)]
-
-
-def resolve_sensevoice(model: str | None, *, download: bool = True,
-                       progress: Progress | None = None) -> Path:
-    """A ready SenseVoice folder for ``model``: a local folder, or a hub id (default iic/SenseVoiceSmall).
-
-    A hub id already downloaded into ``models_dir()`` is used as is; otherwise it is downloaded when
-    ``download`` is true. Raises ModelError with what to do when none of that works.
-    """
-    model = (model or DEFAULT_SENSEVOICE).strip()
-    local = Path(model).expanduser()
-    if local.exists():
-        check_sensevoice_folder(local)
-        return local
-    if model not in KNOWN_SPECS and not _looks_like_hub_id(model):
-        raise ModelError(f"model folder {model} does not exist: pass --model FOLDER with a SenseVoiceSmall "
-                         f"folder, or a hub id such as {DEFAULT_SENSEVOICE}")
-    spec, hubs = _spec_for(model)
-    target = models_dir() / spec.name
-    if target.exists():
-        check_sensevoice_folder(target)
-        return target
-    if not download:
-        raise ModelError(f"{model} is not downloaded (looked in {target}): {_OFFLINE_HINT}")
-    return download_model(spec, hubs, target, model_id=model, progress=progress)
 
 
 # --- downloading ---------------------------------------------------------------------------------
@@ -498,7 +323,7 @@ def download_model(spec: ModelSpec, hubs: list[Hub], target: Path, *, model_id: 
             return target
     why = "no network?" if not reachable else "download failed"
     log.info("cannot download %s: %s", model_id, "; ".join(reasons))
-    raise DownloadError(f"cannot download {model_id} ({why}): {_OFFLINE_HINT}", model_id=model_id,
+    raise DownloadError(f"cannot download {model_id} ({why}): {OFFLINE_HINT}", model_id=model_id,
                         offline=not reachable)
 
 

@@ -2,8 +2,8 @@
 
 The export needs torch and funasr (minutes, several GB of memory for the full model); decoding the
 result needs neither. So the export and the quantization run in a child process
-(``python -m live.asr.onnx_export``): the caller never imports torch, and the memory is returned to
-the system when the child exits.
+(``python -m live.asr.onnx_build``): the caller never imports torch, and the memory is returned to
+the system when the child exits. This module decides when a build is needed, runs it and records it.
 
 The cache folder holds ``model.onnx`` (fp32), ``model_int8.onnx`` and ``manifest.json``. The manifest
 records the sha256 of every source file (model.pt, config.yaml, am.mvn, the bpe model) and of every
@@ -18,7 +18,6 @@ file touched but unchanged is then accepted and its new mtime recorded).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -34,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from live import __version__
-from live.files import atomic_write
 from live.errors import ModelError
-from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files
+from live.files import atomic_write
+from live.models import check_sensevoice_folder, sensevoice_files
 
 log = logging.getLogger("live.asr.onnx")
 
@@ -47,7 +46,6 @@ FP32_NAME = "model.onnx"
 INT8_NAME = "model_int8.onnx"
 # Bump when the exported graph or the way it is made changes: old caches are then rebuilt.
 EXPORT_RECIPE = 1
-OPSET = 14
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
 
 def _run_child(args: list[str], log_path: Path, what: str) -> None:
     """Run one build step in a child process; its output goes to ``log_path``."""
-    command = [sys.executable, "-m", "live.asr.onnx_export", *args]
+    command = [sys.executable, "-m", "live.asr.onnx_build", *args]
     log.info("running %s (log: %s)", " ".join(command), log_path)
     env = dict(os.environ)
     # The child must import this package even when it is run from a source checkout.
@@ -268,17 +266,10 @@ def ensure_onnx(
     """
     model_dir = Path(model_dir).expanduser()
     sources = source_files(model_dir)
-    variant, name = ("int8", INT8_NAME) if quantize else ("fp32", FP32_NAME)
-    wanted_quant = quantization if quantize else None
-
-    candidates = [cache_dir] if cache_dir is not None else [model_dir / "onnx", fallback_cache_dir(model_dir)]
-    for folder in candidates:
-        manifest = _read_manifest(folder)
-        if manifest and _source_ok(manifest, sources) and _variant_ok(folder, manifest, variant, wanted_quant):
-            log.info("using cached ONNX model %s", folder / name)
-            _save_refreshed_stats(folder, manifest)
-            return folder / name
-
+    cached = _find_cached(model_dir, sources, quantize, cache_dir, quantization)
+    if cached is not None:
+        return cached
+    variant = "int8" if quantize else "fp32"
     out_dir = _choose_out_dir(model_dir, cache_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,6 +285,35 @@ def ensure_onnx(
             f"cannot write the ONNX cache in {out_dir} ({err.strerror}): free some disk space "
             "(the full model needs ~1.2 GB) or make the folder writable"
         ) from err
+
+
+def cached_onnx(
+    model_dir: Path,
+    *,
+    quantize: bool = True,
+    cache_dir: Path | None = None,
+    quantization: Quantization = DEFAULT_QUANTIZATION,
+) -> Path | None:
+    """The up-to-date export `ensure_onnx` would load as it is, or None when it would build one.
+
+    For callers that must not wait for a build (a benchmark timing loads, for one).
+    """
+    model_dir = Path(model_dir).expanduser()
+    return _find_cached(model_dir, source_files(model_dir), quantize, cache_dir, quantization)
+
+
+def _find_cached(model_dir: Path, sources: dict[str, Path], quantize: bool, cache_dir: Path | None,
+                 quantization: Quantization) -> Path | None:
+    variant, name = ("int8", INT8_NAME) if quantize else ("fp32", FP32_NAME)
+    wanted_quant = quantization if quantize else None
+    candidates = [cache_dir] if cache_dir is not None else [model_dir / "onnx", fallback_cache_dir(model_dir)]
+    for folder in candidates:
+        manifest = _read_manifest(folder)
+        if manifest and _source_ok(manifest, sources) and _variant_ok(folder, manifest, variant, wanted_quant):
+            log.info("using cached ONNX model %s", folder / name)
+            _save_refreshed_stats(folder, manifest)
+            return folder / name
+    return None
 
 
 def _save_refreshed_stats(out_dir: Path, manifest: dict) -> None:
@@ -364,80 +384,3 @@ def _build(
 
     status("ONNX model ready")
     return out_dir / (INT8_NAME if variant == "int8" else FP32_NAME)
-
-
-# ---------------------------------------------------------------------------------------------
-# The child process: the only code here that imports torch, funasr and the quantizer
-
-
-def _export(model_dir: Path, work: Path) -> None:
-    """Export with funasr's own export wrapper of SenseVoice and torch's TorchScript exporter.
-
-    The wrapper (``export_meta.py``) puts the language/event/emotion/textnorm queries inside the
-    graph; its inputs are ``speech`` [B,T,560], ``speech_lengths``, ``language``, ``textnorm`` and its
-    outputs ``ctc_logits`` [B,T+4,V], ``encoder_out_lens``. ``dynamo=False`` because torch's default
-    dynamo exporter needs onnxscript, which this project does not otherwise depend on.
-    """
-    import torch
-    from funasr import AutoModel
-
-    auto = AutoModel(model=str(model_dir), disable_update=True, disable_pbar=True, device="cpu", ncpu=cpu_threads())
-    model = auto.model.export(max_seq_len=512, device="cpu")
-    model.eval()
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            model.export_dummy_inputs(),
-            str(work / FP32_NAME),
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=model.export_input_names(),
-            output_names=model.export_output_names(),
-            dynamic_axes=model.export_dynamic_axes(),
-        )
-
-
-def _quantize(source: Path, work: Path, quantization: Quantization) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
-        model_input=str(source),
-        model_output=str(work / INT8_NAME),
-        op_types_to_quantize=list(quantization.op_types),
-        per_channel=quantization.per_channel,
-        reduce_range=quantization.reduce_range,
-        weight_type=getattr(QuantType, quantization.weight_type),
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build steps of the ONNX cache (run by ensure_onnx).")
-    steps = parser.add_subparsers(dest="step", required=True)
-    export = steps.add_parser("export", help="export a funasr SenseVoice folder to fp32 ONNX")
-    export.add_argument("model_dir", type=Path)
-    export.add_argument("work", type=Path)
-    quant = steps.add_parser("quantize", help="int8-quantize an fp32 ONNX file")
-    quant.add_argument("source", type=Path)
-    quant.add_argument("--weight-type", default=DEFAULT_QUANTIZATION.weight_type)
-    quant.add_argument("--reduce-range", action="store_true")
-    quant.add_argument("--per-tensor", action="store_true")
-    quant.add_argument("--op-types", default=",".join(DEFAULT_QUANTIZATION.op_types))
-    quant.add_argument("work", type=Path)
-    args = parser.parse_args(argv)
-    # The quantizer logs one INFO line per tensor: keep the log to warnings, plus our own lines.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-    if args.step == "export":
-        _export(args.model_dir, args.work)
-    else:
-        settings = Quantization(
-            weight_type=args.weight_type,
-            reduce_range=args.reduce_range,
-            per_channel=not args.per_tensor,
-            op_types=tuple(args.op_types.split(",")),
-        )
-        _quantize(args.source, args.work, settings)
-
-
-if __name__ == "__main__":
-    main()

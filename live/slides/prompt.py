@@ -1,0 +1,110 @@
+"""The slides as part of a notes request: their text fitted to a budget, with instructions.
+
+The notes model gets each slide's number and title (so it can say "slide 7" where a topic was
+taught) and as much of each body as the budget allows, shared out evenly among the slides.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from live.slides.read import Deck, Slide
+
+
+def join_lines(*parts: str) -> str:
+    """The non-empty ``parts``, one per line."""
+    return "\n".join(p for p in parts if p)
+
+
+def fit_slides_text(slides: list[Slide], max_chars: int) -> str:
+    """The slides as ``Slide N: title`` blocks, at most ``max_chars`` long.
+
+    Every slide keeps its heading while room allows; when the whole text does not fit, the
+    bodies are shortened evenly (short slides keep all of theirs, long ones give up their tails).
+    """
+    heads = [f"Slide {s.number}: {s.title or '(untitled)'}" for s in slides]
+    bodies = [join_lines(s.text, f"Speaker notes: {s.notes}" if s.notes else "") for s in slides]
+    sep = "\n\n"
+    fixed = sum(len(h) for h in heads) + len(sep) * max(0, len(heads) - 1) + len(heads)  # + "\n" each
+    if fixed > max_chars:
+        return _headings_only(heads, max_chars)
+    limits = _fair_shares([len(b) for b in bodies], max_chars - fixed)
+    blocks = []
+    for head, body, limit in zip(heads, bodies, limits):
+        body = _shorten(body, limit)
+        blocks.append(f"{head}\n{body}" if body else head)
+    return sep.join(blocks)
+
+
+def _fair_shares(sizes: list[int], room: int) -> list[int]:
+    """Split ``room`` characters among texts of ``sizes``: each gets at most its size, the rest evenly."""
+    shares = [0] * len(sizes)
+    left = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    room = max(0, room)
+    while left:
+        each = room // len(left)
+        i = left[0]
+        if sizes[i] <= each:
+            shares[i] = sizes[i]
+            room -= sizes[i]
+            left.pop(0)
+        else:
+            for j in left:
+                shares[j] = each
+            break
+    return shares
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    if limit < 2:
+        return ""
+    cut = text[: limit - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _headings_only(heads: list[str], max_chars: int) -> str:
+    out: list[str] = []
+    used = 0
+    for i, head in enumerate(heads):
+        more = f"… ({len(heads) - i} more slides)"
+        if used + len(head) + 1 + len(more) > max_chars and i < len(heads) - 1:
+            out.append(more)
+            break
+        if used + len(head) > max_chars:
+            break
+        out.append(head)
+        used += len(head) + 1
+    return "\n".join(out)[:max_chars]
+
+
+def slides_prompt_block(deck: Deck, max_chars: int = 12_000) -> str:
+    """The part of a notes request that carries the slides, ``max_chars`` at most.
+
+    It goes after the notes' system prompt: it tells the model to cite slide numbers and to spell
+    terms as the slides do, then lists the terms and the slides' text.
+    """
+    terms = deck.terms(40)
+    head = (
+        "# The lecture's slides\n\n"
+        f"The lecturer taught from a deck of {len(deck.slides)} slides, whose text follows slide by slide. "
+        'Where a topic in the notes was taught from a slide, cite it as "(slide N)". Spell technical terms '
+        "as the slides spell them, and use the slides to correct terms the speech recognition misheard. "
+        "Do not copy material from the slides that the lecture did not cover, except under "
+        '"Beyond the lecture".\n\n'
+    )
+    if terms:
+        head += "Terms used on the slides: " + ", ".join(terms) + "\n\n"
+    opening, closing = "<slides>\n", "\n</slides>"
+    room = max_chars - len(head) - len(opening) - len(closing)
+    if room < 200 and terms:  # a small budget: the text of the slides matters more than the term list
+        head = head.split("Terms used on the slides:")[0]
+        room = max_chars - len(head) - len(opening) - len(closing)
+    if room <= 0:
+        return head[:max_chars]
+    return head + opening + deck.as_context(room) + closing
