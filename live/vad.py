@@ -185,6 +185,13 @@ class Segmenter:
         return self._level
 
     @property
+    def open_span(self) -> tuple[int, float, float] | None:
+        """(index, start, end) of the open segment without copying its audio; None outside speech."""
+        if not self._in_speech:
+            return None
+        return self._next_index, self._seg_start / SAMPLE_RATE, (self._seg_start + self._len) / SAMPLE_RATE
+
+    @property
     def open_segment(self) -> Segment | None:
         """The growing segment (pre-roll to the last whole frame), or None outside speech."""
         if not self._in_speech:

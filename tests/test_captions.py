@@ -17,6 +17,13 @@ def engine(tiny_sensevoice):
     return SenseVoiceEngine(tiny_sensevoice, threads=2)
 
 
+def recording(**kwargs) -> tuple[Captioner, list[tuple[str, float, float]]]:
+    """A captioner on a fresh segmenter whose decodes are recorded as (kind, audio s, wall s)."""
+    calls: list[tuple[str, float, float]] = []
+    return Captioner(Segmenter(VadOptions()), kwargs.pop("engine"), on_decode=lambda *d: calls.append(d),
+                     **kwargs), calls
+
+
 def speech() -> np.ndarray:
     """Six Harvard sentences with real pauses between them."""
     return clip("realpython_harvard.flac")
@@ -46,7 +53,7 @@ def test_one_final_per_segment_in_order_and_partials_only_for_the_open_one(engin
 def test_behind_finals_come_first_in_order_and_no_partial_is_decoded(engine):
     """All audio arrives at once, as after a stall: every closed segment is decoded before any partial."""
     audio = speech()
-    cap = Captioner(Segmenter(VadOptions()), engine)
+    cap, calls = recording(engine=engine)
     cap.insert_audio(audio[: int(len(audio) * 0.8)])
     pending = cap.pending_finals
     assert pending >= 3
@@ -55,7 +62,7 @@ def test_behind_finals_come_first_in_order_and_no_partial_is_decoded(engine):
         produced += cap.process_iter()
     assert [c.kind for c in produced] == ["final"] * pending
     assert [c.index for c in produced] == list(range(pending))
-    assert len(engine_calls := cap.decode_times) == pending and all(k == "final" for k, _, _ in engine_calls)
+    assert len(engine_calls := calls) == pending and all(k == "final" for k, _, _ in engine_calls)
 
 
 def test_no_partial_when_the_segment_is_about_to_close(engine):
@@ -89,14 +96,14 @@ def test_caption_json_round_trips():
 def test_a_segment_that_goes_quiet_is_decoded_early_and_that_decode_becomes_its_final(engine):
     """The speculative decode overlaps the silence the VAD waits for: no second decode at close."""
     audio = speech()
-    cap = Captioner(Segmenter(VadOptions()), engine, options=CaptionOptions(partials=False))
+    cap, calls = recording(engine=engine, options=CaptionOptions(partials=False))
     out = []
     for i in range(0, len(audio), 480):  # 30 ms blocks: a decoder fast enough to keep up
         cap.insert_audio(audio[i:i + 480])
         out += cap.process_iter()
     out += cap.finish()
     finals = [c for c in out if c.kind == "final"]
-    kinds = [k for k, _, _ in cap.decode_times]
+    kinds = [k for k, _, _ in calls]
     assert cap.reused_finals >= len(finals) - 1  # all but possibly the last (closed by the end of input)
     assert kinds.count("final") == len(finals) - cap.reused_finals
     assert all(f.emitted >= f.end for f in finals)
@@ -109,7 +116,7 @@ def test_speech_that_resumes_after_a_speculative_decode_is_decoded_again(engine)
     pause = np.zeros(int(0.3 * 16000), np.float32)
     tail = np.zeros(16000, np.float32)
     audio = np.concatenate([a, pause, b, tail])
-    cap = Captioner(Segmenter(VadOptions()), engine)
+    cap, calls = recording(engine=engine)
     out = []
     for i in range(0, len(audio), 480):
         cap.insert_audio(audio[i:i + 480])
@@ -118,5 +125,62 @@ def test_speech_that_resumes_after_a_speculative_decode_is_decoded_again(engine)
     finals = [c for c in out if c.kind == "final"]
     last_final = finals[-1]
     assert last_final.end > (len(a) + len(pause) + len(b) * 0.9) / 16000  # it covers B
-    speculative = [d for d in cap.decode_times if d[0] == "speculative"]
+    speculative = [d for d in calls if d[0] == "speculative"]
     assert len(speculative) >= 2  # one at the pause, one after B
+
+
+def test_behind_means_finals_only_until_the_decoder_has_caught_up(engine):
+    """Audio already waiting (a --fast replay, a stall): no partial and no speculative decode."""
+    audio = speech()
+    cap, calls = recording(engine=engine)
+    out = []
+    for i in range(0, len(audio), 1600):
+        cap.insert_audio(audio[i:i + 1600])
+        out += cap.process_iter(behind=True)
+    out += cap.finish()
+    assert out and {c.kind for c in out} == {"final"}
+    assert {k for k, _, _ in calls} == {"final"} and len(calls) == len(out)
+
+
+class Flaky:
+    """A real engine that raises on chosen calls, as an internal runtime error would."""
+
+    def __init__(self, engine, fail_on: set[int]):
+        self.engine, self.fail_on, self.calls = engine, fail_on, 0
+        self.name, self.model = engine.name, engine.model
+
+    def transcribe(self, audio, language="auto"):
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise RuntimeError(f"decode {self.calls} failed")
+        return self.engine.transcribe(audio, language)
+
+
+def test_a_final_whose_decode_raises_stays_queued_and_comes_out_once(engine):
+    audio = speech()
+    flaky = Flaky(engine, fail_on={2})
+    cap = Captioner(Segmenter(VadOptions()), flaky, options=CaptionOptions(partials=False, speculate_ms=0))
+    cap.insert_audio(audio)
+    pending = cap.pending_finals
+    finals = cap.process_iter()
+    with pytest.raises(RuntimeError, match="decode 2"):
+        cap.process_iter()
+    assert cap.pending_finals == pending - 1  # the one that failed is still there
+    while cap.pending_finals:
+        finals += cap.process_iter()
+    assert [c.index for c in finals] == list(range(pending))
+
+
+def test_batching_merges_closed_segments_into_fewer_finals(engine):
+    from live.captions import BatchOptions
+
+    audio = speech()
+    single, single_calls = recording(engine=engine, options=CaptionOptions(partials=False, speculate_ms=0))
+    merged, merged_calls = recording(engine=engine, options=CaptionOptions(partials=False, speculate_ms=0),
+                                     batching=BatchOptions(max_batch_s=20.0))
+    for cap in (single, merged):
+        cap.insert_audio(audio)
+    one_by_one, batched = single.finish(), merged.finish()
+    assert len(batched) < len(one_by_one) and len(merged_calls) < len(single_calls)
+    assert batched[0].start == one_by_one[0].start and batched[-1].end == one_by_one[-1].end
+    assert [c.index for c in batched] == list(range(len(batched)))
