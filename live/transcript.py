@@ -54,16 +54,28 @@ def new_session_dir(root: Path, now: datetime | None = None) -> Path:
     raise SessionError(f"too many sessions named {stamp} in {root}")
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 class WavAppender:
-    """16-bit mono WAV that is valid after every append (the header is rewritten each time)."""
+    """16-bit mono WAV that is valid after every append (the header is rewritten each time).
+
+    Samples are written at the offset the header accounts for, so a write that fails half-way (a full
+    disk) is simply written over by the next one: the file never holds a torn block inside its data.
+    """
+
+    HEADER = 44
 
     def __init__(self, path: Path, rate: int = SAMPLE_RATE) -> None:
         self.path = path
         self.rate = rate
         self.frames = 0
-        self._f = open(path, "wb")
-        self._f.write(self._header(0))
-        self._f.flush()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        _pwrite_all(self._fd, self._header(0), 0)
 
     def _header(self, data_bytes: int) -> bytes:
         return (
@@ -74,32 +86,39 @@ class WavAppender:
 
     def append(self, samples: np.ndarray) -> None:
         pcm = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2")
-        self._f.seek(0, os.SEEK_END)
-        self._f.write(pcm.tobytes())
+        _pwrite_all(self._fd, pcm.tobytes(), self.HEADER + self.frames * 2)
         self.frames += len(pcm)
         # Data first, then the sizes: a kill between the two loses at most this block.
-        self._f.seek(4)
-        self._f.write(struct.pack("<I", 36 + self.frames * 2))
-        self._f.seek(40)
-        self._f.write(struct.pack("<I", self.frames * 2))
-        self._f.flush()
+        os.pwrite(self._fd, struct.pack("<I", 36 + self.frames * 2), 4)
+        os.pwrite(self._fd, struct.pack("<I", self.frames * 2), 40)
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                os.ftruncate(fd, self.HEADER + self.frames * 2)  # a block that failed half-way
+            finally:
+                os.close(fd)
 
 
 class SessionWriter:
-    """Writes one session folder. Called from the pipeline's thread only."""
+    """Writes one session folder. Called from the session's worker thread only.
+
+    ``transcript.jsonl`` is appended through its file descriptor: the size after the last durable
+    write is remembered, and a write that failed (a full disk) is cut back to it before the lines it
+    held are written again, so every line lands exactly once, in order.
+    """
 
     def __init__(self, folder: Path, *, meta: dict | None = None, record_audio: bool = True) -> None:
         self.folder = folder
         self.error: str | None = None
-        self.finals: list[Caption] = []
         self._unwritten: list[str] = []
+        self._lost_audio = 0  # samples a full disk kept out of audio.wav, written as silence later
+        self._failing: set[str] = set()  # "audio", "lines": what cannot be written right now
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._jsonl = open(folder / TRANSCRIPT, "a", encoding="utf-8")
+            self._fd = os.open(folder / TRANSCRIPT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._good = os.fstat(self._fd).st_size
             self._wav = WavAppender(folder / AUDIO) if record_audio else None
             if meta is not None:
                 (folder / "session.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -114,52 +133,72 @@ class SessionWriter:
         return cls(new_session_dir(root), **kwargs)
 
     def write_audio(self, samples: np.ndarray) -> None:
-        if self._wav is None:
-            return
-        try:
-            self._wav.append(samples)
-        except OSError as exc:
-            self._fail(exc)
+        if self._wav is not None:
+            try:
+                if self._lost_audio:  # keep the file on the session's clock across the outage
+                    self._wav.append(np.zeros(self._lost_audio, np.float32))
+                    self._lost_audio = 0
+                self._wav.append(samples)
+            except OSError as exc:
+                self._lost_audio += len(samples)
+                self._fail("audio", exc)
+            else:
+                self._ok("audio")
+        if self._unwritten:  # audio arrives all the time: the moment to try held-back lines again
+            self._flush_lines()
 
     def add_final(self, caption: Caption) -> None:
         """Append a final to the JSONL and make it durable before the caller shows it."""
-        self.finals.append(caption)
-        self._append_line(json.dumps(caption.to_json(), ensure_ascii=False))
+        self.add_entry(caption.to_json())
 
-    def add_bookmark(self, at: float, note: str = "") -> None:
-        self._append_line(json.dumps({"type": "bookmark", "at": round(at, 3), "note": note}, ensure_ascii=False))
+    def add_entry(self, entry: dict) -> None:
+        """Append one JSON line (a final, a bookmark, a marker) and make it durable."""
+        self._unwritten.append(json.dumps(entry, ensure_ascii=False))
+        self._flush_lines()
 
-    def _append_line(self, line: str) -> None:
-        self._unwritten.append(line)
+    def _flush_lines(self) -> None:
+        data = ("\n".join(self._unwritten) + "\n").encode("utf-8")
         try:
-            self._jsonl.write("\n".join(self._unwritten) + "\n")
-            self._jsonl.flush()
-            os.fsync(self._jsonl.fileno())
-            self._unwritten.clear()
-            self.error = None
+            if os.fstat(self._fd).st_size != self._good:
+                os.ftruncate(self._fd, self._good)  # what a failed write left behind
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
         except OSError as exc:
-            self._fail(exc)
+            self._fail("lines", exc)
+            return
+        self._good += len(data)
+        self._unwritten.clear()
+        self._ok("lines")
 
-    def _fail(self, exc: OSError) -> None:
-        msg = f"cannot write to {self.folder}: {exc.strerror or exc}; captions are kept in memory until it can"
+    def _fail(self, what: str, exc: OSError) -> None:
+        self._failing.add(what)
+        msg = (f"cannot write to {self.folder}: {exc.strerror or exc}; captions are kept in memory until it can "
+               "(the audio meanwhile is kept as silence)")
         if msg != self.error:
             log.error(msg)
         self.error = msg
 
+    def _ok(self, what: str) -> None:
+        self._failing.discard(what)
+        if not self._failing:
+            self.error = None
+
     def close(self) -> None:
         """Finish the audio file and render the text formats from the JSONL."""
         if self._unwritten:
-            self._append_line("")  # one more try for lines a full disk held back
-        for f in (self._jsonl, self._wav):
+            self._flush_lines()  # one more try for lines a full disk held back
+        for close in (lambda: os.close(self._fd), self._wav.close if self._wav else None):
             try:
-                if f is not None:
-                    f.close()
+                if close is not None:
+                    close()
             except OSError as exc:
-                self._fail(exc)
+                self._fail("close", exc)
         try:
             render_all(self.folder)
-        except OSError as exc:
-            self._fail(exc)
+        except (OSError, SessionError) as exc:
+            self._fail("render", exc if isinstance(exc, OSError) else OSError(str(exc)))
 
 
 # ---------------------------------------------------------------------------------------------------
