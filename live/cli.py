@@ -189,11 +189,9 @@ def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -
         app.run()
     if app.error:
         print(f"live: error: {app.error}", file=sys.stderr)
-    if app.exit_code:
-        return app.exit_code
-    if app.session_folder:
-        print(f"session saved in {app.session_folder}")
-    return 0
+    if app.session_folder or app.folder:
+        print(f"session saved in {app.session_folder or app.folder}")
+    return app.exit_code
 
 
 @contextlib.contextmanager
@@ -201,22 +199,15 @@ def _stderr_to_log(path: Path | None):
     """Keep native stderr (PortAudio, ALSA, funasr's prints) off the TUI: it goes to the session's log.
 
     Textual draws on ``sys.__stderr__``, so it gets a file object on a copy of the terminal's fd 2
-    while fd 2 itself points at the log.
+    while fd 2 itself points at the log (the session adds its own handler for live's logger).
     """
     if path is None:
         yield
         return
-    import logging
-
     sys.stderr.flush()
     terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
     saved_dunder = sys.__stderr__
-    logger = logging.getLogger("live")
     with open(path, "a", encoding="utf-8") as log_file:
-        handler = logging.StreamHandler(log_file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
         os.dup2(log_file.fileno(), 2)
         sys.__stderr__ = terminal
         try:
@@ -224,68 +215,44 @@ def _stderr_to_log(path: Path | None):
         finally:
             sys.__stderr__ = saved_dunder
             os.dup2(terminal.fileno(), 2)
-            logger.removeHandler(handler)
             terminal.close()
-
-
-def _headless_notes(settings, llm, folder: Path):
-    from live.llm import client_factory
-    from live.notes import NotesKeeper, NotesService
-    from live.session import slides_context
-
-    def report(event) -> None:
-        if event.kind == "error":
-            print(f"live: notes: {event.text}", file=sys.stderr, flush=True)
-        elif event.kind == "done" and event.request == "update":
-            print(f"live: notes updated ({folder / 'summary.md'})", file=sys.stderr, flush=True)
-
-    keeper = NotesKeeper(client_factory(llm), folder, llm, context=slides_context(settings))
-    return NotesService(keeper, report)
 
 
 def _run_headless(settings, stats_file: Path | None = None) -> int:
     from live.headless import HeadlessPrinter
-    from live.llm import LLMSettings, resolve_api_key
-    from live.session import build_pipeline
+    from live.session import build_session
 
     printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
-    llm = LLMSettings.from_mapping(settings.llm)
-    # Headless sessions keep rolling notes only when a key is set and the interval is not 0.
-    want_notes = bool(resolve_api_key(llm)) and llm.interval_minutes > 0
-    service = None  # made once the session folder exists; the sink reads it at call time
+    session = build_session(settings, printer, notes="when-key")
+    if session.folder is not None:
+        printer.summary_path = str(session.folder / "summary.md")
 
-    def sink(event: object) -> None:
-        printer(event)
-        if service is not None:
-            service.keeper.add_final(event)  # only finals are kept; partials are ignored
-
-    pipeline = build_pipeline(settings, sink)
-    if want_notes and pipeline.writer is not None:
-        service = _headless_notes(settings, llm, pipeline.writer.folder)
     # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
     # everything written. A second Ctrl-C stops at once; what was final is on disk already.
     def stop(signum, frame):
-        if pipeline.stopping and signum == signal.SIGINT:
+        if session.stopping and signum == signal.SIGINT:
             raise KeyboardInterrupt
         print("live: finishing (Ctrl-C again to stop at once)…", file=sys.stderr, flush=True)
-        pipeline.stop()
+        session.stop()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    pipeline.run()
-    if service is not None:
-        service.flush(timeout=60)  # the notes take in the last finals
-        service.close()
+    try:
+        session.run()
+        error = printer.finished.error if printer.finished else None
+        if not error:
+            session.finish_notes(timeout=60)  # the notes take in the last finals
+    finally:
+        session.close()
     if stats_file is not None:
         import json
 
-        stats_file.write_text(json.dumps(pipeline.stats.to_json()), encoding="utf-8")
-    folder = printer.finished.folder if printer.finished else None
-    if folder:
-        print(f"live: session saved in {folder}", file=sys.stderr)
-    if printer.finished and printer.finished.error:
-        return 1
-    return 0
+        stats_file.write_text(json.dumps(session.stats.to_json()), encoding="utf-8")
+    if error:
+        print(f"live: error: {error}", file=sys.stderr)
+    if session.folder is not None:
+        print(f"live: session saved in {session.folder}", file=sys.stderr)
+    return 1 if error else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Text mode prints each final as ``[hh:mm:ss] text``. ``--json`` prints one JSON object a line, in the
 stable format of ``Caption.to_json`` (``type``, ``start``, ``end``, ``text``, ``language``, ``emotion``,
-``events``, ``emitted``, ``index``); ``--partials`` adds the partials.
+``events``, ``emitted``, ``index``); ``--partials`` adds the partials. What stopped a session is said
+once, in one line, by the caller from ``Finished.error``; tracebacks go to the session's live.log.
 """
 
 from __future__ import annotations
@@ -12,30 +13,45 @@ import sys
 from typing import TextIO
 
 from live.captions import Caption
-from live.pipeline import EngineState, Finished, Notice
+from live.notes import NotesEvent
+from live.session.events import EngineState, Finished, Notice
 from live.timefmt import hms
 
 
 class HeadlessPrinter:
-    """The sink of a headless pipeline."""
+    """The front end of a headless session: it renders events, nothing else."""
 
-    def __init__(self, *, as_json: bool, partials: bool, out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(self, *, as_json: bool, partials: bool, out: TextIO | None = None, err: TextIO | None = None,
+                 summary_path: str | None = None):
         self.as_json = as_json
         self.partials = partials and as_json
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.summary_path = summary_path
         self.finished: Finished | None = None
 
     def __call__(self, event: object) -> None:
         if isinstance(event, Caption):
             self._caption(event)
         elif isinstance(event, EngineState):
-            if event.state != "loading" or event.message.startswith("download"):
-                print(f"live: {event.message}", file=self.err, flush=True)
+            # A failure is said once, by Finished; loading says only what takes long (a download).
+            if event.state == "ready" or (event.state == "loading" and event.message.startswith("download")):
+                self._say(event.message)
         elif isinstance(event, Notice):
-            print(f"live: {event.message}", file=self.err, flush=True)
+            self._say(event.message)
+        elif isinstance(event, NotesEvent):
+            if event.kind == "error":
+                self._say(f"notes: {event.text}")
+            elif event.kind == "done" and event.request == "update":
+                self._say(f"notes updated ({self.summary_path})" if self.summary_path else "notes updated")
         elif isinstance(event, Finished):
             self.finished = event
+
+    def _say(self, text: str) -> None:
+        print(f"live: {text}", file=self.err, flush=True)
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
 
     def _caption(self, caption: Caption) -> None:
         if caption.kind == "partial" and not self.partials:
@@ -43,7 +59,6 @@ class HeadlessPrinter:
         if not caption.text:
             return
         if self.as_json:
-            line = json.dumps(caption.to_json(), ensure_ascii=False)
+            self._line(json.dumps(caption.to_json(), ensure_ascii=False))
         else:
-            line = f"[{hms(caption.start)}] {caption.text}"
-        print(line, file=self.out, flush=True)
+            self._line(f"[{hms(caption.start)}] {caption.text}")

@@ -1,0 +1,21 @@
+"""The session core: one worker that never freezes, built the same way for every front end."""
+
+from live.session.builder import Session, build_session, check_model, demo_clip, slides_context, source_factory
+from live.session.events import (
+    Bookmark,
+    EngineState,
+    Finished,
+    Marker,
+    Notice,
+    Pause,
+    Retry,
+    Status,
+)
+from live.session.stats import SessionStats
+from live.session.worker import EngineLoader, StatusCallback, Worker
+
+__all__ = [
+    "Bookmark", "EngineLoader", "EngineState", "Finished", "Marker", "Notice", "Pause", "Retry", "Session",
+    "SessionStats", "Status", "StatusCallback", "Worker", "build_session", "check_model", "demo_clip",
+    "slides_context", "source_factory",
+]

@@ -1,0 +1,271 @@
+"""One session builder for every front end: the TUI, headless mode, file transcription, the server.
+
+``build_session`` turns Settings into a ready ``Session``: source, engine, segmenter, captioner,
+writer and notes. Its events reach the front end through one callback, and every final is teed
+to the notes keeper on the worker's side of that callback, so no front end wires the notes itself.
+Tests pass their own ``open_source`` or ``load_engine``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from live import __version__
+from live.audio import AudioSource, FileSource, MicSource, resolve_device
+from live.captions import BatchOptions, Caption, CaptionOptions
+from live.config import Settings
+from live.errors import InputError
+from live.session.worker import EngineLoader, StatusCallback, Worker
+from live.transcript import SessionWriter
+from live.vad import VadOptions
+
+if TYPE_CHECKING:
+    from live.notes import NotesService
+
+log = logging.getLogger("live.session")
+
+Sink = Callable[[object], None]
+NotesMode = Literal["on", "when-key", "off"]
+
+
+def demo_clip() -> Path:
+    """The short real lecture clip that ships with the package (see live/data/SOURCES.md)."""
+    return Path(str(resources.files("live") / "data" / "demo.flac"))
+
+
+def source_factory(settings: Settings) -> Callable[[], AudioSource]:
+    """Check the input now (a clear error before any UI), open it later in the worker."""
+    path = demo_clip() if settings.demo else settings.input
+    if path is not None:
+        if not path.exists():
+            raise InputError(f"{path}: no such file; check the path given to --input")
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; --input takes an audio or video file")
+        probe = FileSource(path, realtime=False)
+        probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
+        probe.stop()
+        realtime = not settings.fast
+        return lambda: FileSource(path, realtime=realtime)
+    resolve_device(settings.device)  # a clear error now, before any UI
+    # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
+    return lambda: MicSource(settings.device, rescan=True)
+
+
+def check_model(settings: Settings) -> None:
+    """A --model folder that cannot be SenseVoice fails now, not after the UI is up."""
+    if settings.model and settings.engine in ("auto", "sensevoice") and Path(settings.model).expanduser().exists():
+        from live.models import check_sensevoice_folder, is_whisper_folder
+
+        folder = Path(settings.model).expanduser()
+        if settings.engine == "auto" and is_whisper_folder(folder):
+            return  # auto runs a Whisper folder with Whisper
+        check_sensevoice_folder(folder)
+
+
+def slides_context(settings: Settings) -> str | None:
+    """The slides as a block for the notes' system prompt (SlidesError in one line if unreadable)."""
+    if settings.slides is None:
+        return None
+    try:
+        stat = settings.slides.stat()
+        key = (settings.slides.resolve(), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (settings.slides, 0, 0)  # load_slides says what is wrong with it
+    return _slides_block(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _slides_block(path: Path, mtime_ns: int, size: int) -> str:
+    # Keyed by mtime and size too: the CLI checks the deck before the UI, the notes read it after;
+    # a deck parsed once serves both, and an edited deck is parsed again.
+    from live.slides import load_slides, slides_prompt_block
+
+    return slides_prompt_block(load_slides(path))
+
+
+def engine_loader(settings: Settings) -> EngineLoader:
+    def load(on_status: StatusCallback):
+        from live.asr.loader import load_engine
+
+        return load_engine(
+            settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
+            backend=settings.backend, on_status=on_status,
+        )
+
+    return load
+
+
+class Session:
+    """A built session: its worker, its folder, its notes. Commands are safe from any thread."""
+
+    def __init__(self, worker: Worker, writer: SessionWriter | None, notes: NotesService | None) -> None:
+        self.worker = worker
+        self.writer = writer
+        self.notes = notes
+        self.folder: Path | None = writer.folder if writer is not None else None
+        self._thread: threading.Thread | None = None
+        self._log_handler: logging.Handler | None = None
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the session in this thread until it ends (end of input, ``stop``, or a failure)."""
+        self._start_log()
+        self.worker.run()
+
+    def start(self) -> threading.Thread:
+        """Run the session in a thread of its own (the TUI's way)."""
+        self._thread = threading.Thread(target=self.run, name="live-session", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def finish_notes(self, timeout: float) -> bool:
+        """Bring the notes up to date with the last finals (bounded wait); True when they are."""
+        return self.notes.flush(timeout=timeout) if self.notes is not None else True
+
+    def close(self) -> None:
+        """Stop the notes' worker and the session log (after the worker has finished)."""
+        if self.notes is not None:
+            self.notes.close()
+        if self._log_handler is not None:
+            logging.getLogger("live").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def _start_log(self) -> None:
+        """live.log in the session folder gets the log, tracebacks included (never the screen)."""
+        if self.folder is None or self._log_handler is not None:
+            return
+        try:
+            handler = logging.FileHandler(self.folder / "live.log", encoding="utf-8")
+        except OSError:
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("live")
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        self._log_handler = handler
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self.worker.stopping
+
+    def pause(self, paused: bool) -> None:
+        self.worker.pause(paused)
+
+    @property
+    def paused(self) -> bool:
+        return self.worker.paused
+
+    def bookmark(self, note: str = "") -> float:
+        return self.worker.bookmark(note)
+
+    def retry(self) -> None:
+        """Reconnect a lost microphone, or restart recognition that stopped."""
+        self.worker.retry()
+
+    def clock(self) -> float:
+        return self.worker.clock()
+
+    def request_notes(self, kind: str = "update", question: str | None = None) -> bool:
+        return self.notes.request(kind, question=question) if self.notes is not None else False  # type: ignore[arg-type]
+
+    @property
+    def stats(self):
+        return self.worker.stats
+
+
+def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
+    from live.llm import LLMSettings, client_factory, resolve_api_key
+    from live.notes import NotesKeeper, NotesService
+
+    llm = LLMSettings.from_mapping(settings.llm)
+    if mode == "off" or (mode == "when-key" and not (resolve_api_key(llm) and llm.interval_minutes > 0)):
+        return None
+    # The slides are read on the notes' own thread, the first time a request needs them.
+    keeper = NotesKeeper(client_factory(llm), folder, llm, context=lambda: slides_context(settings))
+    return NotesService(keeper, sink)
+
+
+def build_session(
+    settings: Settings,
+    sink: Sink,
+    *,
+    open_source: Callable[[], AudioSource] | None = None,
+    load_engine: EngineLoader | None = None,
+    notes: NotesMode = "on",
+    folder: Path | None = None,
+    partials: bool | None = None,
+    batching: BatchOptions | None = None,
+    stop_on_failure: bool | None = None,
+    meta: dict | None = None,
+) -> Session:
+    """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
+
+    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
+    decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
+    end the session when recognition stops (default: headless), rather than wait for a retry.
+    """
+    open_source = open_source or source_factory(settings)
+    if load_engine is None:
+        check_model(settings)
+        load_engine = engine_loader(settings)
+    info = {
+        "live_version": __version__,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "input": str(settings.input) if settings.input else ("demo" if settings.demo else "microphone"),
+        "device": settings.device,
+        "engine": settings.engine,
+        "model": settings.model,
+        "language": settings.language,
+        "pid": os.getpid(),
+        **(meta or {}),
+    }
+    if folder is not None:
+        writer = SessionWriter(folder, meta=info, record_audio=settings.record_audio)
+    else:
+        writer = SessionWriter.create(settings.session_dir, meta=info, record_audio=settings.record_audio)
+    service = _notes_service(settings, writer.folder, sink, notes)
+
+    def tee(event: object) -> None:
+        # The notes take every final from here, on the worker's side: no front end wires them.
+        if service is not None and isinstance(event, Caption) and event.kind == "final":
+            service.keeper.add_final(event)
+        sink(event)
+
+    worker = Worker(
+        open_source,
+        load_engine,
+        tee,
+        writer=writer,
+        vad=VadOptions(
+            aggressiveness=settings.vad_aggressiveness,
+            silence_ms=settings.silence_ms,
+            max_segment_s=settings.max_segment_s,
+        ),
+        captions=CaptionOptions(partials=(not settings.headless or settings.partials) if partials is None else partials),
+        batching=batching,
+        language=settings.language,
+        stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
+    )
+    return Session(worker, writer, service)

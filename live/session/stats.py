@@ -1,0 +1,74 @@
+"""Where a session's time and CPU went, in memory that does not grow with the lecture.
+
+``live bench`` reads these back (``--stats-file``). Decodes are kept as running sums per kind and length
+bin, plus the most recent ones for plots; nothing is kept per decode for the whole session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+LENGTH_BINS = ((0, 2), (2, 5), (5, 10), (10, 30), (30, 3600))  # seconds of audio in one decode
+RECENT_DECODES = 2000
+
+
+def length_bin(audio_s: float) -> str:
+    for lo, hi in LENGTH_BINS:
+        if audio_s < hi:
+            return f"{lo}-{hi}"
+    return f"{LENGTH_BINS[-1][0]}-"
+
+
+@dataclass
+class SessionStats:
+    """Figures of one session, updated by the worker thread only."""
+
+    started: float = field(default_factory=time.monotonic)
+    engine_ready_s: float | None = None  # since the worker started
+    first_final_s: float | None = None
+    max_backlog_s: float = 0.0
+    overflows: int = 0
+    finals: int = 0
+    # Process CPU and wall seconds once the model is loaded: busy (speech, a queued final or a decode)
+    # or idle (what a silent classroom costs).
+    cpu_speech_s: float = 0.0
+    wall_speech_s: float = 0.0
+    cpu_silence_s: float = 0.0
+    wall_silence_s: float = 0.0
+    decode_s: float = 0.0  # wall seconds spent decoding, all kinds
+    # "kind length-bin" -> [decodes, audio s, wall s]
+    decode_bins: dict[str, list[float]] = field(default_factory=dict)
+    recent_decodes: deque = field(default_factory=lambda: deque(maxlen=RECENT_DECODES))  # (kind, audio s, wall s)
+    _last: tuple[float, float, bool] | None = None
+    _decoded_since: bool = False
+
+    def record_decode(self, kind: str, audio_s: float, wall_s: float) -> None:
+        self.decode_s += wall_s
+        row = self.decode_bins.setdefault(f"{kind} {length_bin(audio_s)}", [0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += audio_s
+        row[2] += wall_s
+        self.recent_decodes.append((kind, round(audio_s, 3), round(wall_s, 4)))
+        self._decoded_since = True
+
+    def account(self, busy: bool) -> None:
+        """Charge the time since the last call to speech if the session was busy then or since
+        (a decode recorded in between counts as busy)."""
+        busy, self._decoded_since = busy or self._decoded_since, False
+        now, cpu = time.monotonic(), time.process_time()
+        if self._last is not None:
+            wall_d, cpu_d, was_busy = now - self._last[0], cpu - self._last[1], self._last[2]
+            if was_busy or busy:
+                self.cpu_speech_s += cpu_d
+                self.wall_speech_s += wall_d
+            else:
+                self.cpu_silence_s += cpu_d
+                self.wall_silence_s += wall_d
+        self._last = (now, cpu, busy)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
+        out["recent_decodes"] = list(self.recent_decodes)
+        return out
