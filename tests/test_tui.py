@@ -12,10 +12,11 @@ import soundfile as sf
 from audio_helpers import DATA
 from live.captions import Caption
 from live.config import Settings
-from live.pipeline import EngineState, Status
+from live.session import EngineState, Status
 from live.tui.app import HelpScreen, create_app
 from live.tui.messages import PipelineEvent
-from live.tui.widgets import CaptionLog, PartialLine, StatusBar
+from live.tui.caption_view import CaptionView
+from live.tui.widgets import PartialLine, StatusBar
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
 
@@ -28,7 +29,8 @@ def whisper_engine():
 
 
 def settings(tmp_path: Path, input: Path, **kw) -> Settings:
-    return Settings(input=input, fast=True, engine="whisper", session_dir=tmp_path / "sessions", **kw)
+    kw.setdefault("fast", True)
+    return Settings(input=input, engine="whisper", session_dir=tmp_path / "sessions", **kw)
 
 
 def loader(engine):
@@ -36,7 +38,7 @@ def loader(engine):
 
 
 def log_text(app) -> str:
-    return "\n".join(strip.text for strip in app.query_one(CaptionLog).lines)
+    return "\n".join(app.query_one(CaptionView).text_lines())
 
 
 async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
@@ -69,7 +71,8 @@ async def test_partials_replace_each_other_and_vanish_with_the_final(tmp_path, w
         shown.append(str(self.render()))
 
     monkeypatch.setattr(PartialLine, "show", spy)
-    app = create_app(settings(tmp_path, DATA / "jfk.flac"), load_engine=loader(whisper_engine))
+    # Real time: partials show while the decoder keeps up (a --fast replay is always behind: finals only).
+    app = create_app(settings(tmp_path, DATA / "jfk.flac", fast=False), load_engine=loader(whisper_engine))
     async with app.run_test(size=(100, 24)) as pilot:
         await wait_for(pilot, lambda: app.finished)
         partial_texts = [s for s in shown if s.startswith("…")]
@@ -106,11 +109,12 @@ async def test_keys_pause_bookmark_help(tmp_path, whisper_engine):
         await pilot.press("b")
         await wait_for(pilot, lambda: "★ bookmark" in log_text(app))
         await pilot.press("p")
-        assert app.pipeline.paused
+        assert app.session.paused
         await wait_for(pilot, lambda: "paused" in str(app.query_one(StatusBar).render()))
         assert "⏸ paused" in log_text(app)
         await pilot.press("p")
-        assert not app.pipeline.paused and "▶ resumed" in log_text(app)
+        assert not app.session.paused
+        await wait_for(pilot, lambda: "▶ resumed" in log_text(app))
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
@@ -131,7 +135,7 @@ async def test_auto_scroll_stops_when_reading_back_and_resumes_at_the_bottom(tmp
     app = create_app(settings(tmp_path, silence(tmp_path)), load_engine=loader(whisper_engine))
     async with app.run_test(size=(80, 12)) as pilot:
         await wait_for(pilot, lambda: app.finished)
-        log = app.query_one(CaptionLog)
+        log = app.query_one(CaptionView)
 
         def post(i):
             app.post_message(PipelineEvent(Caption("final", i, i + 1, f"caption {i}", index=i)))

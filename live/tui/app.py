@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +16,12 @@ from textual.widgets import Footer, Static
 from live.audio import AudioSource
 from live.captions import Caption
 from live.config import Settings
-from live.pipeline import EngineLoader, EngineState, Finished, Notice, Pipeline, Status
+from live.notes import NotesEvent
+from live.session import EngineLoader, EngineState, Finished, Marker, Notice, Session, Status
+from live.tui.caption_view import CaptionView
 from live.tui.messages import PipelineEvent
-from live.tui.notes import AskScreen, NotesPane, event_poster
-from live.tui.widgets import CaptionLog, PartialLine, StatusBar
+from live.tui.notes import AskScreen, NotesPane
+from live.tui.widgets import PartialLine, ProblemLine, StatusBar
 
 LAYOUTS = ("captions", "split", "notes")
 
@@ -51,7 +52,8 @@ HELP = """\
 
   [b]p[/b]  pause / resume listening (nothing is recorded while paused)
   [b]b[/b]  bookmark this moment (saved in the transcript)
-  [b]r[/b]  look for a lost microphone now (it is retried every few seconds anyway)
+  [b]r[/b]  retry: look for a lost microphone now (it is retried every few
+     seconds anyway), or restart recognition after it stopped
   [b]s[/b]  notes so far (the LLM summarizes every final caption up to now)
   [b]n[/b]  notes pane: beside the captions / alone / hidden (remembered)
   [b]a[/b]  ask a question about the lecture (multi-turn; saved as qa.md)
@@ -83,7 +85,7 @@ class LiveApp(App[int]):
     BINDINGS = [
         Binding("p", "pause", "pause"),
         Binding("b", "bookmark", "bookmark"),
-        Binding("r", "reconnect", "reconnect", show=False),
+        Binding("r", "retry", "retry", show=False),
         Binding("s", "notes", "notes so far"),
         Binding("n", "layout", "layout"),
         Binding("a", "ask", "ask"),
@@ -101,70 +103,53 @@ class LiveApp(App[int]):
         load_engine: EngineLoader | None = None,
     ) -> None:
         super().__init__()
-        from live.session import build_pipeline
+        from live.session import build_session
 
         self.settings = settings
-        self.pipeline: Pipeline = build_pipeline(
-            settings, self._from_worker, open_source=open_source, load_engine=load_engine
+        self.session: Session = build_session(
+            settings, self._from_worker, open_source=open_source, load_engine=load_engine, notes="on",
+            stop_on_failure=False,
         )
+        self.folder = self.session.folder
         self.session_folder: str | None = None
-        writer = self.pipeline.writer
-        self.log_path = writer.folder / "live.log" if writer is not None else None
-        self.error: str | None = None
+        self.log_path = self.folder / "live.log" if self.folder is not None else None
+        self.error: str | None = None  # what ended the session, printed after the screen closes
+        self.problem: str | None = None  # what is broken right now (on screen until fixed)
         self.exit_code = 0
         self.finished = False
         self._quitting = False
-        self._worker: threading.Thread | None = None
         self.layout = load_layout()
-        self.notes_service = None  # live.notes.NotesService, made on mount
 
-    # The pipeline's thread talks to the UI only through post_message.
+    # The session's thread talks to the UI only through post_message.
     def _from_worker(self, event: object) -> None:
         self.post_message(PipelineEvent(event))
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="captions"):
-                yield CaptionLog(id="finals", wrap=True, markup=False, auto_scroll=True)
+                yield CaptionView(self.folder / "transcript.jsonl" if self.folder else None, id="finals")
                 yield PartialLine(id="partial")
             yield NotesPane(id="notes")
+        yield ProblemLine(id="problem")
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).language = self.settings.language
-        self.sub_title = str(self.pipeline.writer.folder) if self.pipeline.writer else ""
+        self.sub_title = str(self.folder or "")
+        self.query_one(ProblemLine).show(None)
         self._apply_layout()
-        self._start_notes()
-        # The screen first: the worker starts loading the model (seconds of CPU) after the first frame.
-        self.call_after_refresh(self._start_worker)
-
-    def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self.pipeline.run, name="live-pipeline", daemon=True)
-        self._worker.start()
-
-    def _start_notes(self) -> None:
-        from live.llm import LLMSettings, client_factory
-        from live.notes import NotesKeeper, NotesService
-
-        if self.pipeline.writer is None:
-            return
-        llm = LLMSettings.from_mapping(self.settings.llm)
-        self.llm_settings = llm
-        from live.session import slides_context
-
-        keeper = NotesKeeper(client_factory(llm), self.pipeline.writer.folder, llm, context=slides_context(self.settings))
-        self.notes_service = NotesService(keeper, event_poster(self.query_one(NotesPane)))
+        # The screen first: the session starts loading the model (seconds of CPU) after the first frame.
+        self.call_after_refresh(self.session.start)
 
     def on_unmount(self) -> None:
-        # Closing the terminal or an exception: still finish the session (decode, write, close).
-        self.pipeline.stop()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-        if self.notes_service is not None:
-            self.notes_service.close()
+        # Closing the terminal or an exception: still finish the session (decode, write, close),
+        # but never hang the exit on it: every final is on disk already.
+        self.session.stop()
+        self.session.join(timeout=1.0 if self._quitting else 10.0)
+        self.session.close()
 
-    # -- events from the pipeline ---------------------------------------------------------------------
+    # -- events from the session ------------------------------------------------------------------
 
     def on_pipeline_event(self, message: PipelineEvent) -> None:
         event = message.event
@@ -172,15 +157,12 @@ class LiveApp(App[int]):
             self._caption(event)
         elif isinstance(event, Status):
             self.query_one(StatusBar).status = event
+        elif isinstance(event, Marker):
+            self.query_one(CaptionView).add(event)
+        elif isinstance(event, NotesEvent):
+            self.query_one(NotesPane).route(event)
         elif isinstance(event, EngineState):
-            bar = self.query_one(StatusBar)
-            if event.state == "ready":
-                bar.engine = f"{event.engine} · {event.model}"
-                self.notify(event.message, title="engine", timeout=6)
-            elif event.state == "loading":
-                bar.engine = event.message
-            else:
-                bar.engine = "no engine"
+            self._engine(event)
         elif isinstance(event, Notice):
             self.notify(event.message, severity=event.level, timeout=10 if event.level != "error" else 30)
         elif isinstance(event, Finished):
@@ -192,37 +174,49 @@ class LiveApp(App[int]):
             partial.show(caption)
             return
         partial.show(None)
-        if caption.text:
-            self.query_one(CaptionLog).add_final(caption)
-            if self.notes_service is not None:
-                self.notes_service.keeper.add_final(caption)
+        self.query_one(CaptionView).add(caption)
+
+    def _engine(self, event: EngineState) -> None:
+        bar = self.query_one(StatusBar)
+        if event.state == "ready":
+            bar.engine = f"{event.engine} · {event.model}"
+            self.notify(event.message, title="engine", timeout=6)
+            self._show_problem(None)
+        elif event.state == "loading":
+            bar.engine = event.message
+        else:
+            bar.engine = "no recognition"
+            self._show_problem(f"{event.message} — r restarts recognition (the audio is still being recorded), "
+                               "q quits")
+
+    def _show_problem(self, text: str | None) -> None:
+        self.problem = text
+        self.query_one(ProblemLine).show(f"✗ {text}" if text else None)
 
     def _finished(self, event: Finished) -> None:
         self.finished = True
         self.session_folder = event.folder
+        self.query_one(PartialLine).show(None)
         if event.error:
             self.error = event.error
             self.exit_code = 1
+            self._show_problem(f"{event.error} — q quits")
         if self._quitting:
-            self.run_worker(self._bring_notes_up_to_date, thread=True, exclusive=True)
+            self._leave()
         elif not event.error:
             self.notify("end of input — press q to quit", timeout=30)
-        self.query_one(PartialLine).show(None)
 
     # -- keys ------------------------------------------------------------------------------------------
 
     def action_pause(self) -> None:
-        paused = not self.pipeline.paused
-        self.pipeline.pause(paused)
-        self.query_one(CaptionLog).add_marker(self.pipeline.clock(), "⏸ paused" if paused else "▶ resumed")
+        self.session.pause(not self.session.paused)
 
     def action_bookmark(self) -> None:
-        at = self.pipeline.bookmark()
-        self.query_one(CaptionLog).add_marker(at, "★ bookmark")
+        self.session.bookmark()
         self.notify("bookmark saved", timeout=2)
 
-    def action_reconnect(self) -> None:
-        self.pipeline.reconnect()
+    def action_retry(self) -> None:
+        self.session.retry()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -244,44 +238,47 @@ class LiveApp(App[int]):
 
     def action_notes(self) -> None:
         self._show_notes()
-        if self.notes_service is not None:
-            self.notes_service.request("update")
+        self.session.request_notes("update")
 
     def action_explain(self) -> None:
         self._show_notes()
-        if self.notes_service is not None:
-            self.notes_service.request("explain")
+        self.session.request_notes("explain")
 
     def action_ask(self) -> None:
-        if self.notes_service is not None:
-            turns = [(t.question, t.answer) for t in self.notes_service.conversation.turns]
+        if self.session.notes is not None:
+            turns = [(t.question, t.answer) for t in self.session.notes.conversation.turns]
             self.push_screen(AskScreen(turns))
 
     def on_ask_screen_question(self, message: AskScreen.Question) -> None:
-        if self.notes_service is not None:
-            self.notes_service.request("ask", question=message.question)
+        self.session.request_notes("ask", question=message.question)
 
-    def _bring_notes_up_to_date(self) -> None:
-        """On quit, with a key set, the notes take in the last finals (bounded wait), then exit."""
-        from live.llm import resolve_api_key
+    def _leave(self) -> None:
+        """Exit; with a key set and a session that ended well, the notes first take in the last finals."""
+        from live.llm import LLMSettings, resolve_api_key
 
-        service = self.notes_service
-        if service is not None and resolve_api_key(self.llm_settings) and service.keeper.pending:
-            self.call_from_thread(self.notify, "bringing the notes up to date…", timeout=20)
-            service.flush(timeout=30)
+        notes = self.session.notes
+        if self.error or notes is None or not notes.keeper.pending \
+                or not resolve_api_key(LLMSettings.from_mapping(self.settings.llm)):
+            self.exit(self.exit_code)
+            return
+        self.notify("bringing the notes up to date…", timeout=20)
+        self.run_worker(self._notes_then_exit, thread=True, exclusive=True)
+
+    def _notes_then_exit(self) -> None:
+        self.session.finish_notes(timeout=30)
         self.call_from_thread(self.exit, self.exit_code)
 
     async def action_quit(self) -> None:
         if self._quitting:
             self.exit(self.exit_code)  # a second q: stop waiting
             return
-        if self.finished:
-            self._quitting = True
-            self.run_worker(self._bring_notes_up_to_date, thread=True, exclusive=True)
-            return
         self._quitting = True
-        self.notify("finishing: captioning the last words and saving…", timeout=30)
-        self.pipeline.stop()
+        if self.finished:
+            self._leave()
+            return
+        if self.problem is None:
+            self.notify("finishing: captioning the last words and saving…", timeout=30)
+        self.session.stop()
 
 
 def create_app(

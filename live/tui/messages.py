@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from live.captions import Caption
-from live.pipeline import Status
+from live.session.events import Status
 
 
 class PipelineEvent(Message):

@@ -225,7 +225,10 @@ class NotesPane(Widget):
 
     def on_notes_event_message(self, message: NotesEventMessage) -> None:
         message.stop()
-        event = message.event
+        self.route(message.event)
+
+    def route(self, event: NotesEvent) -> None:
+        """Show an event of the notes service: asks go to the question box, the rest here."""
         if event.request == "ask":
             screen = self.app.screen
             if isinstance(screen, AskScreen):

@@ -1,13 +1,13 @@
-"""The caption view and the status bar."""
+"""The partial caption, the problem line and the status bar (the caption view has its own module)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 
 from live.captions import Caption
-from live.pipeline import Status
+from live.session.events import Status
 from live.timefmt import hms
 
 BARS = " ▁▂▃▄▅▆▇█"
@@ -20,18 +20,6 @@ def level_meter(dbfs: float, width: int = 8) -> str:
     full = int(cells)
     part = BARS[int((cells - full) * (len(BARS) - 1))] if full < width else ""
     return ("█" * full + part).ljust(width)
-
-
-class CaptionLog(RichLog):
-    """Finals with timestamps. Follows new captions unless the user has scrolled back."""
-
-    def add_final(self, caption: Caption) -> None:
-        line = Text.assemble((f"{hms(caption.start)} ", "dim"), caption.text)
-        self.write(line, scroll_end=self.is_vertical_scroll_end)
-
-    def add_marker(self, at: float, text: str) -> None:
-        self.write(Text.assemble((f"{hms(at)} ", "dim"), (text, "bold yellow")),
-                   scroll_end=self.is_vertical_scroll_end)
 
 
 class PartialLine(Static):
@@ -63,9 +51,18 @@ class StatusBar(Static):
                 parts.append(("○ quiet ", "dim"))
             parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", hms(s.clock)]
             parts += [" │ lat ", f"{s.latency:.1f}s" if s.latency is not None else "–"]
-            if s.backlog_s > 1.0 or s.pending_finals > 1:
+            if s.behind or s.backlog_s > 1.0:
                 parts += [" │ ", (f"behind {s.backlog_s:.0f}s/{s.pending_finals}", "bold red")]
         parts += [" │ ", (self.engine, "cyan"), " │ ", self.language]
         if s is not None:
             parts += [" │ ovf ", (str(s.overflows), "bold red" if s.overflows else "")]
         return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+
+
+class ProblemLine(Static):
+    """What stopped (recognition, the microphone, saving), in one line that stays until it is fixed
+    or the session ends: a student who looks up a minute later still sees it."""
+
+    def show(self, text: str | None) -> None:
+        self.update(text or "")
+        self.display = bool(text)

@@ -1,0 +1,293 @@
+"""The caption view: finals with their times, wrapped at the width the view has now.
+
+A RichLog keeps each line at the width of the moment it was written; this view keeps the captions
+as rows of text and wraps them when it draws (Textual's line API), so opening the notes pane or
+resizing the terminal re-wraps every caption. CJK text wraps by display width, a character at a
+time, and never starts a line with closing punctuation.
+
+Memory stays flat over a lecture of any length: the view holds a window of rows — the most recent
+ones while it follows the captions — and when the reader scrolls past the top of the window, older
+rows are read back from transcript.jsonl (the worker writes each row there before it is shown).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from live.captions import Caption
+from live.files import read_jsonl
+from live.session.events import Marker
+from live.timefmt import hms
+
+KEEP_ROWS = 300  # rows kept while following the captions
+PAGE_ROWS = 200  # rows read back from disk at a time
+MAX_ROWS = 1000  # the most rows held while reading back
+
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
+_TOKEN = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
+_NO_LINE_START = set("，。、；：！？）」』】》〉,.;:!?)%")
+_MARKS = {"bookmark": "★ bookmark", "pause": "⏸ paused", "resume": "▶ resumed"}
+
+
+@dataclass
+class Row:
+    """One entry of the view: a final caption, or a marker (bookmark, pause, resume)."""
+
+    at: float
+    text: str
+    kind: str = "final"
+    index: int | None = None  # the final's index (a translation attaches to it)
+    sub: str | None = None  # a line shown dimmed under the caption (its translation)
+
+    @classmethod
+    def of(cls, event: object) -> Row | None:
+        if isinstance(event, Caption):
+            return cls(event.start, event.text, index=event.index) if event.kind == "final" and event.text else None
+        if isinstance(event, Marker):
+            return cls(event.at, event.note, kind=event.kind)
+        return None
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Row | None:
+        kind = obj.get("type")
+        try:
+            if kind == "final" and str(obj.get("text") or "").strip():
+                return cls(float(obj["start"]), str(obj["text"]), index=obj.get("index"))
+            if kind == "bookmark":
+                return cls(float(obj["at"]), str(obj.get("note") or ""), kind="bookmark")
+            if kind == "marker" and obj.get("kind") in ("pause", "resume"):
+                return cls(float(obj["at"]), "", kind=str(obj["kind"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return None
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` cells: at spaces, or between CJK characters; a word longer than a
+    line is cut; closing punctuation stays on the line before."""
+    width = max(1, width)
+    lines: list[str] = []
+    line, used = "", 0
+    for token in _TOKEN.findall(text):
+        size = cell_len(token)
+        if token.isspace():
+            if line:
+                line, used = line + " ", used + 1
+            continue
+        if used + size > width and line.strip():
+            carried = ""
+            if token[0] in _NO_LINE_START and len(line.rstrip()) > 1 and not line.endswith(" "):
+                carried, line = line[-1], line[:-1]  # keep "。" off the start of a line
+            lines.append(line.rstrip())
+            line, used = carried, cell_len(carried)
+        while size > width:  # a single token wider than the line: cut it by cells
+            cut = ""
+            for ch in token:
+                if cell_len(cut + ch) + used > width:
+                    break
+                cut += ch
+            if not cut and not line:
+                cut = token[0]  # a wide glyph in a one-cell view
+            lines.append(line + cut)
+            line, used = "", 0
+            token = token[len(cut):]
+            size = cell_len(token)
+        line, used = line + token, used + size
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines
+
+
+class CaptionView(ScrollView, can_focus=True):
+    """Final captions and markers; follows new ones unless the reader has scrolled back."""
+
+    DEFAULT_CSS = """
+    CaptionView { overflow-x: hidden; }
+    """
+
+    def __init__(self, transcript: Path | None = None, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.transcript = transcript  # where older rows are read back from
+        self.rows: deque[Row] = deque()
+        self.first = 0  # ordinal of rows[0] among every row of the session
+        self.total = 0  # rows of the session so far (in memory or on disk only)
+        self._width = 0
+        self._lines: list[list[Strip]] = []  # wrapped strips per row, at _width
+        self._starts: list[int] = []  # first line of each row
+        self._loading = False
+
+    # -- what the app calls ------------------------------------------------------------------
+
+    def add(self, event: object) -> None:
+        """Show a final or a marker (anything else is ignored)."""
+        row = Row.of(event)
+        if row is None:
+            return
+        follow = self.is_vertical_scroll_end
+        self.total += 1
+        if self.first + len(self.rows) != self.total - 1:
+            return  # reading back far up: the new row is on disk and comes back on the way down
+        self.rows.append(row)
+        if follow and len(self.rows) > KEEP_ROWS:
+            self._drop_front(len(self.rows) - KEEP_ROWS)
+        self._relayout()
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def attach(self, index: int, text: str) -> None:
+        """Put ``text`` (a translation) under the final of ``index``, if that final is in view."""
+        for i in range(len(self.rows) - 1, -1, -1):
+            if self.rows[i].kind == "final" and self.rows[i].index == index:
+                self.rows[i].sub = text
+                self._relayout()
+                return
+
+    def text_lines(self) -> list[str]:
+        """Every wrapped line held now, as plain text (what the view draws, at its width)."""
+        self._ensure_width()
+        return [strip.text.rstrip() for strips in self._lines for strip in strips]
+
+    def visible_lines(self) -> list[str]:
+        return [self.render_line(y).text.rstrip() for y in range(self.scrollable_content_region.height)]
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def _content_width(self) -> int:
+        return max(1, self.scrollable_content_region.width)
+
+    def _ensure_width(self) -> None:
+        if self._content_width() != self._width or len(self._lines) != len(self.rows):
+            self._relayout()
+
+    def _relayout(self) -> None:
+        self._width = self._content_width()
+        self._lines = [self._render_row(row, self._width) for row in self.rows]
+        self._starts, n = [], 0
+        for strips in self._lines:
+            self._starts.append(n)
+            n += len(strips)
+        self.virtual_size = Size(self._width, n)
+        self.refresh()
+
+    def _render_row(self, row: Row, width: int) -> list[Strip]:
+        stamp = f"{hms(row.at)} "
+        indent = len(stamp) if width >= len(stamp) + 12 else 0
+        dim, base = Style(dim=True), self.rich_style
+        if row.kind == "final":
+            body, style = row.text, Style()
+        else:
+            body, style = f"{_MARKS.get(row.kind, row.kind)} {row.text}".rstrip(), Style(bold=True, color="yellow")
+        strips = []
+        for i, line in enumerate(wrap(body, width - indent)):
+            lead = (stamp if i == 0 else " " * indent) if indent else ""
+            segments = [Segment(lead, base + dim), Segment(line, base + style)]
+            strips.append(Strip(segments).extend_cell_length(width, base))
+        if row.sub:
+            for line in wrap(row.sub, width - indent):
+                segments = [Segment(" " * indent, base), Segment(line, base + Style(dim=True, italic=True))]
+                strips.append(Strip(segments).extend_cell_length(width, base))
+        return strips
+
+    def on_resize(self) -> None:
+        top = self._row_at(int(self.scroll_y))
+        follow = self.is_vertical_scroll_end
+        self._relayout()
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        elif top is not None and top < len(self._starts):
+            self.scroll_to(y=self._starts[top], animate=False, immediate=True, force=True)
+
+    def _row_at(self, line: int) -> int | None:
+        if not self._starts:
+            return None
+        return max(0, bisect_right(self._starts, line) - 1)
+
+    def render_line(self, y: int) -> Strip:
+        self._ensure_width()
+        line = int(self.scroll_y) + y
+        row = self._row_at(line)
+        if row is None or row >= len(self._lines):
+            return Strip.blank(self._width, self.rich_style)
+        strips = self._lines[row]
+        offset = line - self._starts[row]
+        return strips[offset] if 0 <= offset < len(strips) else Strip.blank(self._width, self.rich_style)
+
+    # -- reading back -----------------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._loading:
+            return
+        if new_value <= 0 and self.first > 0:
+            self._load_before()
+        elif new_value >= self.max_scroll_y and self.first + len(self.rows) < self.total:
+            self._load_after()
+
+    def _disk_rows(self) -> list[Row]:
+        if self.transcript is None:
+            return []
+        return [row for obj in read_jsonl(self.transcript) if (row := Row.from_json(obj)) is not None]
+
+    def _load_before(self) -> None:
+        rows = self._disk_rows()
+        lo = max(0, self.first - PAGE_ROWS)
+        older = rows[lo:self.first]
+        if not older:
+            return
+        self._loading = True
+        try:
+            anchor = self._starts[0] if self._starts else 0
+            for row in reversed(older):
+                self.rows.appendleft(row)
+            self.first = lo
+            if len(self.rows) > MAX_ROWS:
+                for _ in range(len(self.rows) - MAX_ROWS):
+                    self.rows.pop()
+            self._relayout()
+            # The line that was on top stays on top.
+            self.scroll_to(y=self._starts[len(older)] - anchor, animate=False, immediate=True, force=True)
+        finally:
+            self._loading = False
+
+    def _load_after(self) -> None:
+        rows = self._disk_rows()
+        hi = self.first + len(self.rows)
+        newer = rows[hi:hi + PAGE_ROWS]
+        self._loading = True
+        try:
+            top_line = int(self.scroll_y)
+            self.rows.extend(newer)
+            if hi + len(newer) >= len(rows):
+                self.total = max(self.total, len(rows))
+            dropped = self._drop_front(max(0, len(self.rows) - MAX_ROWS))
+            self._relayout()
+            self.scroll_to(y=max(0, top_line - dropped), animate=False, immediate=True, force=True)
+        finally:
+            self._loading = False
+
+    def _drop_front(self, count: int) -> int:
+        """Drop the oldest ``count`` rows; returns how many lines they took."""
+        lines = 0
+        for _ in range(min(count, len(self.rows))):
+            self.rows.popleft()
+            if self._lines:
+                lines += len(self._lines.pop(0))
+            self.first += 1
+        return lines
+
+    def load(self, events: Iterable[object]) -> None:
+        for event in events:
+            self.add(event)
