@@ -1,0 +1,272 @@
+"""``live transcribe``: recordings and videos to the same files a live session leaves.
+
+The engine loads once for all files. A bad file is reported in one line and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from live.asr.base import Engine
+from live.captions import BatchOptions
+from live.errors import ConfigError, InputError, LiveError
+from live.transcribe.job import DEFAULT_FORMATS, FORMATS, FileResult, check_input, output_folder, transcribe_file
+from live.transcribe.progress import Progress, _HeldWarnings
+from live.transcript import TRANSCRIPT
+from live.timefmt import mmss
+from live.vad import VadOptions
+
+if TYPE_CHECKING:
+    from live.config import Settings
+    from live.llm import LLMClient, LLMSettings
+
+SLIDES_CONTEXT_CHARS = 12_000
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    wanted = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in FORMATS]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown --format {', '.join(unknown) or repr(text)}; choose from {','.join(FORMATS)}")
+    return tuple(dict.fromkeys(wanted))
+
+
+def add_transcribe_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``transcribe`` to ``live``'s subcommands."""
+    p = subparsers.add_parser(
+        "transcribe", help="transcribe recordings and videos into transcripts and subtitles",
+        description="Transcribe audio or video files (anything FFmpeg reads) into the files a live session "
+        "leaves: transcript.jsonl/.txt/.srt/.vtt, and optionally a Markdown transcript and notes.\n\n"
+        "Each FILE gets its own folder, named after it, next to it or in -o DIR. A bad file is reported in "
+        "one line and the others go on; the exit code is 0 only when every file succeeded.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(p)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
+    out = p.add_argument_group("output")
+    out.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
+                     help="put each file's folder here (default: next to the file)")
+    out.add_argument("--format", default=",".join(DEFAULT_FORMATS), metavar="LIST",
+                     help=f"comma-separated, from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)}; "
+                     "md: a Markdown transcript with timestamps)")
+    notes = p.add_argument_group("notes")
+    notes.add_argument("--summarize", action="store_true",
+                       help="write notes (summary.md) with the LLM, as `live summarize` does (needs an API key)")
+    notes.add_argument("--slides", type=Path, metavar="DECK",
+                       help="the lecture's slides (.pdf or .pptx) as context for --summarize: the notes cite "
+                       "slide numbers and spell terms as the slides do")
+    asr = p.add_argument_group("recognition")
+    asr.add_argument("--engine", metavar="auto|sensevoice|whisper", help="default auto (as for `live run`)")
+    asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto)")
+    asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id")
+    asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
+    asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
+    asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
+    asr.add_argument("--batch-s", type=float, metavar="S", default=BatchOptions.max_batch_s,
+                     help=f"longest decode batch of merged speech (default {BatchOptions.max_batch_s:g}; "
+                     "0: decode each speech segment alone, as live captions do)")
+
+
+SETTING_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
+
+
+@dataclass
+class _Notes:
+    """What --summarize needs: the LLM client and the slides' prompt block (None: no notes)."""
+
+    client: LLMClient | None = None
+    settings: LLMSettings | None = None
+    context: str | None = None
+    problem: str | None = None  # why notes cannot be written (said once, up front)
+
+
+def transcribe_main(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run ``live transcribe`` from parsed arguments; 0 when every file succeeded, 1 when one
+    failed, 2 for a usage error (bad flag, slides that cannot be read, no model)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    progress = Progress(err)
+    try:
+        return _run(args, out, progress)
+    except LiveError as exc:
+        progress.finish()
+        progress.message(f"live: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        progress.finish()
+        progress.message("live: interrupted; the transcript so far is saved")
+        return 130
+
+
+def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    from live.config import load_settings
+
+    formats = parse_formats(args.format)
+    settings = load_settings({k: getattr(args, k, None) for k in SETTING_KEYS})
+    batching = BatchOptions(max_batch_s=args.batch_s)
+    vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
+                     max_segment_s=settings.max_segment_s)
+    if args.slides is not None and not args.summarize:
+        raise ConfigError("--slides gives the notes their context: add --summarize (or leave --slides out)")
+    notes = _prepare_notes(args, settings, progress) if args.summarize else None
+
+    # Files that fail the cheap checks are reported now; the model loads only if one is left.
+    paths: list[Path] = []
+    failed = 0
+    seen: set[Path] = set()
+    for path in args.files:
+        try:
+            check_input(path)
+        except InputError as exc:
+            progress.message(f"live: error: {exc}")
+            failed += 1
+            continue
+        key = path.resolve()
+        if key in seen:
+            progress.message(f"live: {path} is given twice; transcribing it once")
+            continue
+        seen.add(key)
+        paths.append(path)
+    if not paths:
+        return 1
+
+    held = _HeldWarnings(progress.message)
+    logger = logging.getLogger("live")
+    logger.addHandler(held)
+    taken: set[Path] = set()
+    try:
+        engine, reason = _load_engine(settings, progress)
+        progress.message(f"live: using {reason}")
+        for path in paths:
+            folder = output_folder(path, args.output_dir, taken)
+            taken.add(folder)
+            held.held.clear()
+            if not _one_file(path, folder, engine, reason, formats, settings.language, vad, batching, notes,
+                             progress, held, out):
+                failed += 1
+    finally:
+        logger.removeHandler(held)
+        _close_client(notes)
+    if notes is not None and notes.problem:
+        progress.message(f"live: no notes were written: {notes.problem}")
+        failed = failed or len(paths)
+    return 1 if failed else 0
+
+
+def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tuple[str, ...], language: str,
+              vad: VadOptions, batching: BatchOptions, notes: _Notes | None, progress: Progress,
+              held: _HeldWarnings, out: TextIO) -> bool:
+    """Transcribe one file, say how it went in one line; True when it fully succeeded."""
+    try:
+        result = transcribe_file(path, engine, folder, formats=formats, language=language, vad=vad,
+                                 batching=batching, engine_label=reason,
+                                 on_start=lambda stated: progress.start(path.name, stated),
+                                 on_progress=progress.update)
+    except LiveError as exc:
+        progress.finish()
+        progress.message(f"live: error: {_with_reason(str(exc), held.held)}")
+        return False
+    progress.finish()
+    if held.held and result.error is None:  # decoding stopped early although the length looked right
+        result.error = (f"{held.held[0]} (the file is truncated or damaged); {folder} holds the transcript "
+                        "of the part before")
+    ok = result.error is None
+    if notes is not None and notes.client is not None:
+        ok = _summarize(result, notes, progress) and ok
+    if "jsonl" not in formats:
+        (folder / TRANSCRIPT).unlink(missing_ok=True)
+    if result.error:
+        progress.message(f"live: error: {result.error}")
+    else:
+        rtf = f", RTF {result.rtf:.2f}" if result.audio_s else ""
+        speech = {0: "no speech found", 1: "1 caption"}.get(result.captions, f"{result.captions} captions")
+        progress.message(f"live: {path.name}: {speech} from {mmss(result.audio_s)} of audio in "
+                         f"{mmss(result.wall_s)}{rtf} → {folder}")
+    print(folder, file=out, flush=True)
+    return ok
+
+
+def _with_reason(message: str, held: list[str]) -> str:
+    return f"{message} ({held[0]})" if held and held[0] not in message else message
+
+
+def _load_engine(settings: Settings, progress: Progress) -> tuple[Engine, str]:
+    from live.asr.loader import load_engine
+    from live.session import check_model
+
+    check_model(settings)
+    return load_engine(settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
+                       backend=settings.backend, on_status=lambda text: progress.message(f"live: {text}"))
+
+
+def _prepare_notes(args: argparse.Namespace, settings: Settings, progress: Progress) -> _Notes:
+    """Read the slides (a bad deck stops the command: it is a usage error) and find the API key (a
+    missing key is said once; the transcripts are still written)."""
+    from live.llm import LLMClient, LLMError, LLMSettings, key_hint, resolve_api_key
+
+    notes = _Notes()
+    if args.slides is not None:
+        from live.slides import load_slides, slides_prompt_block
+
+        deck = load_slides(args.slides)
+        notes.context = slides_prompt_block(deck, SLIDES_CONTEXT_CHARS)
+        progress.message(f"live: slides: {len(deck.slides)} from {args.slides}")
+    llm_settings = LLMSettings.from_mapping(settings.llm)
+    try:
+        key = resolve_api_key(llm_settings)
+    except LLMError as exc:
+        key, notes.problem = None, str(exc)
+    else:
+        if key is None:
+            notes.problem = key_hint(llm_settings)
+    if notes.problem:
+        progress.message(f"live: --summarize: {notes.problem}; transcribing without notes")
+        return notes
+    notes.settings = llm_settings
+    notes.client = LLMClient(llm_settings, key)
+    return notes
+
+
+def _summarize(result: FileResult, notes: _Notes, progress: Progress) -> bool:
+    from live.notes import summarize_session
+
+    assert result.folder is not None and notes.client is not None and notes.settings is not None
+    if not result.captions:
+        progress.message(f"live: {result.path.name}: no speech, so no notes")
+        return True
+    try:
+        result.notes = summarize_session(
+            result.folder, notes.client, notes.settings,
+            on_progress=lambda text: progress.message(f"live: {result.path.name}: notes: {text}"),
+            context=notes.context,
+        )
+    except LiveError as exc:
+        progress.message(f"live: error: {result.path}: notes not written: {exc}")
+        return False
+    return True
+
+
+def _close_client(notes: _Notes | None) -> None:
+    if notes is not None and notes.client is not None:
+        notes.client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m live.transcribe FILE...``: the command without the ``live`` front end."""
+    parser = argparse.ArgumentParser(prog="live transcribe", description="Transcribe recordings and videos.")
+    _add_arguments(parser)
+    return transcribe_main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""One recording through the session core, as fast as it decodes: the same worker, VAD and captioner as
+live captions, with a file source, partials off and closed segments merged into decode batches of up to
+~30 s (``live.captions.BatchOptions``): SenseVoice costs ~0.6 s a call however short the audio, and its
+real-time factor falls from 0.33 at 2 s to 0.12 at 30 s. A batch decodes to one caption spanning its
+segments; the subtitle renderer splits it into cues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from live import __version__
+from live.asr.base import Engine
+from live.audio import FileSource, media_duration
+from live.captions import BatchOptions, Caption, CaptionOptions
+from live.errors import InputError, LiveError, SessionError
+from live.files import atomic_write
+from live.session.events import Finished, Status
+from live.session.worker import Worker
+from live.timefmt import hms, mmss
+from live.transcript import TRANSCRIPT, SessionWriter, read_entries
+from live.vad import VadOptions
+
+FORMATS = ("txt", "srt", "vtt", "jsonl", "md")
+DEFAULT_FORMATS = ("txt", "srt", "vtt", "jsonl")  # what a live session leaves
+OUTPUT_FILES = {"txt": "transcript.txt", "srt": "transcript.srt", "vtt": "transcript.vtt",
+                "jsonl": TRANSCRIPT, "md": "transcript.md"}
+READ_BLOCK_S = 1.0
+# A file whose audio ends this much before its stated length was cut short (AAC priming and
+# rounding account for a few tens of milliseconds; a truncated download for much more).
+TRUNCATION_TOLERANCE = (2.0, 0.03)  # seconds, or this share of the length, whichever is more
+
+
+
+# --- one file -------------------------------------------------------------------------------------
+
+
+class FileTranscription:
+    """One file through the session core; iterating yields its final captions in order.
+
+    The file streams through in blocks, so an hour-long lecture never sits in memory whole. With a
+    ``writer`` each final is on disk before it is yielded. Figures for the report (audio length,
+    decode time, batches) are filled in as it runs. A decode that fails raises LiveError at the end.
+    """
+
+    def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
+                 batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
+                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.engine = engine
+        self.language = language
+        self.vad = vad or VadOptions()
+        self.batching = batching or BatchOptions()
+        self.on_progress = on_progress
+        self.on_notice = on_notice
+        self.writer = writer
+        self.audio_s = 0.0
+        self.decode_s = 0.0
+        self.batches = 0
+        self.segments = 0
+        self._source: FileSource | None = None
+
+    def open(self) -> None:
+        """Open the file and decode its first block: InputError now for a file FFmpeg cannot read or
+        that has no audio (iterating opens it too)."""
+        if self._source is None:
+            source = FileSource(self.path, realtime=False, block_seconds=READ_BLOCK_S)
+            source.start()
+            self._source = source
+
+    def close(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            source.stop()
+
+    def __iter__(self) -> Iterator[Caption]:
+        self.open()
+        source, self._source = self._source, None
+        assert source is not None
+        events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        engine = self.engine
+        worker = Worker(
+            lambda: source, lambda _status: (engine, ""), events.put, writer=self.writer, vad=self.vad,
+            captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
+            language=self.language, stop_on_failure=True,
+        )
+        thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
+        thread.start()
+        finished: Finished | None = None
+        try:
+            while finished is None:
+                event = events.get()
+                if isinstance(event, Caption):
+                    if event.kind == "final" and event.text.strip():
+                        yield event
+                elif isinstance(event, Status):
+                    if self.on_progress is not None:
+                        self.on_progress(event.clock)
+                elif isinstance(event, Finished):
+                    finished = event
+                elif self.on_notice is not None and getattr(event, "level", "") in ("warning", "error"):
+                    self.on_notice(event.message)  # type: ignore[attr-defined]
+        finally:
+            worker.stop()  # the consumer stopped early (or the session ended): let the worker finish
+            thread.join()
+            self.audio_s = worker.segmenter.clock
+            self.decode_s = worker.stats.decode_s
+            self.batches = worker.captioner.final_decodes
+            self.segments = worker.captioner.segments
+        if self.on_progress is not None:
+            self.on_progress(self.audio_s)
+        if finished.error:
+            raise LiveError(finished.error)
+
+
+@dataclass
+class FileResult:
+    """What became of one input file."""
+
+    path: Path
+    folder: Path | None = None
+    captions: int = 0
+    audio_s: float = 0.0
+    stated_s: float | None = None
+    decode_s: float = 0.0
+    wall_s: float = 0.0
+    batches: int = 0
+    segments: int = 0
+    error: str | None = None
+    notes: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def rtf(self) -> float:
+        """Wall time over audio time, decoding and writing included."""
+        return self.wall_s / self.audio_s if self.audio_s else 0.0
+
+
+def to_markdown(finals: Sequence[Caption], title: str) -> str:
+    """A readable transcript: a heading, then one timestamped paragraph per caption."""
+    lines = [f"# {title}", ""]
+    for cap in finals:
+        if cap.text.strip():
+            lines += [f"**[{hms(cap.start)}]** {cap.text.strip()}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def output_folder(path: Path, out_dir: Path | None, taken: set[Path] | None = None) -> Path:
+    """``<stem>`` next to the file (or in ``out_dir``); ``<stem>-<ext>`` when two inputs share a stem."""
+    name = path.stem if path.suffix else f"{path.name}-transcript"
+    folder = (out_dir if out_dir is not None else path.parent) / name
+    if taken is not None and folder in taken and path.suffix:
+        folder = folder.with_name(f"{path.stem}-{path.suffix.lstrip('.').lower()}")
+    n = 2
+    while taken is not None and folder in taken:
+        folder = folder.with_name(f"{name}-{n}")
+        n += 1
+    return folder
+
+
+def check_input(path: Path) -> None:
+    """The checks that need no decoder, each with a message for this command."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give audio or video files (e.g. {path}/*.mp4)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); give a recording with sound in it")
+
+
+def _writer(folder: Path, meta: dict) -> SessionWriter:
+    if folder.exists() and not folder.is_dir():
+        raise SessionError(f"cannot write {folder}: a file of that name is in the way; pass -o DIR")
+    # The writer appends: an earlier run's lines must go. Where that fails, so does the writer below,
+    # with the message the user needs.
+    with contextlib.suppress(OSError):
+        (folder / TRANSCRIPT).unlink(missing_ok=True)
+    try:
+        return SessionWriter(folder, meta=meta, record_audio=False)
+    except SessionError:
+        raise SessionError(f"cannot write the output folder {folder}: {_os_reason(folder)}; pass -o DIR with a "
+                           "folder you can write") from None
+
+
+def _os_reason(folder: Path) -> str:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".live-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "it cannot be written"
+
+
+def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
+                    language: str = "auto", vad: VadOptions | None = None, batching: BatchOptions | None = None,
+                    engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
+                    on_progress: Callable[[float], None] | None = None) -> FileResult:
+    """Transcribe ``path`` into ``folder`` (the files named by ``formats``).
+
+    Raises LiveError for a file or folder that cannot be used, before anything is written. A file
+    that ends early is written and reported in ``FileResult.error``. ``on_start`` gets the file's
+    stated length once it is open and its folder made; ``on_progress`` the seconds of audio done.
+    """
+    began = time.monotonic()
+    path = Path(path)
+    check_input(path)
+    result = FileResult(path, folder, stated_s=media_duration(path))
+    job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress)
+    meta = {
+        "live_version": __version__,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "input": str(path.resolve()),
+        "engine": getattr(engine, "name", None),
+        "model": getattr(engine, "model", None),
+        "engine_reason": engine_label or None,
+        "language": language,
+        "batching": asdict(job.batching),
+    }
+    job.open()  # an unreadable file fails here, before its folder is made
+    try:
+        writer = _writer(folder, meta)
+    except LiveError:
+        job.close()
+        raise
+    if on_start is not None:
+        on_start(result.stated_s)
+    job.writer = writer  # the session core writes each final (and closes the folder at the end)
+    try:
+        for _caption in job:
+            pass
+    finally:
+        job.close()
+    if writer.error:
+        raise SessionError(writer.error)
+    finals, _ = read_entries(folder)
+    if "md" in formats:
+        atomic_write(folder / OUTPUT_FILES["md"], to_markdown(finals, f"Transcript of {path.name}"))
+    for fmt, name in OUTPUT_FILES.items():
+        if fmt not in formats and fmt != "jsonl":  # jsonl may still feed the notes; dropped by the caller
+            (folder / name).unlink(missing_ok=True)
+    result.captions = len(finals)
+    result.audio_s = job.audio_s
+    result.decode_s = job.decode_s
+    result.batches, result.segments = job.batches, job.segments
+    result.wall_s = time.monotonic() - began
+    result.error = _truncation(result)
+    return result
+
+
+def _truncation(result: FileResult) -> str | None:
+    stated = result.stated_s
+    if stated is None:
+        return None
+    tolerance = max(TRUNCATION_TOLERANCE[0], TRUNCATION_TOLERANCE[1] * stated)
+    if result.audio_s >= stated - tolerance:
+        return None
+    return (f"{result.path}: the audio stops at {mmss(result.audio_s)} of {mmss(stated)} (the file is "
+            f"truncated or damaged); {result.folder} holds the transcript of the part before")
+
+
