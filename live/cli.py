@@ -5,6 +5,8 @@
     live summarize SESSION_DIR   rebuild a saved session's notes in one pass
     live transcribe FILE...      recordings and videos to transcripts, subtitles and notes
     live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
+    live search WORDS...         search the captions of every saved session
+    live sessions                list saved sessions, newest first
 
 Errors a user can fix print one line and exit non-zero.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "transcribe", "bench")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -101,10 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
     s.add_argument("session", type=Path, metavar="SESSION_DIR")
     from live.bench import build_parser as bench_parser
+    from live.library.commands import add_library_parsers
     from live.transcribe import add_transcribe_parser
 
     add_transcribe_parser(sub)
     bench_parser(sub)
+    add_library_parsers(sub)
     return parser
 
 
@@ -136,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             from live.bench import bench_main
 
             return bench_main(args)
+        if args.command in ("search", "sessions"):
+            from live.library.commands import library_main
+
+            return library_main(args)
         llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
         return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file)
     except LiveError as exc:
