@@ -12,7 +12,8 @@ from live.session.events import (
     Status,
 )
 from live.session.stats import SessionStats
-from live.session.worker import EngineLoader, StatusCallback, Worker
+from live.session.loading import EngineLoader, StatusCallback
+from live.session.worker import Worker
 
 __all__ = [
     "Bookmark", "EngineLoader", "EngineState", "Finished", "Marker", "Notice", "Pause", "Retry", "Session",

@@ -23,7 +23,8 @@ from live.audio import AudioSource, FileSource, MicSource, resolve_device
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.errors import InputError
-from live.session.worker import EngineLoader, StatusCallback, Worker
+from live.session.loading import EngineLoader, StatusCallback
+from live.session.worker import Worker
 from live.transcript import SessionWriter
 from live.vad import VadOptions
 

@@ -26,51 +26,18 @@ from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
+from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
-    from live.asr.base import Engine
     from live.transcript import SessionWriter
 
 log = logging.getLogger("live.session")
 
-StatusCallback = Callable[[str], None]
-EngineLoader = Callable[[StatusCallback], "tuple[Engine, str]"]
 RETRY_S = 3.0  # how often a lost microphone is looked for again
 MAX_PENDING_S = 300.0  # closed speech kept for decoding while recognition is behind or stopped
-
-
-def describe(exc: BaseException) -> str:
-    """One line for the user: our own errors say what to do; anything else names its type."""
-    if isinstance(exc, LiveError):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _ModelLoad:
-    """The model loading in its own thread (seconds of CPU); the worker polls it."""
-
-    def __init__(self, load: EngineLoader, on_status: StatusCallback) -> None:
-        self.engine: Engine | None = None
-        self.reason = ""
-        self.error: str | None = None
-        self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(load, on_status), name="live-model-load",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, load: EngineLoader, on_status: StatusCallback) -> None:
-        try:
-            self.engine, self.reason = load(on_status)
-        except BaseException as exc:  # noqa: BLE001 - any failure is reported, none may hang the session
-            if not isinstance(exc, LiveError):
-                log.exception("the model failed to load")
-            self.error = describe(exc)
-        finally:
-            self.done.set()
 
 
 class Worker:
@@ -102,7 +69,7 @@ class Worker:
                                    batching=batching, on_decode=self.stats.record_decode)
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
-        self._load: _ModelLoad | None = None
+        self._load: ModelLoad | None = None
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._paused = False  # as asked; the worker applies it in order with the other commands
@@ -114,6 +81,7 @@ class Worker:
         self._attempts = 0
         self._last_latency: float | None = None
         self._last_status = 0.0
+        self._ended = False
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
@@ -193,7 +161,7 @@ class Worker:
 
     def _start_load(self) -> None:
         self._emit(EngineState("loading", "loading model…"))
-        self._load = _ModelLoad(self._load_engine, lambda text: self._emit(EngineState("loading", text)))
+        self._load = ModelLoad(self._load_engine, lambda text: self._emit(EngineState("loading", text)))
 
     def _attach_engine(self) -> None:
         load = self._load
@@ -376,22 +344,22 @@ class Worker:
         if not force and now - self._last_status < 0.1:
             return
         self._last_status = now
-        backlog = max(0.0, self.clock() - self.segmenter.clock)
+        backlog = 0.0 if self._ended else max(0.0, self.clock() - self.segmenter.clock)
         stats = self.stats
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
         stats.overflows = self.source.overflows if self.source else 0
         pending = self.captioner.pending_finals
         if self.captioner.engine is not None:
             stats.account(self.segmenter.in_speech or pending > 0)
-        waiting = self.source is not None and self._lost is None and self.source.waiting
         self._emit(Status(
             clock=self.clock(), level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
             overflows=stats.overflows, backlog_s=backlog, pending_finals=pending, paused=not self._listening,
-            latency=self._last_latency, behind=pending > 1 or (waiting and self._realtime),
+            latency=self._last_latency, behind=self._realtime and (pending > 1 or backlog > 1.0),
         ))
 
     def _finish(self, error: str | None) -> str | None:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
+        self._ended = True
         try:
             self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
@@ -401,6 +369,7 @@ class Worker:
             self._attach_engine()
             while self.captioner.pending_finals and self.captioner.engine is not None:
                 self._decode()
+            self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
             error = error or f"saving stopped: {describe(exc)}"
