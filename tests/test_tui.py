@@ -203,6 +203,12 @@ async def test_s_streams_notes_of_every_final_so_far_and_quit_saves_them(
         pane = app.query_one(NotesPane)
         await wait_for(pilot, lambda: "Inaugural address" in pane.notes, seconds=20)
         assert pane.display and app.layout == "split"
+        # The notes are shown from their heading, right under the status line (no blank rows first).
+        scroll = pane.query_one("#notes-scroll")
+        await wait_for(pilot, lambda: pane.query_one("#notes-md").children, seconds=5)
+        await pilot.pause(0.2)
+        heading = pane.query_one("#notes-md").children[0]
+        assert scroll.scroll_y == 0 and heading.region.y - pane.region.y <= 2
         await pilot.press("q")
     prompt = llm_server.requests[0].prompt_text
     finals = [json.loads(line)["text"] for line in (Path(app.session_folder) / "transcript.jsonl").read_text().splitlines()]

@@ -100,6 +100,9 @@ class NotesPane(Widget):
     NotesPane > #notes-scroll {
         height: 1fr;
     }
+    NotesPane #notes-md > MarkdownBlock:first-child {
+        margin-top: 0;  /* the notes' heading right under the status line */
+    }
     NotesPane #notes-explain {
         display: none;
         height: auto;
@@ -169,7 +172,9 @@ class NotesPane(Widget):
             self._set_status("updating the notes…")
         self._stream_kind = request
         self._stream.begin(target)
-        self.query_one("#notes-scroll", VerticalScroll).anchor()
+        # Notes are read from their heading down: the pane shows the top while they fill in, and
+        # stays there when they are done (a bottom anchor left it mid-notes, or on blank rows).
+        self.query_one("#notes-scroll", VerticalScroll).scroll_home(animate=False)
         if self._timer is not None:
             self._timer.resume()
 
@@ -193,6 +198,7 @@ class NotesPane(Widget):
             self._notes = final
             (target or self.query_one("#notes-md", Markdown)).update(final or _EMPTY)
             self._set_status(f"notes updated at {time.strftime('%H:%M')}")
+        self.query_one("#notes-scroll", VerticalScroll).scroll_home(animate=False)
 
     def show_error(self, message: str) -> None:
         """Say what went wrong; the previous notes stay (a half-streamed update is taken back)."""
@@ -245,7 +251,6 @@ class NotesPane(Widget):
             self._timer.pause()
         self._stream.end()
         self._stream_kind = None
-        self.query_one("#notes-scroll", VerticalScroll).release_anchor()
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#notes-status", Static)

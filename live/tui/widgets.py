@@ -51,7 +51,7 @@ class StatusBar(Static):
                 parts.append(("○ quiet ", "dim"))
             parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", hms(s.clock)]
             parts += [" │ lat ", f"{s.latency:.1f}s" if s.latency is not None else "–"]
-            if s.behind or s.backlog_s > 1.0:
+            if s.behind:
                 parts += [" │ ", (f"behind {s.backlog_s:.0f}s/{s.pending_finals}", "bold red")]
         parts += [" │ ", (self.engine, "cyan"), " │ ", self.language]
         if s is not None:
