@@ -39,7 +39,8 @@ class LoopSource:
 
     @property
     def waiting(self) -> bool:
-        return int(self.stream_time() * SAMPLE_RATE) - self.handed >= 1600
+        left = self.total - self.handed
+        return left > 0 and int(self.stream_time() * SAMPLE_RATE) - self.handed >= min(1600, left)
 
     def stream_time(self) -> float:
         released = (time.monotonic() - (self._t0 or time.monotonic())) * self.speed
@@ -54,7 +55,7 @@ class LoopSource:
         if self.handed >= self.total:
             raise EndOfStream
         available = int(self.stream_time() * SAMPLE_RATE) - self.handed
-        if available < 1600:
+        if available < min(1600, self.total - self.handed):  # the last block may be short
             time.sleep(min(timeout, 0.1 / self.speed))
             return None
         want = min(available, SAMPLE_RATE, self.total - self.handed)
