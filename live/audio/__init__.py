@@ -7,7 +7,7 @@ device must not need either library loaded.
 """
 
 from live.audio.devices import InputDevice, list_devices, resolve_device
-from live.audio.file import FileSource, decode_file, media_duration
+from live.audio.file import FileSource, check_media_path, decode_file, media_duration
 from live.audio.mic import MicSource
 from live.audio.resample import Resampler
 from live.audio.source import SAMPLE_RATE, SILENCE_DBFS, AudioSource, EndOfStream, rms_dbfs
@@ -21,6 +21,7 @@ __all__ = [
     "InputDevice",
     "MicSource",
     "Resampler",
+    "check_media_path",
     "decode_file",
     "list_devices",
     "media_duration",

@@ -24,18 +24,21 @@ logger = logging.getLogger("live.audio")
 FILE_BLOCK_SECONDS = 0.1
 
 
-def _check_file(path: Path) -> None:
+def check_media_path(path: Path, flag: str | None = "--input") -> None:
+    """The checks that need no decoder, each a line that says what to do; ``flag`` names the option
+    the path came from (None: a command's file arguments)."""
     if not path.exists():
-        raise InputError(f"{path}: no such file; check the path given to --input")
+        raise InputError(f"{path}: no such file; check the path" + (f" given to {flag}" if flag else ""))
     if path.is_dir():
-        raise InputError(f"{path} is a folder; give an audio or video file to --input")
+        raise InputError(f"{path} is a folder; " + (f"give an audio or video file to {flag}" if flag
+                                                    else f"give audio or video files (e.g. {path}/*.mp4)"))
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes); give a recording with sound in it")
 
 
 def _open_media(path: Path) -> tuple[Any, Any]:
     """Open ``path`` with FFmpeg and pick its first audio track; InputError if that is impossible."""
-    _check_file(path)
+    check_media_path(path)
     import av
 
     try:

@@ -22,7 +22,6 @@ from live import __version__
 from live.audio import AudioSource, FileSource, MicSource, resolve_device
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
-from live.errors import InputError
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.worker import Worker
 from live.transcript import SessionWriter
@@ -46,10 +45,6 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
     """Check the input now (a clear error before any UI), open it later in the worker."""
     path = demo_clip() if settings.demo else settings.input
     if path is not None:
-        if not path.exists():
-            raise InputError(f"{path}: no such file; check the path given to --input")
-        if path.is_dir():
-            raise InputError(f"{path} is a folder; --input takes an audio or video file")
         probe = FileSource(path, realtime=False)
         probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
         probe.stop()

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from live import __version__
 from live.asr.base import Engine
-from live.audio import FileSource, media_duration
+from live.audio import FileSource, check_media_path, media_duration
 from live.captions import BatchOptions, Caption, CaptionOptions
-from live.errors import InputError, LiveError, SessionError
+from live.errors import LiveError, SessionError
 from live.files import atomic_write
 from live.session.events import Finished, Status
 from live.session.worker import Worker
@@ -169,13 +169,8 @@ def output_folder(path: Path, out_dir: Path | None, taken: set[Path] | None = No
 
 
 def check_input(path: Path) -> None:
-    """The checks that need no decoder, each with a message for this command."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give audio or video files (e.g. {path}/*.mp4)")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes); give a recording with sound in it")
+    """The checks that need no decoder, worded for files given on the command line."""
+    check_media_path(path, flag=None)
 
 
 def _writer(folder: Path, meta: dict) -> SessionWriter:
