@@ -34,6 +34,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--hours", type=float, help="long-run mode: this many hours of talks and silences, accelerated")
     p.add_argument("--speed", type=float, default=20.0, help="long-run clock acceleration (default ×20)")
+    p.add_argument("--tui", action="store_true", help="long-run mode in the TUI (drawn off screen), caption view included")
     return p
 
 
@@ -44,7 +45,7 @@ def bench_main(args: argparse.Namespace) -> int:
         clips = [args.input] if args.input else default_clips()
         print(f"long run: {args.hours:g} h of {', '.join(p.name for p in clips)} with 60 s silences, "
               f"×{args.speed:g}, {configs[0].label}", file=sys.stderr)
-        samples = long_run(configs[0], clips, args.hours, args.speed, every_min=args.hours * 60 / 24)
+        samples = long_run(configs[0], clips, args.hours, args.speed, every_min=args.hours * 60 / 24, tui=args.tui)
         rss = [s["rss_mb"] for s in samples if s["rss_mb"]]
         half = rss[len(rss) // 2:]
         report = {

@@ -75,32 +75,80 @@ class LoopSource:
         return block
 
 
-def long_run(config: Config, clips: list[Path], hours: float, speed: float, every_min: float = 10.0) -> list[dict]:
-    """Run in this process; returns samples of (audio minutes, RSS MB, backlog s, finals)."""
-    from live.asr.loader import load_engine
-    from live.audio import decode_file
-    from live.session import Status, Worker
+class _Sampler:
+    """Samples this process every ``every_s`` seconds of audio: RSS, backlog, finals (and the caption
+    view's rows when the TUI runs)."""
 
-    source = LoopSource([decode_file(p) for p in clips], hours, speed)
-    samples: list[dict] = []
-    state = {"finals": 0, "next": 0.0}
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.next = 0.0
+        self.finals = 0
+        self.samples: list[dict] = []
 
-    def sink(event: object) -> None:
+    def __call__(self, event: object, rows: int | None = None) -> None:
         from live.captions import Caption
+        from live.session import Status
 
         if isinstance(event, Caption) and event.kind == "final" and event.text:
-            state["finals"] += 1
-        if isinstance(event, Status) and event.clock >= state["next"]:
-            state["next"] += every_min * 60
-            got = _proc_sample(os.getpid())
-            samples.append({"audio_min": event.clock / 60, "rss_mb": got[1] if got else None,
-                            "backlog_s": event.backlog_s, "finals": state["finals"]})
-            print(f"  {event.clock / 60:6.0f} min  rss {samples[-1]['rss_mb']:7.0f} MB  "
-                  f"backlog {event.backlog_s:5.1f} s  finals {state['finals']}", file=sys.stderr, flush=True)
+            self.finals += 1
+        if not isinstance(event, Status) or event.clock < self.next:
+            return
+        self.next += self.every_s
+        got = _proc_sample(os.getpid())
+        sample = {"audio_min": event.clock / 60, "rss_mb": got[1] if got else None,
+                  "backlog_s": event.backlog_s, "finals": self.finals}
+        if rows is not None:
+            sample["view_rows"] = rows
+        self.samples.append(sample)
+        shown = f"  view rows {rows}" if rows is not None else ""
+        print(f"  {event.clock / 60:6.0f} min  rss {sample['rss_mb']:7.0f} MB  backlog {event.backlog_s:5.1f} s  "
+              f"finals {self.finals}{shown}", file=sys.stderr, flush=True)
 
-    loader = lambda on_status: load_engine(config.engine, model=config.model, backend=config.backend)  # noqa: E731
-    Worker(lambda: source, loader, sink).run()
-    return samples
+
+def long_run(config: Config, clips: list[Path], hours: float, speed: float, every_min: float = 10.0, *,
+             tui: bool = False) -> list[dict]:
+    """A whole session (writer, captioner, notes off) over the looped talks, in this process, headless
+    or in the TUI (drawn off screen); returns the samples."""
+    import tempfile
+
+    from live.asr.loader import load_engine
+    from live.audio import decode_file
+    from live.config import Settings
+
+    source = LoopSource([decode_file(p) for p in clips], hours, speed)
+    sampler = _Sampler(every_min * 60)
+
+    def loader(on_status):
+        return load_engine(config.engine, model=config.model, backend=config.backend, on_status=on_status)
+
+    with tempfile.TemporaryDirectory(prefix="live-longrun-") as tmp:
+        settings = Settings(engine=config.engine, backend=config.backend, model=config.model,
+                            session_dir=Path(tmp), record_audio=False, headless=not tui)
+        if tui:
+            _run_tui(settings, source, loader, sampler)
+        else:
+            from live.session import build_session
+
+            session = build_session(settings, sampler, open_source=lambda: source, load_engine=loader, notes="off")
+            session.run()
+            session.close()
+    return sampler.samples
+
+
+def _run_tui(settings, source, loader, sampler: _Sampler) -> None:
+    from live.session import Finished
+    from live.tui.app import LiveApp
+    from live.tui.caption_view import CaptionView
+
+    class MeasuredApp(LiveApp):
+        def on_pipeline_event(self, message) -> None:
+            # Textual calls LiveApp's handler of the same name too (each class in the MRO has its turn).
+            view = self.query_one(CaptionView)
+            sampler(message.event, rows=len(view.rows))
+            if isinstance(message.event, Finished):
+                self.exit(0)
+
+    MeasuredApp(settings, open_source=lambda: source, load_engine=loader).run(headless=True, size=(100, 30))
 
 
 def default_clips() -> list[Path]:

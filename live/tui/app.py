@@ -80,7 +80,7 @@ class HelpScreen(ModalScreen[None]):
 class LiveApp(App[int]):
     """One session on screen. Build it with ``create_app``."""
 
-    CSS_PATH = "live.tcss"
+    CSS_PATH = Path(__file__).with_name("live.tcss")  # absolute: a subclass elsewhere still finds it
     TITLE = "live"
     BINDINGS = [
         Binding("p", "pause", "pause"),
