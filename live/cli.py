@@ -57,6 +57,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
     src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
     src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
+    src.add_argument("--resume", nargs="?", const="", metavar="SESSION_DIR",
+                     help="continue a saved session (default: the latest): same folder, its clock, audio and notes go on")
+    src.add_argument("--start", type=float, metavar="SECONDS",
+                     help="with --input: begin this far into the file (e.g. to continue a replay that stopped)")
     asr = p.add_argument_group("recognition")
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
                      help="auto (default): SenseVoice if present or downloadable, else Whisper")
@@ -114,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials", "slides")
+            "json", "partials", "slides", "start")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return library_main(args)
         llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
-        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file)
+        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file, resume=args.resume)
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -175,11 +179,17 @@ def _summarize(session: Path) -> int:
     return summarize_main(session, LLMSettings.from_mapping(settings.llm))
 
 
-def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:
+def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, resume: str | None = None) -> int:
     from live.config import load_settings
     from live.llm import LLMSettings
 
     settings = load_settings(flags)
+    if resume is not None:  # --resume DIR names the session, so --session-dir does not apply
+        from live.session.builder import latest_session
+
+        settings.resume = Path(resume).expanduser() if resume else latest_session(settings.session_dir)
+    if settings.start and settings.input is None:
+        raise LiveError("--start goes with --input FILE (a microphone cannot start later)")
     settings.llm = {**settings.llm, **(llm or {})}
     LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.slides is not None:

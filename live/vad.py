@@ -125,7 +125,9 @@ class Segmenter:
     must be cleared when `in_speech` turns False with no segment returned.
     """
 
-    def __init__(self, options: VadOptions | None = None) -> None:
+    def __init__(self, options: VadOptions | None = None, *, start_s: float = 0.0, first_index: int = 0) -> None:
+        """``start_s``/``first_index``: where the stream's clock and segment numbers begin (a resumed
+        session continues its own)."""
         import webrtcvad  # small C extension, but keep the import where it is used
 
         self.options = opts = options or VadOptions()
@@ -145,8 +147,8 @@ class Segmenter:
         self._search_frames = max(1, int(min(opts.cut_search_s, opts.max_segment_s / 2) * 1000 / opts.frame_ms))
 
         self._remainder = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
-        self._samples_fed = 0
-        self._frames_done = 0  # frame k covers stream samples [k * frame, (k + 1) * frame)
+        self._frames_done = round(start_s * SAMPLE_RATE / self._frame)  # frame k: samples [k * frame, (k + 1) * frame)
+        self._samples_fed = self._frames_done * self._frame
         self._level = -100.0
         self._voiced_window: deque[bool] = deque(maxlen=self._start_frames)
         # Idle: recent frames (pre-roll plus the opening window), all after the last segment's end.
@@ -161,7 +163,7 @@ class Segmenter:
         self._silence_run = 0
         self._continued = False  # the open segment is the rest of a cut one: never dropped
         self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
-        self._next_index = 0
+        self._next_index = first_index
 
     # ---------------------------------------------------------------------------------- state
 

@@ -56,7 +56,12 @@ class Worker:
         language: str = "auto",
         stop_on_failure: bool = False,
         max_pending_s: float = MAX_PENDING_S,
+        start_s: float = 0.0,
+        first_index: int = 0,
+        opening: Marker | None = None,
     ) -> None:
+        """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
@@ -64,7 +69,8 @@ class Worker:
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
         self.stats = SessionStats()
-        self.segmenter = Segmenter(vad or VadOptions())
+        self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
+        self._opening = opening
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
         self.source: AudioSource | None = None
@@ -126,6 +132,8 @@ class Worker:
         error: str | None = None
         try:
             self._start_load()
+            if self._opening is not None:
+                self._mark(self._opening)
             self.source = self._start_source()
             while not self._stop.is_set():
                 self._commands_due()
