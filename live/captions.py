@@ -48,8 +48,10 @@ class Caption:
         end: where it ends (for a partial: how far the decoded audio reaches).
         text: the caption text, without tags.
         language, emotion, events: SenseVoice's rich tags as data (None/empty when unknown).
-        emitted: the audio-clock second at which the caption was produced; ``emitted - end`` is its latency.
+        emitted: the audio-clock second at which the caption was produced.
         index: the segment number; a final replaces the partials of the same index.
+        speech_end: the end of the segment's last voiced frame (``end`` adds the tail the VAD keeps, for
+            subtitle timing); ``emitted - speech_end`` is the latency a listener feels.
     """
 
     kind: CaptionKind
@@ -61,10 +63,12 @@ class Caption:
     events: tuple[str, ...] = field(default_factory=tuple)
     emitted: float = 0.0
     index: int = 0
+    speech_end: float | None = None
 
     @property
     def latency(self) -> float:
-        return self.emitted - self.end
+        """From the end of speech (the end of the segment when that is unknown) to the caption."""
+        return self.emitted - (self.speech_end if self.speech_end is not None else self.end)
 
     def to_json(self) -> dict:
         """The stable JSON form (headless ``--json`` lines and ``transcript.jsonl``)."""
@@ -78,6 +82,7 @@ class Caption:
             "events": list(self.events),
             "emitted": round(self.emitted, 3),
             "index": self.index,
+            "speech_end": None if self.speech_end is None else round(self.speech_end, 3),
         }
 
     @classmethod
@@ -86,6 +91,7 @@ class Caption:
             kind=obj["type"], start=float(obj["start"]), end=float(obj["end"]), text=obj.get("text", ""),
             language=obj.get("language"), emotion=obj.get("emotion"), events=tuple(obj.get("events") or ()),
             emitted=float(obj.get("emitted", obj["end"])), index=int(obj.get("index", 0)),
+            speech_end=None if obj.get("speech_end") is None else float(obj["speech_end"]),
         )
 
 
@@ -137,7 +143,7 @@ class Batch:
         return np.concatenate([s.audio for s in self.segments])
 
     def as_segment(self, index: int) -> Segment:
-        return Segment(index, self.start, self.end, self.audio())
+        return Segment(index, self.start, self.end, self.audio(), self.segments[-1].speech_end)
 
 
 class Batcher:
@@ -332,7 +338,7 @@ class Captioner:
         if key != (seg.index, seg.start) or abs(seg.end - tail - voiced_end) > opts.frame_ms / 1000 + 1e-6:
             return None
         self.reused_finals += 1
-        return replace(caption, kind="final", end=seg.end, emitted=self._clock())
+        return replace(caption, kind="final", end=seg.end, emitted=self._clock(), speech_end=seg.speech_end)
 
     def finish(self) -> list[Caption]:
         """Close the open segment and decode every pending final."""
@@ -351,4 +357,5 @@ class Captioner:
         return Caption(
             kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
             emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,
+            speech_end=seg.speech_end,
         )

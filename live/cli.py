@@ -32,8 +32,8 @@ variables (LIVE_ENGINE, LIVE_MODEL, LIVE_LANGUAGE, LIVE_DEVICE, LIVE_SESSION_DIR
 The LLM key comes from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY, or the file named by llm.api_key_file.
 
 headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "end", "text", "language",
-"emotion", "events", "emitted", "index"}; times are seconds of audio since the stream began, and
-emitted - end is the caption's latency.
+"emotion", "events", "emitted", "index", "speech_end"}; times are seconds of audio since the stream began,
+and emitted - speech_end is the caption's latency from the end of the words.
 
 keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
 q quit (saves everything and prints where).

@@ -101,6 +101,7 @@ class Segment:
     start: float
     end: float
     audio: np.ndarray
+    speech_end: float | None = None  # the end of its last voiced frame (``end`` adds the kept tail)
 
     @property
     def duration(self) -> float:
@@ -147,8 +148,9 @@ class Segmenter:
         self._search_frames = max(1, int(min(opts.cut_search_s, opts.max_segment_s / 2) * 1000 / opts.frame_ms))
 
         self._remainder = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
-        self._frames_done = round(start_s * SAMPLE_RATE / self._frame)  # frame k: samples [k * frame, (k + 1) * frame)
-        self._samples_fed = self._frames_done * self._frame
+        self._base = round(start_s * SAMPLE_RATE)  # the stream's first sample on its clock
+        self._samples_fed = 0
+        self._frames_done = 0  # frame k covers stream samples [k * frame, (k + 1) * frame)
         self._level = -100.0
         self._voiced_window: deque[bool] = deque(maxlen=self._start_frames)
         # Idle: recent frames (pre-roll plus the opening window), all after the last segment's end.
@@ -179,7 +181,7 @@ class Segmenter:
     @property
     def clock(self) -> float:
         """Seconds of audio fed so far."""
-        return self._samples_fed / SAMPLE_RATE
+        return (self._base + self._samples_fed) / SAMPLE_RATE
 
     @property
     def level_dbfs(self) -> float:
@@ -191,7 +193,8 @@ class Segmenter:
         """(index, start, end) of the open segment without copying its audio; None outside speech."""
         if not self._in_speech:
             return None
-        return self._next_index, self._seg_start / SAMPLE_RATE, (self._seg_start + self._len) / SAMPLE_RATE
+        start = self._base + self._seg_start
+        return self._next_index, start / SAMPLE_RATE, (start + self._len) / SAMPLE_RATE
 
     @property
     def open_segment(self) -> Segment | None:
@@ -321,11 +324,13 @@ class Segmenter:
 
     def _segment(self, start: int, end: int) -> Segment:
         i, j = start - self._seg_start, end - self._seg_start
+        voiced = min(end, (self._last_voiced + 1) * self._frame)
         return Segment(
             index=self._next_index,
-            start=start / SAMPLE_RATE,
-            end=end / SAMPLE_RATE,
+            start=(self._base + start) / SAMPLE_RATE,
+            end=(self._base + end) / SAMPLE_RATE,
             audio=self._buf[i:j].copy(),
+            speech_end=(self._base + max(start, voiced)) / SAMPLE_RATE,
         )
 
     def _emit(self, start: int, end: int) -> Segment:

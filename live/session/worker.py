@@ -161,6 +161,7 @@ class Worker:
     def _start_source(self) -> AudioSource:
         source = self._open_source()
         source.start()
+        self.stats.input_latency_s = getattr(source, "input_latency", 0.0)
         self._realtime = source.realtime
         self._anchor = None
         return source
