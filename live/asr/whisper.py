@@ -39,16 +39,17 @@ class WhisperGuards:
         low_logprob: ... and whose average log-probability is below this is dropped.
         compression_ratio: a segment whose text compresses better than this (gzip ratio) repeats
             itself, Whisper's typical hallucination on music, and is dropped.
-        echo_no_speech: with a bias, a segment made only of the bias's words whose no-speech
-            probability is above this is dropped, whatever its log-probability: on silence and noise a
-            biased model copies its prompt ("Laplacian,") with confidence (no-speech 0.59-0.96 measured
-            on tiny.en, where a spoken term alone scores 0.004-0.12).
+        biased_no_speech: ``no_speech`` when decoding with a bias, which makes the model expect speech:
+            on tones tiny.en then writes "Be sure to check out the video." at no-speech 0.58. A segment
+            made only of the bias's words is dropped above this whatever its log-probability: on
+            silence and noise a biased model copies its prompt ("Laplacian,") with confidence (no-speech
+            0.53-0.96 measured on tiny.en, where a spoken term alone scores 0.004-0.12).
     """
 
     no_speech: float = 0.6
     low_logprob: float = -1.0
     compression_ratio: float = 2.4
-    echo_no_speech: float = 0.3
+    biased_no_speech: float = 0.3
 
 
 class WhisperEngine:
@@ -153,10 +154,11 @@ class WhisperEngine:
         )
         kept: list[str] = []
         bias_words = _words(f"{hotwords or ''} {initial_prompt or ''}")
+        no_speech = guards.biased_no_speech if bias_words else guards.no_speech
         for segment in segments:
-            if segment.no_speech_prob > guards.no_speech and segment.avg_logprob < guards.low_logprob:
+            if segment.no_speech_prob > no_speech and segment.avg_logprob < guards.low_logprob:
                 log.debug("dropped as no speech: %r", segment.text)
-            elif (bias_words and segment.no_speech_prob > guards.echo_no_speech
+            elif (bias_words and segment.no_speech_prob > guards.biased_no_speech
                   and _words(segment.text) <= bias_words):
                 log.debug("dropped as an echo of the bias (no-speech %.2f): %r", segment.no_speech_prob, segment.text)
             elif segment.compression_ratio > guards.compression_ratio:
