@@ -145,13 +145,14 @@ def test_from_terms_takes_strings_pairs_and_terms():
 
 
 def test_bias_is_the_most_relevant_terms_within_the_budget(course):
-    bias = whisper_bias(course)
-    assert bias.tokens <= DEFAULT_BUDGET and estimate_tokens(" " + bias.hotwords) == bias.tokens
+    bias = whisper_bias(course, max_tokens=80)
+    assert bias.tokens <= 80 and estimate_tokens(" " + bias.hotwords) == bias.tokens
     assert bias.terms[:6] == SIX  # the heavier terms first
     assert bias.hotwords == ", ".join(bias.terms) + "." and bias.initial_prompt is None
     assert bias.left_out == len(course) - len(bias.terms) > 0
     assert bias.kwargs() == {"hotwords": bias.hotwords}
-    whole = whisper_bias(course, max_tokens=PROMPT_BUDGET)
+    whole = whisper_bias(course)
+    assert DEFAULT_BUDGET == PROMPT_BUDGET
     assert len(whole.terms) > len(bias.terms) and whole.tokens <= PROMPT_BUDGET
     assert whole.terms[:6] == SIX and set(bias.terms) < set(whole.terms)
 
@@ -159,6 +160,8 @@ def test_bias_is_the_most_relevant_terms_within_the_budget(course):
 def test_bias_modes_and_scripts(course):
     prompt = whisper_bias(course, mode="prompt")
     assert prompt.hotwords is None and prompt.initial_prompt == whisper_bias(course).hotwords
+    both = whisper_bias(course, mode="both")
+    assert both.hotwords == both.initial_prompt and both.tokens <= PROMPT_BUDGET
     both = whisper_bias(course, mode="both", max_tokens=60)
     assert both.hotwords == both.initial_prompt and both.tokens <= 60
     mixed = Vocabulary.from_terms(["傅里叶变换", "Laplacian", "拉普拉斯算子"])
@@ -324,6 +327,12 @@ def test_only_whole_terms_the_bias_wrote_are_kept():
     assert keep_term_gains(plain, biased, terms) == (
         "In today's lecture we apply Laplacian operator to Heaviside's tap function. And we compare to "
         "distributions with Kullback-Leibler divergence. Measure outliers with the Mahalanobis distance.")
+    # the bias dropped words around the term: it replaces only the plain words that sound like it
+    assert keep_term_gains("a Lipschitz constant, measure outliers with the Malala-Bist distance, and solve",
+                           "a Lipschitz constant, Mahalanobis distance, and solve", terms) \
+        == "a Lipschitz constant, measure outliers with the Mahalanobis distance, and solve"
+    assert keep_term_gains("measure outlier with the map of this distance", "Mahalanobis distance", terms) \
+        == "measure outlier with the map of this distance"  # too unlike it to make room
     # a second 30 s window the bias sent astray, ending on a term
     assert keep_term_gains("distribution with the call maclay blur divergence.",
                            "This is the most important thing to do with the Laplacian.", terms) \
@@ -349,7 +358,7 @@ def biased_engine(course):
 
 def test_bias_counted_by_the_models_tokenizer(biased_engine, course):
     tokens = biased_engine.count_tokens(" " + biased_engine.hotwords)
-    assert 40 < tokens <= DEFAULT_BUDGET
+    assert 150 < tokens <= PROMPT_BUDGET
     assert biased_engine.count_tokens("") == 0
 
 

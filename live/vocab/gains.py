@@ -7,7 +7,8 @@ texts are aligned word by word, and each stretch where they differ is taken from
 when a whole term (as spelled in the vocabulary, ignoring case, hyphens and a possessive 's) overlaps
 it and at most two other words are new there; everything else, spacing and punctuation included, is
 the plain decode's. A fragment of a term ("Hadamard" for "Hadamard product") is not a gain, nor is a
-stretch of invented text that happens to contain a term.
+stretch of invented text that happens to contain a term. Where the biased stretch rewrote more than
+the term, the term replaces only the plain words that sound like it (half-way alike at least).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from live.vocab import phonetic
 from live.vocab.terms import term_key
 
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+(?:['’][^\W_]+)*")
 _LIST_ITEM = re.compile(r"[^,;，；、\n]+")
 SLACK = 2  # words of a biased stretch that may be neither the term nor the plain text
+RESCUE_SCORE = 0.5  # how much plain words must sound like a term the bias wrote to make room for it
 
 
 def bias_terms(*bias: str | None) -> list[str]:
@@ -40,9 +43,36 @@ def keep_term_gains(plain: str, biased: str, terms: Iterable[str]) -> str:
     b_terms = _occurrences(b_norm, patterns)
     out = [plain[:p_tokens[0].start()] if p_tokens else ""]
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=p_norm, b=b_norm, autojunk=False).get_opcodes():
-        gained = op != "equal" and _gain(i2 - i1, j1, j2, b_terms)
-        out.append(_pieces(biased, b_tokens, j1, j2) if gained else _pieces(plain, p_tokens, i1, i2))
+        if op != "equal" and _gain(i2 - i1, j1, j2, b_terms):
+            out.append(_pieces(biased, b_tokens, j1, j2))
+            continue
+        # The bias rewrote more than the term ("measure outliers with the Malala-Bist" -> "Mahalanobis"):
+        # put each term it wrote in place of the plain words that sound most like it, keep the rest.
+        cursor = i1
+        for s, e in sorted((max(s, j1), min(e, j2)) for s, e in b_terms if s < j2 and e > j1) if op != "equal" else ():
+            span = _sounds_like(p_tokens, cursor, i2, [m.group(0) for m in b_tokens[s:e]])
+            if span is not None:
+                out += [_pieces(plain, p_tokens, cursor, span[0]), _pieces(biased, b_tokens, s, e)]
+                cursor = span[1]
+        out.append(_pieces(plain, p_tokens, cursor, i2))
     return "".join(out)
+
+
+def _sounds_like(tokens: list[re.Match], start: int, stop: int, term: list[str]) -> tuple[int, int] | None:
+    """The run of ``tokens[start:stop]`` (up to two words longer than ``term``) that sounds most like
+    it, if it does enough (Double Metaphone keys, as the corrector compares; Latin script only)."""
+    if not all(w.isascii() for w in term):
+        return None
+    keys = phonetic.sound_keys(tuple(term))
+    best, where = 0.0, None
+    for a in range(start, stop):
+        for b in range(a + 1, min(stop, a + len(term) + 2) + 1):
+            words = tuple(m.group(0) for m in tokens[a:b])
+            sound = max((phonetic.similarity(x, y) for x in phonetic.sound_keys(words) for y in keys), default=0.0)
+            score = 0.6 * sound + 0.4 * phonetic.spelling_similarity(" ".join(words), " ".join(term))
+            if sound >= RESCUE_SCORE and score > best:
+                best, where = score, (a, b)
+    return where if best >= RESCUE_SCORE else None
 
 
 def _gain(plain_words: int, j1: int, j2: int, b_terms: list[tuple[int, int]]) -> bool:
