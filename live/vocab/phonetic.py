@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from live.errors import ConfigError
 
-HINT = "the vocabulary corrector needs {package}: pip install 'live-captions' (it is a core dependency)"
+HINT = "the vocabulary's sound-alike matching needs {package}: pip install {package} (a dependency of live-captions)"
 
 # Pinyin initials, longest first so "zh" is found before "z".
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r",
@@ -36,7 +36,7 @@ def _import(package: str):
     try:
         return importlib.import_module(package)
     except ImportError as error:
-        raise ConfigError(HINT.format(package=package)) from error
+        raise ConfigError(HINT.format(package=package.split(".")[0])) from error
 
 
 # --- English ----------------------------------------------------------------------------------------
