@@ -58,7 +58,8 @@ class WhisperEngine:
     ``hotwords`` (every 30 s window) and ``initial_prompt`` (the first window) bias each decode towards
     the terms they name, e.g. ``WhisperEngine(**whisper_bias(vocab).kwargs())``. With ``verify_bias``
     (the default) the audio is also decoded without them, and only the biased decode's changes that write
-    a listed term in full are kept (live.vocab.gains): twice the decoding time, no harm where no term is said.
+    a listed term in full are kept (live.vocab.gains): twice the decoding time, and what the bias spoils
+    where no term is said (numbers, noisy speech) is undone.
     """
 
     name = "whisper"

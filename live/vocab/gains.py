@@ -43,13 +43,16 @@ def keep_term_gains(plain: str, biased: str, terms: Iterable[str]) -> str:
     b_terms = _occurrences(b_norm, patterns)
     out = [plain[:p_tokens[0].start()] if p_tokens else ""]
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=p_norm, b=b_norm, autojunk=False).get_opcodes():
-        if op != "equal" and _gain(i2 - i1, j1, j2, b_terms):
+        if op == "equal":
+            out.append(_pieces(plain, p_tokens, i1, i2))
+            continue
+        if _gain(i2 - i1, j1, j2, b_terms):
             out.append(_pieces(biased, b_tokens, j1, j2))
             continue
         # The bias rewrote more than the term ("measure outliers with the Malala-Bist" -> "Mahalanobis"):
         # put each term it wrote in place of the plain words that sound most like it, keep the rest.
         cursor = i1
-        for s, e in sorted((max(s, j1), min(e, j2)) for s, e in b_terms if s < j2 and e > j1) if op != "equal" else ():
+        for s, e in sorted((max(s, j1), min(e, j2)) for s, e in b_terms if s < j2 and e > j1):
             span = _sounds_like(p_tokens, cursor, i2, [m.group(0) for m in b_tokens[s:e]])
             if span is not None:
                 out += [_pieces(plain, p_tokens, cursor, span[0]), _pieces(biased, b_tokens, s, e)]
