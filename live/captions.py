@@ -52,6 +52,8 @@ class Caption:
         index: the segment number; a final replaces the partials of the same index.
         speech_end: the end of the segment's last voiced frame (``end`` adds the tail the VAD keeps, for
             subtitle timing); ``emitted - speech_end`` is the latency a listener feels.
+        corrections: what the course's vocabulary replaced in ``text`` (``Correction.to_json()`` dicts:
+            from, to, start_char, ...); in the JSON only when there are some.
     """
 
     kind: CaptionKind
@@ -64,6 +66,7 @@ class Caption:
     emitted: float = 0.0
     index: int = 0
     speech_end: float | None = None
+    corrections: tuple[dict, ...] = field(default=(), hash=False)
 
     @property
     def latency(self) -> float:
@@ -83,6 +86,7 @@ class Caption:
             "emitted": round(self.emitted, 3),
             "index": self.index,
             "speech_end": None if self.speech_end is None else round(self.speech_end, 3),
+            **({"corrections": [dict(c) for c in self.corrections]} if self.corrections else {}),
         }
 
     @classmethod
@@ -92,6 +96,7 @@ class Caption:
             language=obj.get("language"), emotion=obj.get("emotion"), events=tuple(obj.get("events") or ()),
             emitted=float(obj.get("emitted", obj["end"])), index=int(obj.get("index", 0)),
             speech_end=None if obj.get("speech_end") is None else float(obj["speech_end"]),
+            corrections=tuple(c for c in obj.get("corrections") or () if isinstance(c, dict)),
         )
 
 

@@ -66,6 +66,20 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """A final's translation (``index`` is the final's): saved in transcript.jsonl as a line of its own
+    after that final, never rewriting it, and shown under it. ``at`` (the final's start) is for display."""
+
+    index: int
+    lang: str
+    text: str
+    at: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"type": "translation", "index": self.index, "lang": self.lang, "text": self.text}
+
+
+@dataclass(frozen=True)
 class Finished:
     """The worker is done; ``folder`` holds the session (None when nothing was recorded), ``error`` says
     what stopped it when something did (the front end exits non-zero)."""
@@ -93,4 +107,12 @@ class Retry:
     """Reconnect a lost microphone now, or restart recognition that stopped (the model reloaded)."""
 
 
-Command = Pause | Bookmark | Retry
+@dataclass(frozen=True)
+class Append:
+    """A line another thread owes the transcript (a translation): the worker saves ``event.to_json()``
+    in order with everything else, then shows ``event``."""
+
+    event: Translation
+
+
+Command = Pause | Bookmark | Retry | Append

@@ -25,7 +25,8 @@ import numpy as np
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
-from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
+from live.session.events import (Append, Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry,
+                                 Status, Translation)
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
@@ -59,15 +60,20 @@ class Worker:
         start_s: float = 0.0,
         first_index: int = 0,
         opening: Marker | None = None,
+        revise: Callable[[Caption], Caption] | None = None,
+        settle: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
-        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
+        ``revise``: applied to each final before it is saved (the vocabulary's corrections). ``settle``: called
+        after the last final, before the folder closes, with a function that carries out queued commands."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
         self.writer = writer
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
+        self.revise, self.settle = revise, settle  # see above: a translator's settle awaits its last lines
         self.stats = SessionStats()
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
         self._opening = opening
@@ -115,6 +121,9 @@ class Worker:
         self._commands.put(Retry())
 
     reconnect = retry
+
+    def append(self, event: Translation) -> None:  # saved by the worker in order, then shown
+        self._commands.put(Append(event))
 
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
@@ -212,6 +221,8 @@ class Worker:
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
+            if caption.text and self.revise is not None:
+                caption = self.revise(caption)
             if caption.text:
                 self._save(lambda w: w.add_final(caption))  # on disk before anyone sees it
                 self.stats.finals += 1
@@ -338,13 +349,15 @@ class Worker:
                 self._mark(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
                 self._mark(Marker("bookmark", command.at, command.note))
+            elif isinstance(command, Append):
+                self._mark(command.event)
             elif isinstance(command, Retry):
                 if self._lost is not None:
                     self._retry_source(now=True)
                 if self.failure is not None and self._load is None:
                     self._start_load()
 
-    def _mark(self, marker: Marker) -> None:
+    def _mark(self, marker: Marker | Translation) -> None:
         self._save(lambda w: w.add_entry(marker.to_json()))
         self._emit(marker)
 
@@ -378,6 +391,8 @@ class Worker:
             self._attach_engine()
             while self.captioner.pending_finals and self.captioner.engine is not None:
                 self._decode()
+            if self.settle is not None:
+                self.settle(self._commands_due)  # translations of the last finals, before the folder closes
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
