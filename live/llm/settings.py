@@ -41,6 +41,7 @@ class LLMSettings:
         context_budget_tokens: the largest estimated request input (see ``estimate_tokens``);
             transcripts that would not fit are sent in chunks, never rejected.
         prompts_dir: a folder whose ``*.md`` files replace the built-in prompts of the same name.
+        translate_model: the model for ``--translate`` (same endpoint and key); None means ``model``.
     """
 
     base_url: str = DEEPSEEK_BASE_URL
@@ -53,6 +54,7 @@ class LLMSettings:
     notes_language: str | None = None
     context_budget_tokens: int = 60_000
     prompts_dir: Path | None = None
+    translate_model: str | None = None
 
     @property
     def is_deepseek(self) -> bool:
@@ -109,6 +111,12 @@ def _coerce(name: str, value: Any, base_dir: Path | None) -> Any:
         if not isinstance(value, str):
             raise bad
         return value.strip().rstrip("/") if name == "base_url" else value.strip()
+    if name == "translate_model":
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise bad
+        return value.strip()
     if name == "notes_language":
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
             return None

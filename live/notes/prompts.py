@@ -20,8 +20,10 @@ REQUIRED = {
     "summarize": ("transcript",),
     "map": ("transcript",),
     "reduce": ("partial_notes",),
+    "translate": ("captions",),
 }
-PROMPT_NAMES = ("notes_system", "refine", "summarize", "map", "reduce", "explain", "qa_system")
+PROMPT_NAMES = ("notes_system", "refine", "summarize", "map", "reduce", "explain", "qa_system", "translate_system",
+                "translate")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 

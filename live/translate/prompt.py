@@ -1,0 +1,129 @@
+"""What a translation request says, and how its answer is read.
+
+A request is a system prompt that stays the same all lecture (the instructions and the course's terms:
+a prefix the provider's cache keeps) and one user message: the glossary learned so far (it only grows,
+so it too is a stable prefix), the last finals translated (for continuity), then the batch as numbered
+lines ``[N] text``, N the final's index. The answer is one ``[N] translation`` line per final, followed by
+``= term => translation`` lines for technical terms the model translated that are not in the glossary
+yet; those join the glossary, so a term is written the same way for the rest of the lecture.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from live.errors import ConfigError
+from live.notes.prompts import LANGUAGE_NAMES, Prompts
+from live.translate.queue import Pending
+
+SYSTEM = "translate_system"
+USER = "translate"
+MAX_TERMS_LISTED = 80  # course terms named in the system prompt
+MAX_ENTRY_CHARS = 80
+
+NAMES = {**LANGUAGE_NAMES, "zh": "Simplified Chinese", "zh-hant": "Traditional Chinese", "yue": "Cantonese",
+         "nl": "Dutch", "ar": "Arabic", "hi": "Hindi", "vi": "Vietnamese", "th": "Thai", "id": "Indonesian",
+         "tr": "Turkish", "pl": "Polish", "uk": "Ukrainian", "sv": "Swedish"}
+_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
+
+_LINE = re.compile(r"^\s*(?:[-*]\s*)?[\[【(（]?\s*(\d{1,9})\s*[\]】)）]?\s*[.:：、]?\s*(.*)$")
+_ENTRY = re.compile(r"^\s*[-*]?\s*=\s*(.+?)\s*(?:=>|⇒|→)\s*(.+?)\s*$")
+_FENCE = re.compile(r"^\s*```\w*\s*$")
+
+
+def check_target(code: str) -> str:
+    """The language code ``--translate`` was given, normalized ("ZH" → "zh"); ConfigError if it is not
+    one (it names files: transcript.zh.srt)."""
+    text = str(code or "").strip().lower().replace("_", "-")
+    if not _CODE.fullmatch(text):
+        raise ConfigError(f"--translate takes a language code such as zh, en, ja, de or pt-br (got {code!r})")
+    return text
+
+
+def target_name(code: str) -> str:
+    """The language's name for the prompt ("zh" → "Simplified Chinese"); an unknown code as it is."""
+    return NAMES.get(code) or NAMES.get(code.split("-")[0], code)
+
+
+class Glossary:
+    """The course's terms and how they are translated, in the order they were learned.
+
+    It starts from the vocabulary's terms (untranslated: the system prompt names them) and grows with the
+    model's ``= term => translation`` lines; the first translation of a term is the one kept."""
+
+    def __init__(self, terms: Iterable[str] = (), max_entries: int = 150) -> None:
+        self.terms = [t for t in dict.fromkeys(" ".join(t.split()) for t in terms) if t][:MAX_TERMS_LISTED]
+        self.max_entries = max_entries
+        self.entries: dict[str, str] = {}  # term → translation
+        self._keys: set[str] = set()
+
+    def learn(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Take new entries (a term already known keeps its translation); how many were new."""
+        new = 0
+        for term, translation in pairs:
+            term, translation = " ".join(term.split()), " ".join(translation.split())
+            key = term.casefold()
+            if (not term or not translation or key in self._keys or len(self.entries) >= self.max_entries
+                    or len(term) > MAX_ENTRY_CHARS or len(translation) > MAX_ENTRY_CHARS
+                    or key == translation.casefold()):
+                continue
+            self.entries[term] = translation
+            self._keys.add(key)
+            new += 1
+        return new
+
+    def block(self) -> str:
+        return "\n".join(f"= {term} => {translation}" for term, translation in self.entries.items())
+
+
+def system_prompt(prompts: Prompts, target: str, glossary: Glossary) -> str:
+    terms = ""
+    if glossary.terms:
+        terms = ("The course's own terms (from its slides and word list); translate each the same way every "
+                 "time: " + "; ".join(glossary.terms) + ".")
+    return prompts.render(SYSTEM, target=target_name(target), terms=terms).strip()
+
+
+def messages(prompts: Prompts, target: str, glossary: Glossary, batch: Sequence[Pending],
+             context: Sequence[tuple[Pending, str]] = ()) -> list[dict[str, str]]:
+    """The request for ``batch`` (oldest first)."""
+    parts = []
+    if glossary.entries:
+        parts.append("Glossary (always translate these terms this way):\n" + glossary.block())
+    if context:
+        parts.append("Just before (already translated; context only, do not translate again):\n"
+                     + "\n".join(f"[{p.index}] {p.text}\n=> {text}" for p, text in context))
+    user = prompts.render(USER, target=target_name(target), before="\n\n".join(parts),
+                          captions="\n".join(f"[{p.index}] {_one_line(p.text)}" for p in batch)).strip()
+    return [{"role": "system", "content": system_prompt(prompts, target, glossary)},
+            {"role": "user", "content": user}]
+
+
+def parse_answer(text: str, wanted: Iterable[int]) -> tuple[dict[int, str], list[tuple[str, str]]]:
+    """(index → translation, [(term, translation)]) from an answer. Lines for indices that were not asked
+    for are ignored; a line without a number continues the translation above it."""
+    wanted = set(wanted)
+    found: dict[int, str] = {}
+    entries: list[tuple[str, str]] = []
+    current: int | None = None
+    for line in text.splitlines():
+        if not line.strip() or _FENCE.match(line):
+            continue
+        if entry := _ENTRY.match(line):
+            entries.append((entry.group(1).strip("`*\"' "), entry.group(2).strip("`*\"' ")))
+            current = None
+            continue
+        match = _LINE.match(line)
+        if match and int(match.group(1)) in wanted and line.lstrip()[:1] in "[【(（-*0123456789":
+            index = int(match.group(1))
+            current = index if index not in found else None
+            if current is not None:
+                found[current] = match.group(2).strip()
+        elif current is not None:
+            found[current] = f"{found[current]} {line.strip()}".strip()
+    return {i: t for i, t in found.items() if t}, entries
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
