@@ -32,8 +32,9 @@ variables (LIVE_ENGINE, LIVE_MODEL, LIVE_LANGUAGE, LIVE_DEVICE, LIVE_SESSION_DIR
 The LLM key comes from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY, or the file named by llm.api_key_file.
 
 headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "end", "text", "language",
-"emotion", "events", "emitted", "index", "speech_end"}; times are seconds of audio since the stream began,
-and emitted - speech_end is the caption's latency from the end of the words.
+"emotion", "events", "emitted", "index", "speech_end"} (+ "corrections" where the vocabulary fixed a word);
+times are seconds of audio since the stream began, and emitted - speech_end is the caption's latency from
+the end of the words. With --translate: {"type": "translation", "index", "lang", "text"} after its final.
 
 keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
 q quit (saves everything and prints where).
@@ -69,6 +70,9 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
+    asr.add_argument("--vocab", type=Path, metavar="FILE",
+                     help="the course's terms, one a line (optional weight: 'Laplacian, 2'); with the slides' "
+                     "terms they bias Whisper and correct near-misses in every caption")
     vad = p.add_argument_group("voice activity detection")
     vad.add_argument("--vad-aggressiveness", type=int, metavar="0-3", help="webrtcvad aggressiveness (default 2)")
     vad.add_argument("--silence-ms", type=int, metavar="MS", help="silence that ends a caption (default 500)")
@@ -76,6 +80,9 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     notes = p.add_argument_group("notes (any OpenAI-compatible API; the key comes from the environment)")
     notes.add_argument("--slides", type=Path, metavar="DECK",
                        help="the lecture's slides (.pdf or .pptx): context for the notes, which cite slide numbers")
+    notes.add_argument("--translate", metavar="LANG",
+                       help="translate each caption into LANG (zh, en, ja, ...) with the LLM, shown under it and "
+                       "saved as transcript.LANG.srt/.vtt (llm.translate_model picks another model)")
     notes.add_argument("--llm-base-url", metavar="URL", help="default https://api.deepseek.com")
     notes.add_argument("--llm-model", metavar="NAME", help="default deepseek-flash")
     notes.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
@@ -118,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials", "slides", "start")
+            "json", "partials", "slides", "start", "vocab", "translate")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -196,6 +203,10 @@ def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, r
         from live.session import slides_context
 
         slides_context(settings)  # unreadable slides: one line now, not after the UI is up
+    if settings.vocab is not None:
+        from live.vocab import load_vocab
+
+        load_vocab(settings.vocab)  # a bad --vocab file: one line now
     if settings.input is not None and settings.demo:
         raise LiveError("--input and --demo both name an input; pick one")
     if settings.headless:

@@ -54,7 +54,11 @@ class Settings:
         headless, json, partials: print captions to stdout instead of the TUI.
         vad_aggressiveness, silence_ms, max_segment_s: voice activity detection.
         record_audio: keep the session's audio as audio.wav.
-        slides: the course slides (.pdf or .pptx), given to the notes as context.
+        slides: the course slides (.pdf or .pptx), given to the notes as context; their terms join the
+            vocabulary.
+        vocab: the course's vocabulary file (one term a line, optional weight): it biases Whisper and
+            corrects near-misses in every final.
+        translate: a language code (e.g. "zh"): each final is translated into it by the LLM.
         resume: a saved session folder to continue (its clock, indices, audio and notes go on).
         start: with ``input``, begin this many seconds into the file.
         llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
@@ -79,6 +83,8 @@ class Settings:
     max_segment_s: float = 15.0
     record_audio: bool = True
     slides: Path | None = None
+    vocab: Path | None = None
+    translate: str | None = None
     resume: Path | None = None
     start: float = 0.0
     llm: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +108,12 @@ class Settings:
             raise ConfigError("threads must be at least 1")
         if self.start < 0:
             raise ConfigError("--start must be 0 or more seconds")
+        if self.translate is not None and self.translate.strip().lower() in ("", "off", "none"):
+            self.translate = None
+        if self.translate is not None:
+            from live.translate.prompt import check_target
+
+            self.translate = check_target(self.translate)
         return self
 
 

@@ -2,7 +2,9 @@
 
 Text mode prints each final as ``[hh:mm:ss] text``. ``--json`` prints one JSON object a line, in the
 stable format of ``Caption.to_json`` (``type``, ``start``, ``end``, ``text``, ``language``, ``emotion``,
-``events``, ``emitted``, ``index``, ``speech_end``); ``--partials`` adds the partials. What stopped a session is said
+``events``, ``emitted``, ``index``, ``speech_end``, and ``corrections`` where the vocabulary replaced a
+word); ``--partials`` adds the partials. With ``--translate`` each translation follows as
+``{"type": "translation", "index": N, "lang": ..., "text": ...}`` (text mode: an indented line). What stopped a session is said
 once, in one line, by the caller from ``Finished.error``; tracebacks go to the session's live.log.
 """
 
@@ -14,7 +16,7 @@ from typing import TextIO
 
 from live.captions import Caption
 from live.notes import NotesEvent
-from live.session.events import EngineState, Finished, Notice
+from live.session.events import EngineState, Finished, Notice, Translation
 from live.timefmt import hms
 
 
@@ -33,6 +35,9 @@ class HeadlessPrinter:
     def __call__(self, event: object) -> None:
         if isinstance(event, Caption):
             self._caption(event)
+        elif isinstance(event, Translation):
+            self._line(json.dumps(event.to_json(), ensure_ascii=False) if self.as_json
+                       else f"{' ' * len(hms(event.at))}  {event.lang}: {event.text}")
         elif isinstance(event, EngineState):
             # A failure is said once, by Finished; loading says only what takes long (a download).
             if event.state == "ready" or (event.state == "loading" and event.message.startswith("download")):

@@ -3,7 +3,8 @@
 ``transcript.jsonl`` is the source of truth: each final is appended, flushed and fsynced the moment it
 is final, before it is shown. ``audio.wav`` is appended as it arrives and its header is patched after
 every write, so a process killed mid-write leaves a readable file. ``transcript.txt``, ``.srt`` and
-``.vtt`` are rendered from the JSONL on close (and by ``render_all`` for a session that crashed).
+``.vtt`` are rendered from the JSONL on close (and by ``render_all`` for a session that crashed), and
+``transcript.LANG.srt``/``.vtt`` from its translation lines (``live.translate.files``).
 
 A write that fails (full disk, folder removed) never stops the captions: the error is kept in
 ``SessionWriter.error`` for the UI to show, finals stay in memory, and later writes are retried.
@@ -352,3 +353,6 @@ def render_all(folder: Path) -> None:
         ("transcript.vtt", to_vtt(finals)),
     ):
         atomic_write(folder / name, text, durable=False)
+    from live.translate.files import render_translations
+
+    render_translations(folder)  # transcript.LANG.srt/.vtt from the translation lines, if any

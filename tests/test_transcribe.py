@@ -273,14 +273,15 @@ def test_summarize_without_a_key_still_writes_the_transcript(llm_server, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--slides", "DECK"], "--slides gives the notes their context: add --summarize"),
+    (["--slides", "deck.key"], "slides '.key' are not supported; give a PDF or a PowerPoint"),
     (["--summarize", "--slides", "deck.key"], "slides '.key' are not supported; give a PDF or a PowerPoint"),
     (["--format", "srt,pdf"], "unknown --format pdf; choose from txt,srt,vtt,jsonl,md"),
+    (["--vocab", "terms.txt"], "terms.txt: no such file; check the path given to --vocab"),
+    (["--translate", "simplified chinese"], "--translate takes a language code such as zh"),
 ])
 def test_usage_errors_stop_before_any_work(tmp_path, args, message):
-    deck = make_pdf(tmp_path / "deck.pdf")
     (tmp_path / "deck.key").write_text("keynote")
-    args = [str(deck) if a == "DECK" else str(tmp_path / a) if a == "deck.key" else a for a in args]
+    args = [str(tmp_path / a) if a in ("deck.key", "terms.txt") else a for a in args]
     done = live_transcribe(str(DATA / "jfk.flac"), "-o", str(tmp_path / "out"), *args,
                            env={"LIVE_LLM_API_KEY": KEY})
     assert done.returncode == 2

@@ -1,6 +1,7 @@
 """The session core: one worker that never freezes, built the same way for every front end."""
 
-from live.session.builder import Session, build_session, check_model, demo_clip, slides_context, source_factory
+from live.session.builder import (Session, build_session, check_model, course_vocabulary, demo_clip, slides_context,
+                                  source_factory)
 from live.session.events import (
     Bookmark,
     EngineState,
@@ -10,6 +11,7 @@ from live.session.events import (
     Pause,
     Retry,
     Status,
+    Translation,
 )
 from live.session.stats import SessionStats
 from live.session.loading import EngineLoader, StatusCallback
@@ -17,6 +19,7 @@ from live.session.worker import Worker
 
 __all__ = [
     "Bookmark", "EngineLoader", "EngineState", "Finished", "Marker", "Notice", "Pause", "Retry", "Session",
-    "SessionStats", "Status", "StatusCallback", "Worker", "build_session", "check_model", "demo_clip",
+    "SessionStats", "Status", "StatusCallback", "Translation", "Worker", "build_session", "check_model", "course_vocabulary",
+    "demo_clip",
     "slides_context", "source_factory",
 ]

@@ -1,8 +1,9 @@
 """One session builder for every front end: the TUI, headless mode, file transcription, the server.
 
 ``build_session`` turns Settings into a ready ``Session``: source, engine, segmenter, captioner,
-writer and notes. Its events reach the front end through one callback, and every final is teed
-to the notes keeper on the worker's side of that callback, so no front end wires the notes itself.
+writer, notes, the course's vocabulary and the translator. Its events reach the front end through one
+callback, and every final is teed to the notes keeper and the translator on the worker's side of that
+callback, so no front end wires them itself.
 Tests pass their own ``open_source`` or ``load_engine``.
 """
 
@@ -35,6 +36,8 @@ from live.vad import VadOptions
 
 if TYPE_CHECKING:
     from live.notes import NotesService
+    from live.translate import Translator
+    from live.vocab.course import CourseVocabulary
 
 log = logging.getLogger("live.session")
 
@@ -88,9 +91,10 @@ def slides_context(settings: Settings) -> str | None:
 def _slides_block(path: Path, mtime_ns: int, size: int) -> str:
     # Keyed by mtime and size too: the CLI checks the deck before the UI, the notes read it after;
     # a deck parsed once serves both, and an edited deck is parsed again.
-    from live.slides import load_slides, slides_prompt_block
+    from live.slides import slides_prompt_block
+    from live.vocab.course import read_deck
 
-    return slides_prompt_block(load_slides(path))
+    return slides_prompt_block(read_deck(path))
 
 
 def engine_loader(settings: Settings) -> EngineLoader:
@@ -108,10 +112,13 @@ def engine_loader(settings: Settings) -> EngineLoader:
 class Session:
     """A built session: its worker, its folder, its notes. Commands are safe from any thread."""
 
-    def __init__(self, worker: Worker, writer: SessionWriter | None, notes: NotesService | None) -> None:
+    def __init__(self, worker: Worker, writer: SessionWriter | None, notes: NotesService | None,
+                 translator: Translator | None = None, vocabulary: CourseVocabulary | None = None) -> None:
         self.worker = worker
         self.writer = writer
         self.notes = notes
+        self.translator = translator
+        self.vocabulary = vocabulary
         self.folder: Path | None = writer.folder if writer is not None else None
         self._thread: threading.Thread | None = None
         self._log_handler: logging.Handler | None = None
@@ -140,9 +147,11 @@ class Session:
         return self.notes.flush(timeout=timeout) if self.notes is not None else True
 
     def close(self) -> None:
-        """Stop the notes' worker and the session log (after the worker has finished)."""
+        """Stop the notes' and the translator's threads and the session log (after the worker has finished)."""
         if self.notes is not None:
             self.notes.close()
+        if self.translator is not None:
+            self.translator.close()
         if self._log_handler is not None:
             logging.getLogger("live").removeHandler(self._log_handler)
             self._log_handler.close()
@@ -209,6 +218,24 @@ def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode
     return NotesService(keeper, sink)
 
 
+def course_vocabulary(settings: Settings) -> CourseVocabulary | None:
+    """The terms of --vocab and --slides (VocabError or SlidesError in one line); None without either."""
+    if settings.vocab is None and settings.slides is None:
+        return None
+    from live.vocab.course import CourseVocabulary
+
+    return CourseVocabulary.load(settings.vocab, settings.slides)
+
+
+def _translator(settings: Settings, sink: Sink, vocabulary: CourseVocabulary | None) -> Translator | None:
+    if settings.translate is None:
+        return None
+    from live.translate import translator_for
+
+    return translator_for(settings.llm, settings.translate, terms=vocabulary.terms if vocabulary else (),
+                          notify=sink)
+
+
 def build_session(
     settings: Settings,
     sink: Sink,
@@ -253,11 +280,19 @@ def build_session(
     service = _notes_service(settings, writer.folder, sink, notes)
     if service is not None and settings.resume is not None:
         service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
+    vocabulary = course_vocabulary(settings)
+    if vocabulary is not None:
+        load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
+    translator = _translator(settings, sink, vocabulary)
 
     def tee(event: object) -> None:
-        # The notes take every final from here, on the worker's side: no front end wires them.
-        if service is not None and isinstance(event, Caption) and event.kind == "final":
-            service.keeper.add_final(event)
+        # The notes and the translator take every final from here, on the worker's side (after it is
+        # saved): no front end wires them, and neither can hold a caption up.
+        if isinstance(event, Caption) and event.kind == "final":
+            if service is not None:
+                service.keeper.add_final(event)
+            if translator is not None:
+                translator.add(event)
         sink(event)
 
     worker = Worker(
@@ -274,9 +309,13 @@ def build_session(
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
+        revise=vocabulary.revise if vocabulary is not None else None,
+        settle=translator.settle if translator is not None else None,
         **resumed,
     )
-    return Session(worker, writer, service)
+    if translator is not None:
+        translator.connect(worker.append)  # translations are written by the worker, in order
+    return Session(worker, writer, service, translator, vocabulary)
 
 
 def _resumed_writer(folder: Path, info: dict, record_audio: bool) -> tuple[SessionWriter, dict]:

@@ -24,6 +24,8 @@ from live.vad import VadOptions
 if TYPE_CHECKING:
     from live.config import Settings
     from live.llm import LLMClient, LLMSettings
+    from live.translate import Translator
+    from live.vocab.course import CourseVocabulary
 
 SLIDES_CONTEXT_CHARS = 12_000
 
@@ -63,8 +65,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     notes.add_argument("--summarize", action="store_true",
                        help="write notes (summary.md) with the LLM, as `live summarize` does (needs an API key)")
     notes.add_argument("--slides", type=Path, metavar="DECK",
-                       help="the lecture's slides (.pdf or .pptx) as context for --summarize: the notes cite "
-                       "slide numbers and spell terms as the slides do")
+                       help="the lecture's slides (.pdf or .pptx): their terms join the vocabulary (--vocab), and "
+                       "with --summarize the notes cite slide numbers and spell terms as the slides do")
+    notes.add_argument("--translate", metavar="LANG",
+                       help="translate each caption into LANG (zh, en, ja, ...) with the LLM: translation lines in "
+                       "transcript.jsonl and transcript.LANG.srt/.vtt (needs an API key)")
     asr = p.add_argument_group("recognition")
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper", help="default auto (as for `live run`)")
     asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto)")
@@ -72,12 +77,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
+    asr.add_argument("--vocab", type=Path, metavar="FILE",
+                     help="the course's terms, one a line: they bias Whisper and correct near-misses in each caption")
     asr.add_argument("--batch-s", type=float, metavar="S", default=BatchOptions.max_batch_s,
                      help=f"longest decode batch of merged speech (default {BatchOptions.max_batch_s:g}; "
                      "0: decode each speech segment alone, as live captions do)")
 
 
-SETTING_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
+SETTING_KEYS = ("engine", "backend", "model", "language", "compute", "threads", "vocab", "translate")
 
 
 @dataclass
@@ -116,9 +123,8 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     batching = BatchOptions(max_batch_s=args.batch_s)
     vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
                      max_segment_s=settings.max_segment_s)
-    if args.slides is not None and not args.summarize:
-        raise ConfigError("--slides gives the notes their context: add --summarize (or leave --slides out)")
     notes = _prepare_notes(args, settings, progress) if args.summarize else None
+    language_help = _LanguageHelp.prepare(settings, args.slides, progress)
 
     # Files that fail the cheap checks are reported now; the model loads only if one is left.
     paths: list[Path] = []
@@ -146,13 +152,15 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     taken: set[Path] = set()
     try:
         engine, reason = _load_engine(settings, progress)
+        if language_help.vocabulary is not None:
+            reason = f"{reason} · {language_help.vocabulary.prepare(engine)}"
         progress.message(f"live: using {reason}")
         for path in paths:
             folder = output_folder(path, args.output_dir, taken)
             taken.add(folder)
             held.held.clear()
             if not _one_file(path, folder, engine, reason, formats, settings.language, vad, batching, notes,
-                             progress, held, out):
+                             progress, held, out, language_help):
                 failed += 1
     finally:
         logger.removeHandler(held)
@@ -165,18 +173,28 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
 
 def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tuple[str, ...], language: str,
               vad: VadOptions, batching: BatchOptions, notes: _Notes | None, progress: Progress,
-              held: _HeldWarnings, out: TextIO) -> bool:
+              held: _HeldWarnings, out: TextIO, language_help: _LanguageHelp) -> bool:
     """Transcribe one file, say how it went in one line; True when it fully succeeded."""
+    vocabulary = language_help.vocabulary
+    translator = language_help.translator()
     try:
         result = transcribe_file(path, engine, folder, formats=formats, language=language, vad=vad,
                                  batching=batching, engine_label=reason,
                                  on_start=lambda stated: progress.start(path.name, stated),
-                                 on_progress=progress.update)
+                                 on_progress=progress.update,
+                                 revise=vocabulary.revise if vocabulary is not None else None, translator=translator)
     except LiveError as exc:
         progress.finish()
         progress.message(f"live: error: {_with_reason(str(exc), held.held)}")
         return False
+    finally:
+        if translator is not None:
+            translator.close()
     progress.finish()
+    if translator is not None:
+        stats = translator.stats
+        progress.message(f"live: {path.name}: {stats.translated} of {result.captions} captions translated into "
+                         f"{translator.target} ({stats.requests} requests)")
     if held.held and result.error is None:  # decoding stopped early although the length looked right
         result.error = (f"{held.held[0]} (the file is truncated or damaged); {folder} holds the transcript "
                         "of the part before")
@@ -194,6 +212,35 @@ def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tu
                          f"{mmss(result.wall_s)}{rtf} → {folder}")
     print(folder, file=out, flush=True)
     return ok
+
+
+@dataclass
+class _LanguageHelp:
+    """The course's vocabulary (--vocab, --slides) and the translation (--translate) of every file."""
+
+    vocabulary: CourseVocabulary | None = None
+    target: str | None = None
+    llm: dict | None = None
+
+    @classmethod
+    def prepare(cls, settings: Settings, slides: Path | None, progress: Progress) -> _LanguageHelp:
+        from live.vocab.course import CourseVocabulary
+
+        vocabulary = CourseVocabulary.load(settings.vocab, slides)  # a bad file: one line, before the model loads
+        if settings.translate is not None:
+            from live.llm import LLMSettings
+
+            LLMSettings.from_mapping(settings.llm)  # a bad [llm] table: now
+        return cls(vocabulary, settings.translate, settings.llm)
+
+    def translator(self) -> Translator | None:
+        """A translator of its own for each file (its glossary starts from the course's terms)."""
+        if self.target is None:
+            return None
+        from live.translate import FILE_OPTIONS, translator_for
+
+        return translator_for(self.llm or {}, self.target, options=FILE_OPTIONS,
+                              terms=self.vocabulary.terms if self.vocabulary is not None else ())
 
 
 def _with_reason(message: str, held: list[str]) -> str:
@@ -216,9 +263,10 @@ def _prepare_notes(args: argparse.Namespace, settings: Settings, progress: Progr
 
     notes = _Notes()
     if args.slides is not None:
-        from live.slides import load_slides, slides_prompt_block
+        from live.slides import slides_prompt_block
+        from live.vocab.course import read_deck
 
-        deck = load_slides(args.slides)
+        deck = read_deck(args.slides)  # parsed once for the notes and the vocabulary
         notes.context = slides_prompt_block(deck, SLIDES_CONTEXT_CHARS)
         progress.message(f"live: slides: {len(deck.slides)} from {args.slides}")
     llm_settings = LLMSettings.from_mapping(settings.llm)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from live import __version__
 from live.asr.base import Engine
@@ -27,6 +28,9 @@ from live.session.worker import Worker
 from live.timefmt import hms, mmss
 from live.transcript import TRANSCRIPT, SessionWriter, read_entries
 from live.vad import VadOptions
+
+if TYPE_CHECKING:
+    from live.translate import Translator
 
 FORMATS = ("txt", "srt", "vtt", "jsonl", "md")
 DEFAULT_FORMATS = ("txt", "srt", "vtt", "jsonl")  # what a live session leaves
@@ -48,11 +52,14 @@ class FileTranscription:
     The file streams through in blocks, so an hour-long lecture never sits in memory whole. With a
     ``writer`` each final is on disk before it is yielded. Figures for the report (audio length,
     decode time, batches) are filled in as it runs. A decode that fails raises LiveError at the end.
+    ``revise`` corrects each final before it is saved (the vocabulary); a ``translator`` gets each
+    final, and the worker awaits its translations before closing the folder.
     """
 
     def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
                  batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
-                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None) -> None:
+                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None,
+                 revise: Callable[[Caption], Caption] | None = None, translator: Translator | None = None) -> None:
         self.path = Path(path)
         self.engine = engine
         self.language = language
@@ -61,6 +68,8 @@ class FileTranscription:
         self.on_progress = on_progress
         self.on_notice = on_notice
         self.writer = writer
+        self.revise = revise
+        self.translator = translator
         self.audio_s = 0.0
         self.decode_s = 0.0
         self.batches = 0
@@ -86,11 +95,21 @@ class FileTranscription:
         assert source is not None
         events: queue.SimpleQueue[object] = queue.SimpleQueue()
         engine = self.engine
+        translator = self.translator
+
+        def emit(event: object) -> None:
+            if translator is not None and isinstance(event, Caption):
+                translator.add(event)  # on the worker's side, so the last finals are in before it settles
+            events.put(event)
+
         worker = Worker(
-            lambda: source, lambda _status: (engine, ""), events.put, writer=self.writer, vad=self.vad,
+            lambda: source, lambda _status: (engine, ""), emit, writer=self.writer, vad=self.vad,
             captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
-            language=self.language, stop_on_failure=True,
+            language=self.language, stop_on_failure=True, revise=self.revise,
+            settle=translator.settle if translator is not None else None,
         )
+        if translator is not None:
+            translator.connect(worker.append, notify=events.put)
         thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
         thread.start()
         finished: Finished | None = None
@@ -201,8 +220,11 @@ def _os_reason(folder: Path) -> str:
 def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
                     language: str = "auto", vad: VadOptions | None = None, batching: BatchOptions | None = None,
                     engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
-                    on_progress: Callable[[float], None] | None = None) -> FileResult:
-    """Transcribe ``path`` into ``folder`` (the files named by ``formats``).
+                    on_progress: Callable[[float], None] | None = None,
+                    revise: Callable[[Caption], Caption] | None = None,
+                    translator: Translator | None = None) -> FileResult:
+    """Transcribe ``path`` into ``folder`` (the files named by ``formats``); ``revise`` and ``translator``
+    as for FileTranscription (with a translator, ``transcript.LANG.srt``/``.vtt`` too, as formats allow).
 
     Raises LiveError for a file or folder that cannot be used, before anything is written. A file
     that ends early is written and reported in ``FileResult.error``. ``on_start`` gets the file's
@@ -212,7 +234,8 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     path = Path(path)
     check_input(path)
     result = FileResult(path, folder, stated_s=media_duration(path))
-    job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress)
+    job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress,
+                            revise=revise, translator=translator)
     meta = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
@@ -245,6 +268,12 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     for fmt, name in OUTPUT_FILES.items():
         if fmt not in formats and fmt != "jsonl":  # jsonl may still feed the notes; dropped by the caller
             (folder / name).unlink(missing_ok=True)
+    if translator is not None:
+        from live.translate.files import translation_files
+
+        for fmt, translated in zip(("srt", "vtt"), translation_files(folder, translator.target)):
+            if fmt not in formats:
+                translated.unlink(missing_ok=True)
     result.captions = len(finals)
     result.audio_s = job.audio_s
     result.decode_s = job.decode_s

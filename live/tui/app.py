@@ -18,6 +18,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.notes import NotesEvent
 from live.session import EngineLoader, EngineState, Finished, Marker, Notice, Session, Status
+from live.session.events import Translation
 from live.tui.caption_view import CaptionView
 from live.tui.messages import PipelineEvent
 from live.tui.notes import AskScreen, NotesPane
@@ -163,6 +164,8 @@ class LiveApp(App[int]):
             self.query_one(StatusBar).status = event
         elif isinstance(event, Marker):
             self.query_one(CaptionView).add(event)
+        elif isinstance(event, Translation):
+            self.query_one(CaptionView).attach(event.index, event.text)  # dimmed under its caption
         elif isinstance(event, NotesEvent):
             self.query_one(NotesPane).route(event)
         elif isinstance(event, EngineState):

@@ -239,7 +239,16 @@ class CaptionView(ScrollView, can_focus=True):
     def _disk_rows(self) -> list[Row]:
         if self.transcript is None:
             return []
-        return [row for obj in read_jsonl(self.transcript) if (row := Row.from_json(obj)) is not None]
+        rows: list[Row] = []
+        finals: dict[object, Row] = {}
+        for obj in read_jsonl(self.transcript):
+            if obj.get("type") == "translation" and obj.get("index") in finals:
+                finals[obj["index"]].sub = str(obj.get("text") or "") or None  # read back under its caption
+            elif (row := Row.from_json(obj)) is not None:
+                rows.append(row)
+                if row.kind == "final":
+                    finals[row.index] = row
+        return rows
 
     def _load_before(self) -> None:
         rows = self._disk_rows()
