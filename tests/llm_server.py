@@ -11,7 +11,8 @@ records every request, and answers from a queue the test fills:
     server.enqueue_hang()                         # nothing until release() or close()
 
 With an empty queue it echoes a short deterministic answer: ``# Notes`` and the word count of the
-last user message, so answers (and so the "previous notes" of the next request) stay small.
+last user message, so answers (and so the "previous notes" of the next request) stay small; or, when a
+test sets ``server.responder = fn``, ``fn(body)``'s text (a stand-in model that reads the request).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -91,6 +92,7 @@ class LLMServer:
         self._release = threading.Event()
         self.hanging = threading.Event()  # set while a handler is hanging
         self._arrived = threading.Condition(self._lock)
+        self.responder: Callable[[dict[str, Any]], str] | None = None  # answers when the queue is empty
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -172,7 +174,8 @@ class LLMServer:
             return
         with self._arrived:
             self.requests.append(RecordedRequest(h.path, {k.lower(): v for k, v in h.headers.items()}, body))
-            reply = self._script.popleft() if self._script else Reply(text=echo_answer(body))
+            fallback = self.responder or echo_answer
+            reply = self._script.popleft() if self._script else Reply(text=fallback(body))
             self._arrived.notify_all()
         if reply.hang_after == 0:
             self._hang()

@@ -36,7 +36,7 @@ from live.vad import VadOptions
 
 if TYPE_CHECKING:
     from live.notes import NotesService
-    from live.translate import Translator
+    from live.translate import TranslateOptions, Translator
     from live.vocab.course import CourseVocabulary
 
 log = logging.getLogger("live.session")
@@ -227,13 +227,14 @@ def course_vocabulary(settings: Settings) -> CourseVocabulary | None:
     return CourseVocabulary.load(settings.vocab, settings.slides)
 
 
-def _translator(settings: Settings, sink: Sink, vocabulary: CourseVocabulary | None) -> Translator | None:
+def _translator(settings: Settings, sink: Sink, vocabulary: CourseVocabulary | None,
+                options: TranslateOptions | None) -> Translator | None:
     if settings.translate is None:
         return None
     from live.translate import translator_for
 
     return translator_for(settings.llm, settings.translate, terms=vocabulary.terms if vocabulary else (),
-                          notify=sink)
+                          notify=sink, options=options)
 
 
 def build_session(
@@ -248,12 +249,14 @@ def build_session(
     batching: BatchOptions | None = None,
     stop_on_failure: bool | None = None,
     meta: dict | None = None,
+    translate: TranslateOptions | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
     ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
+    ``translate``: how --translate batches and waits (default ``TranslateOptions()``).
     """
     open_source = open_source or source_factory(settings)
     if load_engine is None:
@@ -283,7 +286,7 @@ def build_session(
     vocabulary = course_vocabulary(settings)
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
-    translator = _translator(settings, sink, vocabulary)
+    translator = _translator(settings, sink, vocabulary, translate)
 
     def tee(event: object) -> None:
         # The notes and the translator take every final from here, on the worker's side (after it is

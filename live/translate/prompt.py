@@ -27,9 +27,11 @@ NAMES = {**LANGUAGE_NAMES, "zh": "Simplified Chinese", "zh-hant": "Traditional C
          "tr": "Turkish", "pl": "Polish", "uk": "Ukrainian", "sv": "Swedish"}
 _CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
 
-_LINE = re.compile(r"^\s*(?:[-*]\s*)?[\[【(（]?\s*(\d{1,9})\s*[\]】)）]?\s*[.:：、]?\s*(.*)$")
+# "[12] text", "【12】text", "(12) text", "12. text", "12: text": a number in brackets or before a delimiter
+_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:[\[【(（]\s*(\d{1,9})\s*[\]】)）]|(\d{1,9})\s*[.:：、)）])\s*(.*)$")
 _ENTRY = re.compile(r"^\s*[-*]?\s*=\s*(.+?)\s*(?:=>|⇒|→)\s*(.+?)\s*$")
 _FENCE = re.compile(r"^\s*```\w*\s*$")
+_WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
 
 
 def check_target(code: str) -> str:
@@ -93,7 +95,7 @@ def messages(prompts: Prompts, target: str, glossary: Glossary, batch: Sequence[
         parts.append("Glossary (always translate these terms this way):\n" + glossary.block())
     if context:
         parts.append("Just before (already translated; context only, do not translate again):\n"
-                     + "\n".join(f"[{p.index}] {p.text}\n=> {text}" for p, text in context))
+                     + "\n".join(f"[{p.index}] {_one_line(p.text)}\n=> {_one_line(text)}" for p, text in context))
     user = prompts.render(USER, target=target_name(target), before="\n\n".join(parts),
                           captions="\n".join(f"[{p.index}] {_one_line(p.text)}" for p in batch)).strip()
     return [{"role": "system", "content": system_prompt(prompts, target, glossary)},
@@ -115,14 +117,21 @@ def parse_answer(text: str, wanted: Iterable[int]) -> tuple[dict[int, str], list
             current = None
             continue
         match = _LINE.match(line)
-        if match and int(match.group(1)) in wanted and line.lstrip()[:1] in "[【(（-*0123456789":
-            index = int(match.group(1))
-            current = index if index not in found else None
+        if match:
+            index = int(match.group(1) or match.group(2))
+            current = index if index in wanted and index not in found else None  # the first answer counts
             if current is not None:
-                found[current] = match.group(2).strip()
+                found[current] = match.group(3).strip()
         elif current is not None:
-            found[current] = f"{found[current]} {line.strip()}".strip()
+            found[current] = _join(found[current], line.strip())
     return {i: t for i, t in found.items() if t}, entries
+
+
+def _join(before: str, after: str) -> str:
+    """Two pieces of one translation: no space next to CJK text, one elsewhere."""
+    if not before:
+        return after
+    return before + after if _WIDE.match(before[-1]) or _WIDE.match(after[:1] or " ") else f"{before} {after}"
 
 
 def _one_line(text: str) -> str:

@@ -29,6 +29,7 @@ from live.translate.queue import Pending, TranslateOptions, TranslationQueue
 log = logging.getLogger("live.translate")
 
 FATAL = (NoAPIKey, AuthError, BalanceError, BadRequest)  # no retry can help: translation is turned off
+LOST_NOTICE_EVERY_S = 30.0  # captions given up are told at most this often (with how many since)
 ClientSource = LLMClient | Callable[[], LLMClient]
 
 
@@ -78,6 +79,8 @@ class Translator:
         self._flushing = False
         self._closed = False
         self._failing: str | None = None  # the error of the current failure streak, said once
+        self._lost_unsaid = 0  # captions given up since the last notice about them
+        self._lost_said_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="live-translate", daemon=True)
         self._thread.start()
 
@@ -137,6 +140,8 @@ class Translator:
             self.cancel()
             self._say("warning", f"{left_over} caption{'s' if left_over != 1 else ''} not translated before the "
                                  "end (the model was too slow); every caption is saved")
+        if self._lost_unsaid:
+            self._lost(0, self._failing or "the answer left them out", now=True)
         self._close_thread()
         serve()  # the last translations handed over
 
@@ -192,8 +197,18 @@ class Translator:
                 self.stats.given_up = self._queue.given_up
                 self._cond.notify_all()
             if lost and self.off is None:
-                self._say("warning", f"{len(lost)} caption{'s' if len(lost) != 1 else ''} could not be translated "
-                                     f"({self._failing or 'the answer left them out'}); captions go on")
+                self._lost(len(lost), self._failing or "the answer left them out")
+
+    def _lost(self, count: int, why: str, *, now: bool = False) -> None:
+        """Tell the user about captions given up, at most every LOST_NOTICE_EVERY_S (how many since)."""
+        self._lost_unsaid += count
+        at = time.monotonic()
+        if not self._lost_unsaid or not (now or self._lost_said_at is None
+                                         or at - self._lost_said_at >= LOST_NOTICE_EVERY_S):
+            return
+        count, self._lost_unsaid, self._lost_said_at = self._lost_unsaid, 0, at
+        self._say("warning", f"{count} caption{'s' if count != 1 else ''} could not be translated ({why}); "
+                             "captions go on")
 
     def _request(self, request: list[dict[str, str]], batch: list[Pending]) -> dict[int, str] | None:
         """One request; the translations it brought (handed over already), or None when it failed."""
