@@ -483,3 +483,31 @@ async def test_the_tui_shows_each_translation_dimmed_under_its_caption(tmp_path,
     again = CaptionView(folder / "transcript.jsonl")
     rows = again._disk_rows()
     assert any(r.sub and r.sub.startswith("译1：") for r in rows)
+
+
+def test_live_transcribe_translates_files_with_the_courses_terms(tmp_path, llm_server):
+    import os
+    import subprocess
+    import sys
+
+    llm_server.responder = translating
+    config = tmp_path / "config.toml"
+    config.write_text(f'[llm]\nbase_url = "{llm_server.url}/v1"\nmodel = "notes-model"\n'
+                      'translate_model = "translate-model"\nmax_retries = 0\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "live", "transcribe", str(DATA / "jfk.flac"), "-o", str(tmp_path / "out"),
+         "--engine", "whisper", "--translate", "zh", "--vocab", str(DATA / "course_vocab.txt"),
+         "--format", "srt,jsonl"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "LIVE_CONFIG": str(config), "LIVE_LLM_API_KEY": KEY})
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "out" / "jfk"
+    lines = jsonl(folder)
+    finals = [x for x in lines if x["type"] == "final"]
+    translations = [x for x in lines if x["type"] == "translation"]
+    assert finals and sorted(t["index"] for t in translations) == [f["index"] for f in finals]
+    assert (folder / "transcript.zh.srt").is_file() and not (folder / "transcript.zh.vtt").exists()  # --format
+    assert {r.body["model"] for r in llm_server.requests} == {"translate-model"}
+    assert "Laplacian; Heaviside" in llm_server.requests[0].messages[0]["content"]  # the course's terms
+    assert f"{len(finals)} of {len(finals)} captions translated into zh" in done.stderr
+    assert "vocabulary: 52 terms, 43 in Whisper's prompt" in done.stderr
