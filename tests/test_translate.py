@@ -132,12 +132,16 @@ def test_the_request_keeps_a_stable_prefix_and_the_batch_in_order():
     assert first[0]["role"] == "system" and "Simplified Chinese" in first[0]["content"]
     assert "Laplacian; Heaviside." in first[0]["content"]  # the course's terms, once each
     assert first[1]["content"].endswith("[7] the Laplacian operator\n[8] on a Heaviside step function")
-    glossary.learn([("Laplacian", "拉普拉斯算子"), ("laplacian", "拉氏算子"), ("x", "x")])
-    later = messages(prompts, "zh", glossary, [Pending(9, "again")], context=[(batch[1], "在阶跃函数上")])
+    glossary.learn([("Laplacian", "拉普拉斯算子"), ("laplacian", "拉氏算子"), ("x", "x"), ("step function", "阶跃函数"),
+                    ("Hessian", "黑塞矩阵")])
+    later = messages(prompts, "zh", glossary, [Pending(9, "the LAPLACIAN again")], context=[(batch[1], "在阶跃函数上")])
     assert later[0] == first[0]  # the system prompt never changes: the provider's cache keeps it
     user = later[1]["content"]
-    assert user.startswith("Glossary") and "= Laplacian => 拉普拉斯算子" in user and "拉氏算子" not in user
-    assert "[8] on a Heaviside step function\n=> 在阶跃函数上" in user and user.endswith("[9] again")
+    # the entries for the terms the batch and its context say, and only those
+    assert user.startswith("Glossary (always translate these terms this way):\n= Laplacian => 拉普拉斯算子\n"
+                           "= step function => 阶跃函数\n\n")
+    assert "拉氏算子" not in user and "Hessian" not in user
+    assert "[8] on a Heaviside step function\n=> 在阶跃函数上" in user and user.endswith("[9] the LAPLACIAN again")
 
 
 def test_answers_are_read_leniently_but_only_for_what_was_asked():
@@ -351,7 +355,7 @@ class Recorder:
 def run_session(tmp_path, server, engine, recorder, options=None, **kw):
     session = build_session(session_settings(tmp_path, server, **kw), recorder,
                             load_engine=lambda _s: (engine, "whisper tiny.en (test)"), notes="off",
-                            translate=options or TranslateOptions(min_interval_s=0.0))
+                            translate_options=options or TranslateOptions(min_interval_s=0.0))
     try:
         session.run()
     finally:
@@ -435,7 +439,7 @@ def test_a_failing_or_hanging_model_never_slows_the_captions(tmp_path, llm_serve
         began = time.monotonic()
         session = build_session(
             session_settings(tmp_path / name, llm_server, fast=False, translate=None if name == "off" else "zh"),
-            rec, load_engine=lambda _s: (whisper_engine, "test"), notes="off", translate=quick)
+            rec, load_engine=lambda _s: (whisper_engine, "test"), notes="off", translate_options=quick)
         try:
             session.run()
         finally:

@@ -249,14 +249,14 @@ def build_session(
     batching: BatchOptions | None = None,
     stop_on_failure: bool | None = None,
     meta: dict | None = None,
-    translate: TranslateOptions | None = None,
+    translate_options: TranslateOptions | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
     ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
-    ``translate``: how --translate batches and waits (default ``TranslateOptions()``).
+    ``translate_options``: how --translate batches and waits (default ``TranslateOptions()``).
     """
     open_source = open_source or source_factory(settings)
     if load_engine is None:
@@ -273,6 +273,7 @@ def build_session(
         "pid": os.getpid(),
         **(meta or {}),
     }
+    vocabulary = course_vocabulary(settings)  # a bad --vocab file fails before a folder is made
     resumed: dict = {}
     if settings.resume is not None:
         writer, resumed = _resumed_writer(settings.resume, info, settings.record_audio)
@@ -283,10 +284,9 @@ def build_session(
     service = _notes_service(settings, writer.folder, sink, notes)
     if service is not None and settings.resume is not None:
         service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
-    vocabulary = course_vocabulary(settings)
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
-    translator = _translator(settings, sink, vocabulary, translate)
+    translator = _translator(settings, sink, vocabulary, translate_options)
 
     def tee(event: object) -> None:
         # The notes and the translator take every final from here, on the worker's side (after it is

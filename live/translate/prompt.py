@@ -1,9 +1,10 @@
 """What a translation request says, and how its answer is read.
 
 A request is a system prompt that stays the same all lecture (the instructions and the course's terms:
-a prefix the provider's cache keeps) and one user message: the glossary learned so far (it only grows,
-so it too is a stable prefix), the last finals translated (for continuity), then the batch as numbered
-lines ``[N] text``, N the final's index. The answer is one ``[N] translation`` line per final, followed by
+a prefix the provider's cache keeps) and one user message: the glossary entries for the terms the batch
+and its context say (the whole glossary every time would cost more than the captions: benchmarks/
+language_live.py), the last finals translated (for continuity), then the batch as numbered lines
+``[N] text``, N the final's index. The answer is one ``[N] translation`` line per final, followed by
 ``= term => translation`` lines for technical terms the model translated that are not in the glossary
 yet; those join the glossary, so a term is written the same way for the rest of the lecture.
 """
@@ -75,8 +76,15 @@ class Glossary:
             new += 1
         return new
 
-    def block(self) -> str:
-        return "\n".join(f"= {term} => {translation}" for term, translation in self.entries.items())
+    def relevant(self, texts: Iterable[str]) -> list[tuple[str, str]]:
+        """The entries whose term occurs in ``texts`` (ignoring case, hyphens and spacing): what a request
+        needs to write those terms as before, without the cost of the whole glossary every time."""
+        said = " ".join(_folded(t) for t in texts)
+        return [(term, translation) for term, translation in self.entries.items() if _folded(term) in said]
+
+
+def _folded(text: str) -> str:
+    return " ".join(re.sub(r"[-‐‑–_/]+", " ", text.casefold()).split())
 
 
 def system_prompt(prompts: Prompts, target: str, glossary: Glossary) -> str:
@@ -91,8 +99,10 @@ def messages(prompts: Prompts, target: str, glossary: Glossary, batch: Sequence[
              context: Sequence[tuple[Pending, str]] = ()) -> list[dict[str, str]]:
     """The request for ``batch`` (oldest first)."""
     parts = []
-    if glossary.entries:
-        parts.append("Glossary (always translate these terms this way):\n" + glossary.block())
+    entries = glossary.relevant([p.text for p in batch] + [p.text for p, _ in context])
+    if entries:
+        parts.append("Glossary (always translate these terms this way):\n"
+                     + "\n".join(f"= {term} => {translation}" for term, translation in entries))
     if context:
         parts.append("Just before (already translated; context only, do not translate again):\n"
                      + "\n".join(f"[{p.index}] {_one_line(p.text)}\n=> {_one_line(text)}" for p, text in context))
