@@ -99,7 +99,7 @@ def engine_loader(settings: Settings) -> EngineLoader:
 
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-            backend=settings.backend, on_status=on_status,
+            backend=settings.backend, on_status=on_status, interim=True,  # captions before an ONNX build ends
         )
 
     return load
