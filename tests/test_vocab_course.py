@@ -251,3 +251,26 @@ def test_clips_without_the_terms_come_out_no_worse(tmp_path, shared_audio, whisp
     (plain_errors, words, _), (vocab_errors, _, corrections) = results["plain"], results["vocab"]
     assert vocab_errors - plain_errors <= words / 100, results
     assert corrections == 0, results
+
+
+def test_an_engine_switched_to_later_is_prepared_too():
+    """A cold start captions with a quick engine, then switches to the fast one: both get the vocabulary."""
+
+    class Biasable(Scripted):
+        english_only = True
+
+        def __init__(self, heard):
+            super().__init__(heard)
+            self.hotwords = None
+
+        def count_tokens(self, text: str) -> int:
+            return len(text.split())
+
+    quick, fast = Biasable(HEARD), Scripted(HEARD)
+    course = CourseVocabulary(Vocabulary.from_terms(["Laplacian", "Heaviside", "傅里叶变换"]))
+    loader = course.loader(lambda _status: (quick, "whisper tiny.en (while SenseVoice builds)",
+                                            lambda _s: (fast, "sensevoice onnx int8")))
+    engine, reason, then = loader(lambda _text: None)
+    assert engine is quick and quick.hotwords == "Laplacian, Heaviside." and "2 in Whisper's prompt" in reason
+    engine, reason = then(lambda _text: None)
+    assert engine is fast and reason == "sensevoice onnx int8 · vocabulary: 3 terms"

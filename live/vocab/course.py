@@ -106,12 +106,16 @@ class CourseVocabulary:
         return said
 
     def loader(self, load: EngineLoader) -> EngineLoader:
-        """``load``, then the engine prepared (in the model's loading thread, before any decode)."""
+        """``load``, then the engine prepared (in the model's loading thread, before any decode); an
+        engine the session switches to later (a cold start's ``then``) is prepared the same way."""
 
         def load_and_prepare(on_status):
-            engine, reason = load(on_status)
+            loaded = load(on_status)
+            engine, reason = loaded[0], loaded[1]
             said = self.prepare(engine)
-            return engine, f"{reason} · {said}" if reason else said
+            prepared = (engine, f"{reason} · {said}" if reason else said)
+            then = loaded[2] if len(loaded) > 2 else None
+            return (*prepared, self.loader(then)) if then is not None else prepared
 
         return load_and_prepare
 
