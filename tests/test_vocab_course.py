@@ -21,7 +21,6 @@ from audio_helpers import DATA
 from live.asr.base import Transcription
 from live.captions import Caption
 from live.config import Settings
-from live.errors import LiveError
 from live.session import build_session
 from live.vocab import VocabError, Vocabulary
 from live.vocab.course import CourseVocabulary, course_vocabulary

@@ -100,7 +100,7 @@ class Translator:
 
     def add(self, caption: Caption) -> None:
         """Take a saved final (anything else is ignored); returns at once."""
-        if caption.kind != "final" or not caption.text.strip():
+        if caption.kind != "final" or not caption.text.strip() or self._closed:
             return
         if caption.language == self.target:  # said in the target language already: nothing to translate
             self._hand_over([Translation(caption.index, self.target, caption.text, caption.start)])
