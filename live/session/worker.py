@@ -8,7 +8,8 @@ The worker always ends well. Whatever raises — the source, the model load, a d
 becomes an event: a lost microphone is retried; recognition that stops (load or decode) leaves the
 audio recording and the captions on screen until ``Retry`` reloads the model; anything else ends the
 session with ``Finished.error``. Commands (pause, bookmark, retry) arrive through a queue; only this
-thread writes the session folder, and a final is on disk before any front end sees it.
+thread writes the session folder, and a final is on disk before any front end sees it. A marker
+waits for the captions of the speech before it (``live.session.marks``), so it sits after them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
+from live.session.marks import MarkerQueue
 from live.session.stats import SessionStats
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
@@ -71,6 +73,7 @@ class Worker:
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._markers = MarkerQueue()  # each waits for the captions of the speech before it
         self._stop = threading.Event()
         self._paused = False  # as asked; the worker applies it in order with the other commands
         self._listening = True
@@ -100,8 +103,9 @@ class Worker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        """Mark the moment ``at`` (default: now) with the student's ``note``; returns the moment."""
+        at = self.clock() if at is None else at
         self._commands.put(Bookmark(at, note))
         return at
 
@@ -135,6 +139,7 @@ class Worker:
                 elif self._read():
                     break
                 self._decode()
+                self._markers_due()
                 self._status()
         except LiveError as exc:
             error = str(exc)
@@ -326,14 +331,21 @@ class Worker:
                 self._listening = not command.paused
                 if command.paused:
                     self.captioner.close_segment()  # what was said before the pause is captioned now
-                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+                self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
-                self._mark(Marker("bookmark", command.at, command.note))
+                self._markers.hold(Marker("bookmark", command.at, command.note))
             elif isinstance(command, Retry):
                 if self._lost is not None:
                     self._retry_source(now=True)
                 if self.failure is not None and self._load is None:
                     self._start_load()
+
+    def _markers_due(self, everything: bool = False) -> None:
+        """Write and show the markers whose earlier speech is captioned (no caption is coming while
+        the microphone is gone or recognition has stopped)."""
+        stalled = self._lost is not None or (self.captioner.engine is None and self._load is None)
+        for marker in self._markers.due(self.captioner, self.clock(), everything=everything or stalled):
+            self._mark(marker)
 
     def _mark(self, marker: Marker) -> None:
         self._save(lambda w: w.add_entry(marker.to_json()))
@@ -369,6 +381,7 @@ class Worker:
             self._attach_engine()
             while self.captioner.pending_finals and self.captioner.engine is not None:
                 self._decode()
+            self._markers_due(everything=True)
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
