@@ -1,7 +1,8 @@
 """``live summarize SESSION_DIR``: the notes of a saved session, rebuilt from its transcript.
 
 A transcript over the context budget is cut into parts, each summarized on its own (map), and the
-partial notes merged (reduce), so no transcript is ever too long to summarize.
+partial notes merged (reduce), so no transcript is ever too long to summarize. The student's
+bookmarks go with the part they fall in, among the captions around them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from live.llm import (
 from live.notes.finals import (
     chunk_finals,
     format_finals,
-    read_transcript,
+    marks_before,
+    read_lecture,
     span,
     transcript_room,
 )
@@ -42,7 +44,7 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
     every request: it stays in the stable prefix that the provider's cache matches.
     """
     session_dir = Path(session_dir)
-    finals = read_transcript(session_dir / TRANSCRIPT)
+    finals, marks = read_lecture(session_dir / TRANSCRIPT)
     if not finals:
         raise SessionError(f"{session_dir / TRANSCRIPT} holds no final captions; nothing to summarize")
     prompts = Prompts(settings.prompts_dir)
@@ -59,13 +61,15 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
     parts = chunk_finals(finals, room)
     if len(parts) == 1:
         say(f"summarizing {len(finals)} captions ({span(finals)}) in one request")
-        notes = ask(prompts.render("summarize", span=span(finals), transcript=format_finals(finals)))
+        notes = ask(prompts.render("summarize", span=span(finals, marks), transcript=format_finals(finals, marks)))
     else:
         partials: list[str] = []
         for i, part in enumerate(parts, 1):
             say(f"part {i} of {len(parts)} ({span(part)})")
-            partials.append(ask(prompts.render("map", part=i, parts=len(parts), span=span(part),
-                                               transcript=format_finals(part))))
+            mine = marks[:marks_before(marks, parts[i] if i < len(parts) else [])]
+            marks = marks[len(mine):]
+            partials.append(ask(prompts.render("map", part=i, parts=len(parts), span=span(part, mine),
+                                               transcript=format_finals(part, mine))))
         notes = _reduce(partials, ask, prompts, settings, system, say)
     return write_notes(session_dir, notes)
 

@@ -22,6 +22,7 @@ from live import __version__
 from live.audio import AudioSource, FileSource, MicSource, resolve_device
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
+from live.session.events import Marker
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.worker import Worker
 from live.transcript import SessionWriter
@@ -173,8 +174,9 @@ class Session:
     def paused(self) -> bool:
         return self.worker.paused
 
-    def bookmark(self, note: str = "") -> float:
-        return self.worker.bookmark(note)
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        """Mark the moment ``at`` (default: now; the TUI passes when B was pressed) with ``note``."""
+        return self.worker.bookmark(note, at)
 
     def retry(self) -> None:
         """Reconnect a lost microphone, or restart recognition that stopped."""
@@ -244,9 +246,11 @@ def build_session(
     service = _notes_service(settings, writer.folder, sink, notes)
 
     def tee(event: object) -> None:
-        # The notes take every final from here, on the worker's side: no front end wires them.
+        # The notes take every final and bookmark from here, on the worker's side: no front end wires them.
         if service is not None and isinstance(event, Caption) and event.kind == "final":
             service.keeper.add_final(event)
+        elif service is not None and isinstance(event, Marker):
+            service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
         sink(event)
 
     worker = Worker(
