@@ -100,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
     sub.add_parser("devices", help="list input devices")
-    s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
-    s.add_argument("session", type=Path, metavar="SESSION_DIR")
     from live.bench import build_parser as bench_parser
     from live.library.commands import add_library_parsers
+    from live.notes.summarize import add_summarize_parser
+
+    add_summarize_parser(sub)
     from live.transcribe import add_transcribe_parser
 
     add_transcribe_parser(sub)
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices":
             return _devices()
         if args.command == "summarize":
-            return _summarize(args.session)
+            from live.notes.summarize import summarize_command
+
+            return summarize_command(args)
         if args.command == "transcribe":
             from live.transcribe import transcribe_main
 
@@ -164,15 +167,6 @@ def _devices() -> int:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_samplerate:.0f} Hz)")
     return 0
-
-
-def _summarize(session: Path) -> int:
-    from live.config import load_settings
-    from live.llm import LLMSettings
-    from live.notes import summarize_main
-
-    settings = load_settings()
-    return summarize_main(session, LLMSettings.from_mapping(settings.llm))
 
 
 def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:
