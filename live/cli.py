@@ -56,7 +56,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
                      help="replay an audio or video file in real time instead of the microphone")
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
     src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
-    src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
+    src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's; "
+                     "'monitor': what this computer plays (an online lecture)")
+    src.add_argument("--mix", nargs="?", const="monitor", metavar="SYSTEM_AUDIO",
+                     help="the microphone and what this computer plays, together (default: the speakers' monitor)")
     asr = p.add_argument_group("recognition")
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
                      help="auto (default): SenseVoice if present or downloadable, else Whisper")
@@ -113,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
+RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
             "json", "partials", "slides")
 
@@ -157,16 +160,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _devices() -> int:
-    from live.audio import list_devices
+    from live.audio import install_hint, list_devices, list_system_inputs
 
-    devices = list_devices()
+    devices, system = list_devices(), list_system_inputs()
     if not devices:
         print("no input devices found (no sound card?); use --input FILE to caption a recording", file=sys.stderr)
-        return 1
     for d in devices:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_samplerate:.0f} Hz)")
-    return 0
+    print("\nsystem audio (what this computer plays: --device monitor or a name below; --mix adds it to the mic):")
+    for s in system:
+        print(f"{'*' if s.is_default else ' '}      {s.name}" + (f"  ({s.description})" if s.description != s.name else ""))
+    if not system:
+        print(f"  none: {install_hint()}")
+    return 0 if devices or system else 1
 
 
 def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from live import __version__
-from live.audio import AudioSource, FileSource, MicSource, resolve_device
+from live.audio import AudioSource, FileSource, input_factory
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.session.events import Marker
@@ -51,9 +51,8 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
         probe.stop()
         realtime = not settings.fast
         return lambda: FileSource(path, realtime=realtime)
-    resolve_device(settings.device)  # a clear error now, before any UI
-    # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
-    return lambda: MicSource(settings.device, rescan=True)
+    # A microphone, the computer's own audio (--device monitor), or both (--mix): checked now, before any UI.
+    return input_factory(settings.device, settings.mix)
 
 
 def check_model(settings: Settings) -> None:
@@ -233,6 +232,7 @@ def build_session(
         "started": datetime.now().isoformat(timespec="seconds"),
         "input": str(settings.input) if settings.input else ("demo" if settings.demo else "microphone"),
         "device": settings.device,
+        "mix": settings.mix,
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
