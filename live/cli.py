@@ -35,8 +35,8 @@ headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "e
 "emotion", "events", "emitted", "index"}; times are seconds of audio since the stream began, and
 emitted - end is the caption's latency.
 
-keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
-q quit (saves everything and prints where).
+keys in the TUI: p pause/resume, b bookmark, B bookmark with a note, / search, s notes so far, a ask,
+! explain the last minute, ? help, q quit (saves everything and prints where).
 """
 
 
