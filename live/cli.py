@@ -32,8 +32,8 @@ variables (LIVE_ENGINE, LIVE_MODEL, LIVE_LANGUAGE, LIVE_DEVICE, LIVE_SESSION_DIR
 The LLM key comes from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY, or the file named by llm.api_key_file.
 
 headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "end", "text", "language",
-"emotion", "events", "emitted", "index"}; times are seconds of audio since the stream began, and
-emitted - end is the caption's latency.
+"emotion", "events", "emitted", "index", "speech_end"}; times are seconds of audio since the stream began,
+and emitted - speech_end is the caption's latency from the end of the words.
 
 keys in the TUI: p pause/resume, b bookmark, B bookmark with a note, / search, s notes so far, a ask,
 ! explain the last minute, ? help, q quit (saves everything and prints where).
@@ -60,6 +60,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
                      "'monitor': what this computer plays (an online lecture)")
     src.add_argument("--mix", nargs="?", const="monitor", metavar="SYSTEM_AUDIO",
                      help="the microphone and what this computer plays, together (default: the speakers' monitor)")
+    src.add_argument("--resume", nargs="?", const="", metavar="SESSION_DIR",
+                     help="continue a saved session (default: the latest): same folder, its clock, audio and notes go on")
+    src.add_argument("--start", type=float, metavar="SECONDS",
+                     help="with --input: begin this far into the file (e.g. to continue a replay that stopped)")
     asr = p.add_argument_group("recognition")
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
                      help="auto (default): SenseVoice if present or downloadable, else Whisper")
@@ -118,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials", "slides")
+            "json", "partials", "slides", "start")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return library_main(args)
         llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
-        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file)
+        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file, resume=args.resume)
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -176,11 +180,17 @@ def _devices() -> int:
     return 0 if devices or system else 1
 
 
-def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:
+def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, resume: str | None = None) -> int:
     from live.config import load_settings
     from live.llm import LLMSettings
 
     settings = load_settings(flags)
+    if resume is not None:  # --resume DIR names the session, so --session-dir does not apply
+        from live.session.builder import latest_session
+
+        settings.resume = Path(resume).expanduser() if resume else latest_session(settings.session_dir)
+    if settings.start and settings.input is None:
+        raise LiveError("--start goes with --input FILE (a microphone cannot start later)")
     settings.llm = {**settings.llm, **(llm or {})}
     LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.slides is not None:

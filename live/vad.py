@@ -101,6 +101,7 @@ class Segment:
     start: float
     end: float
     audio: np.ndarray
+    speech_end: float | None = None  # the end of its last voiced frame (``end`` adds the kept tail)
 
     @property
     def duration(self) -> float:
@@ -125,7 +126,9 @@ class Segmenter:
     must be cleared when `in_speech` turns False with no segment returned.
     """
 
-    def __init__(self, options: VadOptions | None = None) -> None:
+    def __init__(self, options: VadOptions | None = None, *, start_s: float = 0.0, first_index: int = 0) -> None:
+        """``start_s``/``first_index``: where the stream's clock and segment numbers begin (a resumed
+        session continues its own)."""
         import webrtcvad  # small C extension, but keep the import where it is used
 
         self.options = opts = options or VadOptions()
@@ -145,6 +148,7 @@ class Segmenter:
         self._search_frames = max(1, int(min(opts.cut_search_s, opts.max_segment_s / 2) * 1000 / opts.frame_ms))
 
         self._remainder = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+        self._base = round(start_s * SAMPLE_RATE)  # the stream's first sample on its clock
         self._samples_fed = 0
         self._frames_done = 0  # frame k covers stream samples [k * frame, (k + 1) * frame)
         self._level = -100.0
@@ -161,7 +165,7 @@ class Segmenter:
         self._silence_run = 0
         self._continued = False  # the open segment is the rest of a cut one: never dropped
         self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
-        self._next_index = 0
+        self._next_index = first_index
 
     # ---------------------------------------------------------------------------------- state
 
@@ -177,7 +181,7 @@ class Segmenter:
     @property
     def clock(self) -> float:
         """Seconds of audio fed so far."""
-        return self._samples_fed / SAMPLE_RATE
+        return (self._base + self._samples_fed) / SAMPLE_RATE
 
     @property
     def level_dbfs(self) -> float:
@@ -189,7 +193,8 @@ class Segmenter:
         """(index, start, end) of the open segment without copying its audio; None outside speech."""
         if not self._in_speech:
             return None
-        return self._next_index, self._seg_start / SAMPLE_RATE, (self._seg_start + self._len) / SAMPLE_RATE
+        start = self._base + self._seg_start
+        return self._next_index, start / SAMPLE_RATE, (start + self._len) / SAMPLE_RATE
 
     @property
     def open_segment(self) -> Segment | None:
@@ -319,11 +324,13 @@ class Segmenter:
 
     def _segment(self, start: int, end: int) -> Segment:
         i, j = start - self._seg_start, end - self._seg_start
+        voiced = min(end, (self._last_voiced + 1) * self._frame)
         return Segment(
             index=self._next_index,
-            start=start / SAMPLE_RATE,
-            end=end / SAMPLE_RATE,
+            start=(self._base + start) / SAMPLE_RATE,
+            end=(self._base + end) / SAMPLE_RATE,
             audio=self._buf[i:j].copy(),
+            speech_end=(self._base + max(start, voiced)) / SAMPLE_RATE,
         )
 
     def _emit(self, start: int, end: int) -> Segment:

@@ -258,3 +258,26 @@ def test_a_long_segment_closes_at_a_short_breath_instead_of_a_forced_cut(shared_
     assert [s for s in with_shrink if pause[0] <= s.end <= pause[1]], [(s.start, s.end) for s in with_shrink]
     assert len(without) == 1  # 500 ms of silence never came: one segment over the breath
     assert len(with_shrink) == 2
+
+
+@pytest.mark.parametrize("name", ["pocketsphinx_librivox_0880.flac", "pocketsphinx_librivox_0930.flac", "jfk.flac"])
+def test_speech_end_is_the_end_of_the_last_words_inside_the_segment(name):
+    """speech_end marks where the voice stops: after the last surely-voiced frame, before the tail."""
+    x = np.concatenate([clip(name), pause(1.0)])
+    segments = segment_all(x)
+    last = segments[-1]
+    words_end = speech_extent(x)[1]
+    assert last.start < last.speech_end <= last.end - 0.1  # the tail the VAD keeps comes after it
+    assert abs(last.speech_end - words_end) < 0.25
+    for seg in segments:
+        assert seg.start < seg.speech_end <= seg.end
+
+
+def test_a_resumed_stream_keeps_its_clock_and_numbers():
+    x = np.concatenate([clip("pocketsphinx_librivox_0880.flac"), pause(1.0)])
+    plain = segment_all(x)
+    seg = Segmenter(VadOptions(), start_s=100.0, first_index=7)
+    later = seg.feed(x) + seg.flush()
+    assert [s.index for s in later] == [s.index + 7 for s in plain]
+    assert [round(s.start - 100.0, 3) for s in later] == [round(s.start, 3) for s in plain]
+    assert seg.clock == pytest.approx(100.0 + x.size / SAMPLE_RATE)

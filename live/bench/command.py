@@ -29,6 +29,9 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", metavar="ENGINE[:BACKEND][@MODEL]",
                    help="run these configurations one after another, e.g. sensevoice:torch@DIR sensevoice:onnx@DIR whisper")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
+    p.add_argument("--device", metavar="INDEX|NAME", help="listen to this microphone instead of replaying a file "
+                   "(its PortAudio input latency is added to the latencies)")
+    p.add_argument("--seconds", type=float, default=60.0, help="with --device: how long to listen (default 60)")
     p.add_argument("--no-ui", action="store_true", help="skip the time-to-UI measurement")
     p.add_argument("--plot", type=Path, metavar="PNG", help="draw latency over time and decode time against length")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -77,6 +80,10 @@ def bench_main(args: argparse.Namespace) -> int:
             fig.savefig(args.plot, dpi=110)
         return 0
 
+    if args.device is not None:
+        results = [run_config(c, None, fast=False, device=args.device, seconds=args.seconds) for c in configs]
+        print_table(results)
+        return 1 if any(r.error for r in results) else 0
     input = args.input or default_clips()[0]
     if not input.exists():
         raise ConfigError(f"{input}: no such file")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -181,6 +181,19 @@ class NotesKeeper:
         with self._lock:
             self._marks.append(mark)
         return True
+
+    def continue_from(self, earlier: Iterable[CaptionLike | Mapping[str, Any]]) -> None:
+        """A resumed session: take its earlier finals and bookmarks first. With saved notes (summary.md)
+        they count as folded in; without, the next update covers them too."""
+        earlier = list(earlier)
+        finals = [f for f in map(Final.of, earlier) if f is not None]
+        marks = [m for m in map(Mark.of, earlier) if m is not None]
+        with self._lock:
+            self._finals[:0] = finals
+            self._marks[:0] = marks
+            if self._notes.strip():
+                self._done += len(finals)
+                self._marks_done += len(marks)
 
     def due(self, now: float | None = None) -> bool:
         """Whether a rolling update should run: the interval has passed since the last successful

@@ -8,8 +8,7 @@ The worker always ends well. Whatever raises — the source, the model load, a d
 becomes an event: a lost microphone is retried; recognition that stops (load or decode) leaves the
 audio recording and the captions on screen until ``Retry`` reloads the model; anything else ends the
 session with ``Finished.error``. Commands (pause, bookmark, retry) arrive through a queue; only this
-thread writes the session folder, and a final is on disk before any front end sees it. A marker
-waits for the captions of the speech before it (``live.session.marks``), so it sits after them.
+thread writes the session folder, and a final is on disk before any front end sees it.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ import numpy as np
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
+from live.session.clock import StreamClock
+from live.session.decoder import Decoder
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.marks import MarkerQueue
@@ -58,7 +59,12 @@ class Worker:
         language: str = "auto",
         stop_on_failure: bool = False,
         max_pending_s: float = MAX_PENDING_S,
+        start_s: float = 0.0,
+        first_index: int = 0,
+        opening: Marker | None = None,
     ) -> None:
+        """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
@@ -66,25 +72,27 @@ class Worker:
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
         self.stats = SessionStats()
-        self.segmenter = Segmenter(vad or VadOptions())
+        self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
+        self._opening = opening
+        self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
+        self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._markers = MarkerQueue()  # each waits for the captions of the speech before it
         self._stop = threading.Event()
         self._paused = False  # as asked; the worker applies it in order with the other commands
         self._listening = True
-        self._realtime = True
-        self._anchor: tuple[float, float] | None = None  # (monotonic time, stream seconds) of a known point
+        self._clock = StreamClock()
         self._lost: str | None = None  # the microphone is gone: why
         self._next_retry = 0.0
         self._attempts = 0
         self._last_latency: float | None = None
         self._last_status = 0.0
         self._ended = False
+        self._unsaved = False
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
@@ -104,25 +112,15 @@ class Worker:
         return self._paused
 
     def bookmark(self, note: str = "", at: float | None = None) -> float:
-        """Mark the moment ``at`` (default: now) with the student's ``note``; returns the moment."""
-        at = self.clock() if at is None else at
-        self._commands.put(Bookmark(at, note))
-        return at
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())
 
-    reconnect = retry
-
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
-        stream_time = getattr(self.source, "stream_time", None)
-        if stream_time is not None:
-            return stream_time()  # a source with a clock of its own (bench's accelerated replay)
-        if not self._realtime or self._anchor is None:
-            return self.segmenter.clock
-        t, at = self._anchor
-        return at + (time.monotonic() - t)
+        return self._clock.now(self.segmenter.clock)
 
     # -- the worker ----------------------------------------------------------------------------------
 
@@ -130,6 +128,8 @@ class Worker:
         error: str | None = None
         try:
             self._start_load()
+            if self._opening is not None:
+                self._mark(self._opening)
             self.source = self._start_source()
             while not self._stop.is_set():
                 self._commands_due()
@@ -139,7 +139,6 @@ class Worker:
                 elif self._read():
                     break
                 self._decode()
-                self._markers_due()
                 self._status()
         except LiveError as exc:
             error = str(exc)
@@ -158,8 +157,8 @@ class Worker:
     def _start_source(self) -> AudioSource:
         source = self._open_source()
         source.start()
-        self._realtime = source.realtime
-        self._anchor = None
+        self.stats.input_latency_s = getattr(source, "input_latency", 0.0)
+        self._clock.restart(source)
         return source
 
     # -- recognition -------------------------------------------------------------------------------------
@@ -193,18 +192,32 @@ class Worker:
         if self.stop_on_failure:
             self._stop.set()
 
-    def _decode(self) -> None:
-        if self.captioner.engine is None:
+    def _decode(self, wait: float = 0.0) -> None:
+        """Take a finished decode, stop one that is no longer wanted, start the next (on the decoder's
+        thread: reading audio and the VAD never wait for the engine)."""
+        decoder = self._decoder
+        done = decoder.poll(wait)
+        if done is not None:
+            if done.error is not None:
+                log.error("a decode failed", exc_info=done.error)
+                self.captioner.complete(done.job, None)  # a final stays queued for a retry
+                self._recognition_stopped(describe(done.error))
+                return
+            for caption in self.captioner.complete(done.job, done.result, done.wall_s):
+                self._publish(caption)
+        if decoder.busy:
+            if self.captioner.obsolete(decoder.job):  # type: ignore[arg-type]
+                decoder.cancel()
+            return
+        engine = self.captioner.engine
+        if engine is None:
             return
         behind = self.source is not None and self._lost is None and self.source.waiting
-        try:
-            captions = self.captioner.process_iter(behind=behind)
-        except Exception as exc:
-            log.exception("a decode failed")
-            self._recognition_stopped(describe(exc))
-            return
+        captions, job = self.captioner.step(behind=behind)
         for caption in captions:
             self._publish(caption)
+        if job is not None:
+            decoder.submit(job, engine, self.captioner.language)
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
@@ -224,6 +237,7 @@ class Worker:
         try:
             write(self.writer)  # a full disk is an OSError the writer keeps to itself and retries
         except Exception as exc:
+            self._unsaved = True  # nothing more is captioned: it could not be kept
             log.exception("writing the session failed")
             raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in {self.writer.folder}") from exc
         after = self.writer.error
@@ -237,20 +251,23 @@ class Worker:
     def _read(self) -> bool:
         """Feed what the source has (live) or one block (--fast). True at the end of the input."""
         assert self.source is not None
-        if not self._realtime and (self.captioner.engine is None or self.captioner.pending_finals > 1):
+        if not self._clock.realtime and (self.captioner.engine is None or self.captioner.pending_finals > 1):
             # A file read as fast as it decodes: nothing to gain by reading ahead of the decoder.
-            if self.captioner.engine is None:
-                self._stop.wait(0.05)
+            if self._decoder.busy:
+                self._decode(wait=0.05)
+            else:
+                self._stop.wait(0.05 if self.captioner.engine is None else 0.0)
             return False
-        busy = self.captioner.pending_finals > 0 and self.captioner.engine is not None
-        timeout = 0.0 if busy else 0.05
+        # While a decode runs, come back for it soon; a microphone delivers every few tens of ms anyway.
+        busy = self._decoder.busy or (self.captioner.pending_finals > 0 and self.captioner.engine is not None)
+        timeout = 0.01 if busy else 0.05
         try:
             while True:
                 block = self.source.read(timeout)
                 if block is None:
                     return False
                 self._feed(block)
-                if not self._realtime:
+                if not self._clock.realtime:
                     return False
                 timeout = 0.0
         except EndOfStream:
@@ -265,14 +282,7 @@ class Worker:
             raise LiveError(f"audio stopped: {describe(exc)}") from exc
 
     def _feed(self, block: np.ndarray) -> None:
-        if self._realtime:
-            # When did this stream start? No earlier than now minus the audio received so far; the
-            # read that waited least in a queue says it best. A late first read (the model loading)
-            # would otherwise set the clock late and make every latency look smaller than it is.
-            base = self._anchor[1] if self._anchor is not None else self.segmenter.clock
-            start = time.monotonic() - (self.segmenter.clock + len(block) / SAMPLE_RATE - base)
-            if self._anchor is None or start < self._anchor[0]:
-                self._anchor = (start, base)
+        self._clock.arrived(self.segmenter.clock, len(block) / SAMPLE_RATE)
         if not self._listening:
             # Paused means not listening: silence keeps the clock, the audio file and the VAD aligned.
             block = np.zeros_like(block)
@@ -283,10 +293,7 @@ class Worker:
     def _bound_pending(self) -> None:
         """Keep memory flat when recognition is far behind (or stopped): the oldest waiting speech is
         given up on, with a notice; its audio is in the session's audio file all the same."""
-        while self.captioner.pending_audio_s > self.max_pending_s:
-            seg = self.captioner.drop_oldest()
-            if seg is None:
-                return
+        for seg in self.captioner.drop_beyond(self.max_pending_s):
             self._emit(Notice("warning", f"fell behind: {seg.duration:.0f} s of speech at {hms(seg.start)} "
                                          "were not captioned (they are in the session's audio file)"))
 
@@ -324,6 +331,7 @@ class Worker:
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:
+                self._markers.release(self.clock(), self._mark, everything=self._ended)
                 return
             if isinstance(command, Pause):
                 if command.paused == (not self._listening):
@@ -339,13 +347,6 @@ class Worker:
                     self._retry_source(now=True)
                 if self.failure is not None and self._load is None:
                     self._start_load()
-
-    def _markers_due(self, everything: bool = False) -> None:
-        """Write and show the markers whose earlier speech is captioned (no caption is coming while
-        the microphone is gone or recognition has stopped)."""
-        stalled = self._lost is not None or (self.captioner.engine is None and self._load is None)
-        for marker in self._markers.due(self.captioner, self.clock(), everything=everything or stalled):
-            self._mark(marker)
 
     def _mark(self, marker: Marker) -> None:
         self._save(lambda w: w.add_entry(marker.to_json()))
@@ -366,27 +367,28 @@ class Worker:
         self._emit(Status(
             clock=self.clock(), level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
             overflows=stats.overflows, backlog_s=backlog, pending_finals=pending, paused=not self._listening,
-            latency=self._last_latency, behind=self._realtime and (pending > 1 or backlog > 1.0),
+            latency=self._last_latency, behind=self._clock.realtime and (pending > 1 or backlog > 1.0),
         ))
 
     def _finish(self, error: str | None) -> str | None:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
         try:
-            self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
             if self.captioner.pending_finals and self.failure is None and self._load is not None:
                 self._emit(Notice("information", "waiting for the model to caption what was heard…"))
                 self._load.done.wait()
             self._attach_engine()
-            while self.captioner.pending_finals and self.captioner.engine is not None:
-                self._decode()
-            self._markers_due(everything=True)
+            while not self._unsaved and (self._decoder.busy or (
+                    self.captioner.pending_finals and self.captioner.engine is not None)):
+                self._decode(wait=0.05)
+            self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
             error = error or f"saving stopped: {describe(exc)}"
         finally:
+            self._decoder.close()
             if self.source is not None:
                 self.source.stop()
             if self.writer is not None:
