@@ -267,3 +267,48 @@ def test_summarize_in_parts_sends_each_bookmark_with_its_part(llm_server, tmp_pa
         line = f'[{mmss(i * 10 + 9)}] ★ BOOKMARK (the student\'s note: "{note}")'
         holders = [r.last_user for r in maps if line in r.last_user]
         assert len(holders) == 1 and f"w{i:03d}x" in holders[0]
+
+
+def test_a_held_marker_leaves_when_no_caption_is_coming():
+    import numpy as np
+
+    from live.captions import Captioner
+    from live.session.marks import MarkerQueue
+    from live.vad import Segmenter
+
+    captioner = Captioner(Segmenter())
+    captioner.insert_audio(np.zeros(16000, np.float32))  # one quiet second heard
+    queue = MarkerQueue(captioner, max_hold_s=5.0, max_lag_s=1.0)
+    queue.hold(Marker("bookmark", 1.5, "soon heard"))
+    assert queue.due(now=1.6) == []  # the VAD is half a second short of it: speech may still open before
+    captioner.insert_audio(np.zeros(8000, np.float32))
+    assert [m.note for m in queue.due(now=1.6)] == ["soon heard"]
+    queue.hold(Marker("bookmark", 9.0, "mic gone"))  # audio stopped arriving at 1.5 s: not waited for
+    assert [m.note for m in queue.due(now=9.1)] == ["mic gone"]
+
+    from audio_helpers import clip
+
+    speech = Captioner(Segmenter())  # no engine: what closes waits for a decode that does not come
+    speech.insert_audio(clip("jfk.flac")[:4 * 16000])
+    speech.close_segment()
+    assert speech.pending_start is not None and speech.pending_start < 3.9
+    queue = MarkerQueue(speech, max_hold_s=5.0)
+    queue.hold(Marker("pause", 3.9))
+    assert queue.due(now=4.0) == []  # speech that began before it is still to be captioned...
+    assert len(queue.due(now=9.0)) == 1  # ...but it waits no longer than max_hold_s (recognition may be down)
+
+
+def test_a_resumed_session_takes_its_earlier_bookmarks_into_the_notes(llm_server, tmp_path):
+    earlier = [{"type": "final", "start": 0.0, "end": 4.0, "text": "w000x entropy never decreases"},
+               {"type": "bookmark", "at": 4.5, "note": "exam!"}]
+    fresh = make_keeper(llm_server, tmp_path / "fresh")
+    fresh.continue_from(earlier)
+    assert fresh.pending == 2
+    fresh.update()
+    assert '[00:04] ★ BOOKMARK (the student\'s note: "exam!")' in llm_server.requests[-1].last_user
+    noted = tmp_path / "noted"
+    noted.mkdir()
+    (noted / "summary.md").write_text("# Entropy\n\n## Bookmarks\n\n- **[00:04]** ... \"exam!\"\n")
+    keeper = make_keeper(llm_server, noted)
+    keeper.continue_from(earlier)
+    assert keeper.pending == 0  # already in summary.md
