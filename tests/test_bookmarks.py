@@ -13,25 +13,26 @@ import pytest
 import soundfile as sf
 from notes_helpers import KEY, final, make_keeper, settings_for
 
-from audio_helpers import DATA
-from live.captions import Caption
+from audio_helpers import DATA, clip
+from live.captions import Caption, Captioner
 from live.config import Settings
 from live.llm import LLMClient
 from live.notes import summarize_session
 from live.notes.finals import Mark
 from live.session import Finished, Marker, build_session
+from live.session.marks import MarkerQueue
 from live.timefmt import mmss
 from live.tui.app import create_app
 from live.tui.caption_view import CaptionView
 from live.tui.note_box import NoteBox
 from live.tui.notes import AskScreen
 from live.tui.widgets import PartialLine
-
-pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+from live.vad import Segmenter
 
 
 @pytest.fixture(scope="module")
 def whisper_engine():
+    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
     from live.asr.whisper import WhisperEngine
 
     return WhisperEngine()
@@ -270,12 +271,6 @@ def test_summarize_in_parts_sends_each_bookmark_with_its_part(llm_server, tmp_pa
 
 
 def test_a_held_marker_leaves_when_no_caption_is_coming():
-    import numpy as np
-
-    from live.captions import Captioner
-    from live.session.marks import MarkerQueue
-    from live.vad import Segmenter
-
     captioner = Captioner(Segmenter())
     captioner.insert_audio(np.zeros(16000, np.float32))  # one quiet second heard
     queue = MarkerQueue(captioner, max_hold_s=5.0, max_lag_s=1.0)
@@ -285,8 +280,6 @@ def test_a_held_marker_leaves_when_no_caption_is_coming():
     assert [m.note for m in queue.due(now=1.6)] == ["soon heard"]
     queue.hold(Marker("bookmark", 9.0, "mic gone"))  # audio stopped arriving at 1.5 s: not waited for
     assert [m.note for m in queue.due(now=9.1)] == ["mic gone"]
-
-    from audio_helpers import clip
 
     speech = Captioner(Segmenter())  # no engine: what closes waits for a decode that does not come
     speech.insert_audio(clip("jfk.flac")[:4 * 16000])
