@@ -34,7 +34,7 @@ class NoteBox(Horizontal):
         color: yellow;
         text-style: bold;
     }
-    NoteBox > Input {
+    NoteBox > Input, NoteBox > Input:focus {
         width: 1fr;
         height: 1;
         border: none;

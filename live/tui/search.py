@@ -113,7 +113,7 @@ class SearchBox(Horizontal):
         padding: 0 1;
         text-style: bold;
     }
-    SearchBox > Input {
+    SearchBox > Input, SearchBox > Input:focus {
         width: 1fr;
         height: 1;
         border: none;
