@@ -94,6 +94,7 @@ async def test_slash_searches_every_row_jumps_between_hits_and_reads_old_ones_ba
         box = app.query_one(SearchBox)
         assert box.is_open and app.focused is box.input
         await pilot.press(*"fourier")
+        assert box.region.height == 1 and box.input.content_region.height == 1  # one line, no border hiding it
         assert app.layout == "captions"  # "n" went into the box, not to the layout key
         # Case-insensitive, every row of the session: three captions and the bookmark's note.
         assert app.search.hits == [3, 121, 201, 391]
