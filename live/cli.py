@@ -7,6 +7,7 @@
     live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
     live search WORDS...         search the captions of every saved session
     live sessions                list saved sessions, newest first
+    live models prepare          download and build the speech model ahead of time
 
 Errors a user can fix print one line and exit non-zero.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "models")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_transcribe_parser(sub)
     bench_parser(sub)
     add_library_parsers(sub)
+    from live.models.prepare import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
@@ -150,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             from live.bench import bench_main
 
             return bench_main(args)
+        if args.command == "models":
+            from live.models.prepare import models_main
+
+            return models_main(args)
         if args.command in ("search", "sessions"):
             from live.library.commands import library_main
 

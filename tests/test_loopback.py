@@ -73,7 +73,8 @@ def test_mix_sums_levels_without_clipping(tmp_path):
     loud = [tone(tmp_path, "a.wav", 2.0, 0.8), tone(tmp_path, "b.wav", 2.0, 0.8)]
     mixed = drain(MixSource([FileSource(p) for p in loud]))
     assert np.max(np.abs(mixed)) <= 0.99 + 1e-6  # 1.6 at the peaks, scaled down rather than clipped
-    quiet = drain(MixSource([FileSource(tone(tmp_path, "c.wav", 2.0, 0.2)), FileSource(tone(tmp_path, "d.wav", 2.0, 0.1))]))
+    quiet = drain(MixSource([FileSource(tone(tmp_path, "c.wav", 2.0, 0.2)),
+                             FileSource(tone(tmp_path, "d.wav", 2.0, 0.1))]))
     assert 0.29 < np.max(np.abs(quiet)) < 0.31  # levels add up where nothing would clip
 
 
@@ -155,7 +156,8 @@ def test_devices_lists_the_monitors_default_output_first(speakers):
     assert find_system_input("monitor") == inputs[0]
     assert find_system_input("Monitor of Speakers") == inputs[0]
     assert find_system_input("pulse") is None  # a microphone: PortAudio's
-    done = subprocess.run([sys.executable, "-m", "live", "devices"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "live", "devices"], capture_output=True, text=True, timeout=60,
+                          check=False)
     assert done.returncode == 0, done.stderr
     system = done.stdout.split("system audio", 1)[1]
     assert "* " in system and "speakers.monitor  (Monitor of Speakers)" in system

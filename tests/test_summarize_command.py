@@ -16,7 +16,7 @@ KEY = "sk-test-SECRET-summarize-0123456789"
 
 def live(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "live", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+                          check=False, env={**os.environ, **(env or {})})
 
 
 def saved_session(folder: Path) -> Path:

@@ -70,7 +70,7 @@ def _pactl(*args: str) -> str | None:
     if shutil.which("pactl") is None:
         return None
     try:
-        done = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=5,
+        done = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=5, check=False,
                               env={**os.environ, "LC_ALL": "C"})
     except (OSError, subprocess.TimeoutExpired):
         return None

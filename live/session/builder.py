@@ -98,7 +98,7 @@ def engine_loader(settings: Settings) -> EngineLoader:
 
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-            backend=settings.backend, on_status=on_status,
+            backend=settings.backend, on_status=on_status, interim=True,  # captions before an ONNX build ends
         )
 
     return load
@@ -221,10 +221,13 @@ def build_session(
     batching: BatchOptions | None = None,
     stop_on_failure: bool | None = None,
     meta: dict | None = None,
+    vad: VadOptions | None = None,
+    captions: CaptionOptions | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
-    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
+    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``vad``,
+    ``captions``: the stages' options as they are (benchmarks), instead of from the settings. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
     """
@@ -268,12 +271,13 @@ def build_session(
         load_engine,
         tee,
         writer=writer,
-        vad=VadOptions(
+        vad=vad or VadOptions(
             aggressiveness=settings.vad_aggressiveness,
             silence_ms=settings.silence_ms,
             max_segment_s=settings.max_segment_s,
         ),
-        captions=CaptionOptions(partials=(not settings.headless or settings.partials) if partials is None else partials),
+        captions=captions or CaptionOptions(
+            partials=(not settings.headless or settings.partials) if partials is None else partials),
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
