@@ -30,6 +30,7 @@ from live.session.decoder import Decoder
 from live.session.events import (Append, Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry,
                                  Status, Translation)
 from live.session.loading import EngineLoader, ModelLoad, describe
+from live.session.marks import MarkerQueue
 from live.session.reconnect import Reconnect
 from live.session.stats import SessionStats
 from live.timefmt import hms
@@ -82,6 +83,7 @@ class Worker:
         self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
+        self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
@@ -113,10 +115,9 @@ class Worker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
-        self._commands.put(Bookmark(at, note))
-        return at
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())
@@ -344,16 +345,16 @@ class Worker:
         while True:
             try:
                 command = self._commands.get_nowait()
-            except queue.Empty:
-                return
+            except queue.Empty:  # then the markers whose earlier speech is captioned (all, when ending)
+                return self._markers.release(self.clock(), self._mark, everything=self._ended)
             if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
                 if command.paused:
                     self.captioner.close_segment()  # what was said before the pause is captioned now
-                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+                self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
-                self._mark(Marker("bookmark", command.at, command.note))
-            elif isinstance(command, Append):
+                self._markers.hold(Marker("bookmark", command.at, command.note))
+            elif isinstance(command, Append):  # a translation: its final is saved already
                 self._mark(command.event)
             elif isinstance(command, Retry):
                 if self._reconnect.lost is not None:
@@ -385,7 +386,6 @@ class Worker:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
         try:
-            self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
             if self.captioner.pending_finals and self.failure is None and self._load is not None \
                     and self.captioner.engine is None:
@@ -395,6 +395,7 @@ class Worker:
             while not self._unsaved and (self._decoder.busy or (
                     self.captioner.pending_finals and self.captioner.engine is not None)):
                 self._decode(wait=0.05)
+            self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             if self.settle is not None:
                 self.settle(self._commands_due)  # translations of the last finals, before the folder closes
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
