@@ -32,6 +32,7 @@ from live.session.events import (Append, Bookmark, Command, EngineState, Finishe
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.marks import MarkerQueue
 from live.session.reconnect import Reconnect
+from live.session.saving import Saver
 from live.session.stats import SessionStats
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
@@ -63,21 +64,20 @@ class Worker:
         start_s: float = 0.0,
         first_index: int = 0,
         opening: Marker | None = None,
-        revise: Callable[[Caption], Caption] | None = None,
-        settle: Callable[[Callable[[], None]], None] | None = None,
+        revise: Callable[[Caption], Caption] | None = None,  # each final, before it is saved (the vocabulary)
+        settle: Callable[[Callable[[], None]], None] | None = None,  # at the end: a translator's last lines
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
-        resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
-        ``revise``: applied to each final before it is saved (the vocabulary's corrections). ``settle``: called
-        after the last final, before the folder closes, with a function that carries out queued commands."""
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
         self.writer = writer
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
-        self.revise, self.settle = revise, settle  # see above: a translator's settle awaits its last lines
+        self._revise, self._settle = revise or (lambda caption: caption), settle or (lambda serve: None)
         self.stats = SessionStats()
+        self._save = Saver(writer, self._emit)  # writes, and what the user hears when the folder fails
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
         self._opening = opening
         self._decoder = Decoder()
@@ -96,7 +96,6 @@ class Worker:
         self._last_latency: float | None = None
         self._last_status = 0.0
         self._ended = False
-        self._unsaved = False
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
@@ -236,8 +235,7 @@ class Worker:
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
-            if caption.text and self.revise is not None:
-                caption = self.revise(caption)
+            caption = self._revise(caption) if caption.text else caption
             if caption.text:
                 self._save(lambda w: w.add_final(caption))  # on disk before anyone sees it
                 self.stats.finals += 1
@@ -245,24 +243,6 @@ class Worker:
                     self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency
         self._emit(caption)
-
-    def _save(self, write: Callable[[SessionWriter], None]) -> None:
-        """Write through the session writer, telling the user when the folder stops or starts working."""
-        if self.writer is None:
-            return
-        before = self.writer.error
-        try:
-            write(self.writer)  # a full disk is an OSError the writer keeps to itself and retries
-        except Exception as exc:
-            self._unsaved = True  # nothing more is captioned: it could not be kept
-            log.exception("writing the session failed")
-            raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in "
-                            f"{self.writer.folder}") from exc
-        after = self.writer.error
-        if after and after != before:
-            self._emit(Notice("error", after))
-        elif before and not after:
-            self._emit(Notice("information", f"{self.writer.folder} can be written again; nothing was lost"))
 
     # -- audio -------------------------------------------------------------------------------------------
 
@@ -392,12 +372,11 @@ class Worker:
                 self._emit(Notice("information", "waiting for the model to caption what was heard…"))
                 self._load.done.wait()
             self._attach_engine()
-            while not self._unsaved and (self._decoder.busy or (
+            while not self._save.unsaved and (self._decoder.busy or (
                     self.captioner.pending_finals and self.captioner.engine is not None)):
                 self._decode(wait=0.05)
             self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
-            if self.settle is not None:
-                self.settle(self._commands_due)  # translations of the last finals, before the folder closes
+            self._settle(self._commands_due)  # translations of the last finals, while commands are carried out
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
