@@ -355,3 +355,47 @@ def test_speed_benchmark_prints_its_tables(onnx_tiny, shared_audio):
     rows = [line.split() for line in done.stdout.splitlines()]
     assert [row[0] for row in rows if row and row[0] in ("2s", "5s")] == ["2s", "5s"]
     assert sum(1 for row in rows if row[:1] in (["onnx-fp32"], ["onnx-int8"]) and row[-1] == "MB") == 2
+
+
+# --- the quantizer that reads one weight at a time ---------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [
+    onnx_cache.DEFAULT_QUANTIZATION,
+    onnx_cache.Quantization(weight_type="QInt8", reduce_range=True),
+    onnx_cache.Quantization(per_channel=False),
+], ids=["quint8-per-channel", "qint8-reduce-range", "quint8-per-tensor"])
+def test_int8_is_byte_for_byte_what_quantize_dynamic_writes(onnx_tiny, tmp_path, settings):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from live.asr.onnx_build import _quantize
+
+    fp32 = onnx_tiny / "onnx" / FP32_NAME
+    (tmp_path / "ours").mkdir()
+    _quantize(fp32, tmp_path / "ours", settings)
+    quantize_dynamic(model_input=str(fp32), model_output=str(tmp_path / "ort.onnx"),
+                     op_types_to_quantize=list(settings.op_types), per_channel=settings.per_channel,
+                     reduce_range=settings.reduce_range, weight_type=getattr(QuantType, settings.weight_type))
+    assert (tmp_path / "ours" / INT8_NAME).read_bytes() == (tmp_path / "ort.onnx").read_bytes()
+
+
+def test_quantize_weight_matches_onnxruntimes_per_channel_rounding():
+    """Edge columns: all zero (scale 1), constant, all negative, all positive, tiny values."""
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import quantize_data
+
+    from live.asr.onnx_quant import WeightQuant, quantize_weight
+
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal((37, 6)).astype(np.float32)
+    weights[:, 0] = 0.0
+    weights[:, 1] = 0.25
+    weights[:, 2] = -np.abs(weights[:, 2])
+    weights[:, 3] = np.abs(weights[:, 3])
+    weights[:, 4] *= 1e-30
+    for qtype, symmetric, reduce_range in ((TensorProto.UINT8, False, False), (TensorProto.INT8, True, True)):
+        q, scale, zero_point = quantize_weight(weights, WeightQuant(qtype, symmetric, reduce_range, True))
+        for column in range(weights.shape[1]):
+            zp, sc, qc = quantize_data(weights[:, column].flatten(), qtype, symmetric, reduce_range=reduce_range)
+            assert (zero_point[column], scale[column]) == (zp, sc), column
+            assert np.array_equal(q[:, column], qc), column

@@ -2,7 +2,8 @@
 
 ``python -m live.asr.onnx_build export MODEL_DIR WORK`` or ``... quantize FP32_ONNX WORK``: each step
 writes into an empty WORK folder, and the caller moves the files into the cache. This is the only
-code of the cache that imports torch, funasr and the quantizer.
+code of the cache that imports torch, funasr and the quantizer (``onnx_quant`` reads the fp32 weights
+one at a time; onnxruntime's ``quantize_dynamic`` only for settings it does not reproduce).
 """
 
 from __future__ import annotations
@@ -48,8 +49,25 @@ def _export(model_dir: Path, work: Path) -> None:
 
 
 def _quantize(source: Path, work: Path, quantization: Quantization) -> None:
+    """The MatMuls to int8, one weight at a time (``onnx_quant``), or by onnxruntime when it must."""
+    from onnx import TensorProto
+
+    from live.asr.onnx_quant import Unsupported, WeightQuant, quantize_matmuls
+
+    if quantization.op_types == ("MatMul",):
+        qtype = TensorProto.UINT8 if quantization.weight_type == "QUInt8" else TensorProto.INT8
+        how = WeightQuant(qtype=qtype, symmetric=qtype == TensorProto.INT8,  # onnxruntime's default symmetry
+                          reduce_range=quantization.reduce_range, per_channel=quantization.per_channel)
+        try:
+            count = quantize_matmuls(source, work / INT8_NAME, how)
+        except Unsupported as why:
+            log.warning("quantizing with onnxruntime's quantize_dynamic (more memory): %s", why)
+        else:
+            log.info("quantized %d MatMuls of %s", count, source.name)
+            return
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    (work / INT8_NAME).unlink(missing_ok=True)
     quantize_dynamic(
         model_input=str(source),
         model_output=str(work / INT8_NAME),
