@@ -55,6 +55,9 @@ class CaptionOptions:
         min_partial_s: do not decode an open segment shorter than this (too little to say anything).
         quiet_ms: skip a partial when the open segment already ends in this much silence: it is likely to
             close soon, and a decode started now would delay its final.
+        partial_window_s: a partial decodes at most this much of the end of the open segment (0: all
+            of it): the latest words are what the partial line shows, and a long segment's partial
+            then costs no more than a short one's. Finals and speculative decodes take the whole segment.
     """
 
     partials: bool = True
@@ -62,6 +65,7 @@ class CaptionOptions:
     min_growth_s: float = 0.3
     min_partial_s: float = 0.5
     quiet_ms: int = 150
+    partial_window_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,12 @@ class DecodeJob:
     segment: Segment
     key: Key
     voiced_end: float | None = None  # speculative: the speech it heard ends here
+    window_s: float = 0.0  # a partial: decode only this much of the end
 
     @property
     def audio(self) -> np.ndarray:
+        if self.window_s > 0:
+            return self.segment.audio[-int(self.window_s * SAMPLE_RATE):]
         return self.segment.audio
 
 
@@ -113,6 +120,11 @@ class Captioner:
     @property
     def pending_finals(self) -> int:
         return len(self._pending)
+
+    @property
+    def pending_start(self) -> float | None:
+        """Where the oldest segment waiting for its final decode starts (None: none waits)."""
+        return self._pending[0].start if self._pending else None
 
     @property
     def pending_audio_s(self) -> float:
@@ -190,7 +202,7 @@ class Captioner:
                 or silence >= self.options.quiet_ms:
             return [], None
         self._partial_key, self._partial_end = key, end
-        return [], DecodeJob("partial", self.segmenter.open_segment, key)
+        return [], DecodeJob("partial", self.segmenter.open_segment, key, window_s=self.options.partial_window_s)
 
     def obsolete(self, job: DecodeJob) -> bool:
         """True when a running decode is no longer wanted: a partial once a final is waiting, a

@@ -2,7 +2,7 @@
 
 ``Worker.run`` is the body of one thread (the TUI's worker, or the main thread when headless). The
 source starts at once and everything heard is recorded and segmented while the model loads in a
-second thread; finals that close before the model is ready are decoded as soon as it is.
+second thread; decodes run on a third (``decoder``), so reading audio never waits for the engine.
 
 The worker always ends well. Whatever raises — the source, the model load, a decode, the writer —
 becomes an event: a lost microphone is retried; recognition that stops (load or decode) leaves the
@@ -29,6 +29,8 @@ from live.session.clock import StreamClock
 from live.session.decoder import Decoder
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
+from live.session.marks import MarkerQueue
+from live.session.reconnect import Reconnect
 from live.session.stats import SessionStats
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("live.session")
 
-RETRY_S = 3.0  # how often a lost microphone is looked for again
 MAX_PENDING_S = 300.0  # closed speech kept for decoding while recognition is behind or stopped
 
 
@@ -76,6 +77,7 @@ class Worker:
         self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
+        self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
@@ -84,9 +86,7 @@ class Worker:
         self._paused = False  # as asked; the worker applies it in order with the other commands
         self._listening = True
         self._clock = StreamClock()
-        self._lost: str | None = None  # the microphone is gone: why
-        self._next_retry = 0.0
-        self._attempts = 0
+        self._reconnect = Reconnect()
         self._last_latency: float | None = None
         self._last_status = 0.0
         self._ended = False
@@ -109,10 +109,9 @@ class Worker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
-        self._commands.put(Bookmark(at, note))
-        return at
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())
@@ -133,7 +132,7 @@ class Worker:
             while not self._stop.is_set():
                 self._commands_due()
                 self._attach_engine()
-                if self._lost is not None:
+                if self._reconnect.lost is not None:
                     self._retry_source()
                 elif self._read():
                     break
@@ -171,17 +170,25 @@ class Worker:
         if load is None or not load.done.is_set():
             return
         self._load = None
+        switching = self.captioner.engine is not None  # a quick engine captions while the fast one loads
         if load.engine is None:
-            self._recognition_stopped(f"could not load the model: {load.error}")
+            if switching:  # keep captioning with the quick one
+                self._emit(Notice("warning", f"staying with {self.captioner.engine.model}: {load.error}"))
+            else:
+                self._recognition_stopped(f"could not load the model: {load.error}")
             return
         restarted = self.failure is not None
         self.failure = None
-        self.captioner.engine = load.engine
+        self.captioner.engine = load.engine  # between two decodes: nothing lost or repeated
         if self.stats.engine_ready_s is None:
             self.stats.engine_ready_s = time.monotonic() - self.stats.started
         self._emit(EngineState("ready", load.reason, load.engine.name, load.engine.model))
         if restarted:
             self._emit(Notice("information", "recognition restarted; captions continue in the same session"))
+        elif switching:
+            self._emit(Notice("information", f"switched to {load.reason}; captions go on in the same session"))
+        if load.then is not None:
+            self._load = ModelLoad(load.then, lambda text: log.info("%s", text))
 
     def _recognition_stopped(self, reason: str) -> None:
         self.captioner.engine = None
@@ -211,7 +218,7 @@ class Worker:
         engine = self.captioner.engine
         if engine is None:
             return
-        behind = self.source is not None and self._lost is None and self.source.waiting
+        behind = self.source is not None and self._reconnect.lost is None and self.source.waiting
         captions, job = self.captioner.step(behind=behind)
         for caption in captions:
             self._publish(caption)
@@ -238,7 +245,8 @@ class Worker:
         except Exception as exc:
             self._unsaved = True  # nothing more is captioned: it could not be kept
             log.exception("writing the session failed")
-            raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in {self.writer.folder}") from exc
+            raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in "
+                            f"{self.writer.folder}") from exc
         after = self.writer.error
         if after and after != before:
             self._emit(Notice("error", after))
@@ -303,24 +311,21 @@ class Worker:
         self.captioner.close_segment()
         if self.source is not None:
             self.source.stop()
-        self._lost, self._attempts = message, 0
-        self._next_retry = time.monotonic() + RETRY_S
-        self._emit(Notice("error", f"{message} — captions so far are saved; retrying every {RETRY_S:g} s "
-                                   "(r: now)", device_lost=True))
+        self._reconnect.lose(message)
+        self._emit(Notice("error", f"{message} — captions so far are saved; retrying every "
+                                   f"{self._reconnect.every_s:g} s (r: now)", device_lost=True))
 
     def _retry_source(self, now: bool = False) -> None:
-        if not now and time.monotonic() < self._next_retry:
+        if not self._reconnect.due(now):
             self._stop.wait(0.05 if self.captioner.pending_finals == 0 else 0.0)
             return
-        self._attempts += 1
-        self._next_retry = time.monotonic() + RETRY_S
         try:
             self.source = self._start_source()
         except LiveError as exc:
-            if self._attempts == 1 or self._attempts % 10 == 0:
+            if self._reconnect.worth_saying():
                 self._emit(Notice("warning", f"still no microphone ({exc}); retrying", device_lost=True))
             return
-        self._lost = None
+        self._reconnect.found()
         self._emit(Notice("information", "microphone reconnected"))
 
     # -- commands, status, the end -------------------------------------------------------------------
@@ -329,19 +334,17 @@ class Worker:
         while True:
             try:
                 command = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(command, Pause):
-                if command.paused == (not self._listening):
-                    continue
+            except queue.Empty:  # then the markers whose earlier speech is captioned (all, when ending)
+                return self._markers.release(self.clock(), self._mark, everything=self._ended)
+            if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
                 if command.paused:
                     self.captioner.close_segment()  # what was said before the pause is captioned now
-                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+                self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
-                self._mark(Marker("bookmark", command.at, command.note))
+                self._markers.hold(Marker("bookmark", command.at, command.note))
             elif isinstance(command, Retry):
-                if self._lost is not None:
+                if self._reconnect.lost is not None:
                     self._retry_source(now=True)
                 if self.failure is not None and self._load is None:
                     self._start_load()
@@ -351,15 +354,13 @@ class Worker:
         self._emit(marker)
 
     def _status(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_status < 0.1:
+        if not force and time.monotonic() - self._last_status < 0.1:
             return
-        self._last_status = now
+        self._last_status = time.monotonic()
         backlog = 0.0 if self._ended else max(0.0, self.clock() - self.segmenter.clock)
-        stats = self.stats
+        stats, pending = self.stats, self.captioner.pending_finals
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
         stats.overflows = self.source.overflows if self.source else 0
-        pending = self.captioner.pending_finals
         if self.captioner.engine is not None:
             stats.account(self.segmenter.in_speech or pending > 0)
         self._emit(Status(
@@ -372,15 +373,16 @@ class Worker:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
         try:
-            self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
-            if self.captioner.pending_finals and self.failure is None and self._load is not None:
+            if self.captioner.pending_finals and self.failure is None and self._load is not None \
+                    and self.captioner.engine is None:
                 self._emit(Notice("information", "waiting for the model to caption what was heard…"))
                 self._load.done.wait()
             self._attach_engine()
             while not self._unsaved and (self._decoder.busy or (
                     self.captioner.pending_finals and self.captioner.engine is not None)):
                 self._decode(wait=0.05)
+            self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
