@@ -132,7 +132,7 @@ def test_a_failing_or_hanging_model_never_slows_the_captions(tmp_path, llm_serve
     monkeypatch.setenv("LIVE_LLM_API_KEY", KEY)
     quick = TranslateOptions(min_interval_s=0.0, finish_timeout_s=1.0, retry_after_s=0.5, request_timeout_s=30.0)
     runs = {}
-    for name in ("off", "hanging", "failing"):
+    for name in ("off", "hanging", "failing", "off again"):  # off twice: the cores are shared, load drifts
         llm_server.requests.clear()
         if name == "hanging":
             llm_server.enqueue_hang()
@@ -141,7 +141,8 @@ def test_a_failing_or_hanging_model_never_slows_the_captions(tmp_path, llm_serve
         rec = Recorder()
         began = time.monotonic()
         session = build_session(
-            session_settings(tmp_path / name, llm_server, fast=False, translate=None if name == "off" else "zh"),
+            session_settings(tmp_path / name, llm_server, fast=False,
+                             translate=None if name.startswith("off") else "zh"),
             rec, load_engine=lambda _s: (whisper_engine, "test"), notes="off", translate_options=quick)
         try:
             session.run()
@@ -151,12 +152,13 @@ def test_a_failing_or_hanging_model_never_slows_the_captions(tmp_path, llm_serve
         llm_server.release()
     texts = {name: [c.text for c in rec.finals()] for name, (rec, _, _) in runs.items()}
     assert texts["hanging"] == texts["off"] == texts["failing"] and len(texts["off"]) >= 3
-    base = statistics.median(latencies(runs["off"][0]))
+    # A caption held up by the model would be seconds late (the hanging request lasts the whole clip).
+    base = max(statistics.median(latencies(runs[off][0])) for off in ("off", "off again"))
     for name in ("hanging", "failing"):
         rec, wall, requests = runs[name]
         assert requests >= 1, name
-        assert statistics.median(latencies(rec)) <= base + 0.3, (name, latencies(rec), latencies(runs["off"][0]))
-        assert wall <= runs["off"][1] + 3.0, name  # the end waits finish_timeout_s at most
+        assert statistics.median(latencies(rec)) <= base + 0.5, (name, latencies(rec), latencies(runs["off"][0]))
+        assert wall <= max(runs["off"][1], runs["off again"][1]) + 3.0, name  # the end waits finish_timeout_s at most
         notices = " ".join(n.message for n in rec.of(Notice))
         assert "translat" in notices, name
         assert rec.of(Finished)[-1].error is None
