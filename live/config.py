@@ -56,6 +56,9 @@ class Settings:
         record_audio: keep the session's audio as audio.wav.
         slides: the course slides (.pdf or .pptx), given to the notes as context.
         llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
+        server: a ``live serve`` URL (``ws://host:14612``, ``wss://…``): recognize there instead of here.
+        api_key_file: with ``server``, a file holding its API key, readable by its owner only
+            (else ``LIVE_SERVER_API_KEY``).
     """
 
     input: Path | None = None
@@ -78,6 +81,8 @@ class Settings:
     record_audio: bool = True
     slides: Path | None = None
     llm: dict[str, Any] = field(default_factory=dict)
+    server: str | None = None
+    api_key_file: Path | None = None
 
     def validate(self) -> Settings:
         if self.engine not in ENGINES:

@@ -163,6 +163,19 @@ class Segmenter:
         self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
         self._next_index = 0
 
+    def resume_at(self, seconds: float, next_index: int = 0) -> None:
+        """Continue a stream that was cut off: the next sample fed is at ``seconds`` on the stream's
+        clock and the next segment is numbered ``next_index`` (a server resuming a session whose
+        client reconnected). Call it before the first ``feed``. Frames stay on the stream's own
+        30 ms grid: a start between two frame edges is padded with silence up to it."""
+        if self._samples_fed or self._in_speech:
+            raise RuntimeError("resume_at() must come before the first feed()")
+        start = max(0, int(round(seconds * SAMPLE_RATE)))
+        self._samples_fed = start
+        self._frames_done = start // self._frame
+        self._remainder = np.zeros(start % self._frame, dtype=np.float32)
+        self._next_index = max(0, int(next_index))
+
     # ---------------------------------------------------------------------------------- state
 
     @property

@@ -223,6 +223,13 @@ def build_session(
     end the session when recognition stops (default: headless), rather than wait for a retry.
     """
     open_source = open_source or source_factory(settings)
+    worker_class: Callable[..., Worker] = Worker
+    if settings.server:
+        # Recognized by a `live serve`: a worker with the same interface and events that streams there.
+        from live.serve.client import remote_worker
+
+        worker_class = remote_worker(settings)
+        load_engine = load_engine or (lambda _status: (None, ""))  # the server holds the model
     if load_engine is None:
         check_model(settings)
         load_engine = engine_loader(settings)
@@ -234,6 +241,7 @@ def build_session(
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
+        "server": settings.server,
         "pid": os.getpid(),
         **(meta or {}),
     }
@@ -249,7 +257,7 @@ def build_session(
             service.keeper.add_final(event)
         sink(event)
 
-    worker = Worker(
+    worker = worker_class(
         open_source,
         load_engine,
         tee,
