@@ -10,8 +10,6 @@ Tests pass ``load_backend`` to share one loaded engine between servers.
 from __future__ import annotations
 
 import json
-import logging
-import re
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -20,23 +18,12 @@ from fastapi import FastAPI, Request, WebSocket
 from live import __version__
 from live.serve import admin, rest
 from live.serve.deps import ApiError
+from live.serve.keys import protect_logs
 from live.serve.scheduler import Backend
 from live.serve.state import Server, ServerConfig
 from live.serve.stream import stream_endpoint
 
 UPLOAD_PATH = "/v1/audio/transcriptions"
-KEY_PATTERN = re.compile(r"lv_[0-9a-f]{12}_[A-Za-z0-9_-]+")
-
-
-class RedactKeys(logging.Filter):
-    """Defence in depth: whatever logs a key by mistake (a client's URL with one in it, a library's
-    debug line), the key's secret never reaches a log handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "lv_" in message and KEY_PATTERN.search(message):
-            record.msg, record.args = KEY_PATTERN.sub("lv_<redacted>", message), None
-        return True
 
 
 class UploadLimit:
@@ -93,6 +80,7 @@ class UploadLimit:
 
 
 def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | None = None) -> FastAPI:
+    protect_logs()
     server = Server(config, load_backend)
 
     @asynccontextmanager

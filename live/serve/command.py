@@ -129,11 +129,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def _logging(level: str) -> None:
-    from live.serve.app import RedactKeys
+    from live.serve.keys import protect_logs
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactKeys())
+    protect_logs(handler)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -135,6 +135,9 @@ class Link:
     # -- from the worker thread --------------------------------------------------------------------
 
     def start(self) -> None:
+        from live.serve.keys import protect_logs
+
+        protect_logs()  # websockets logs the Authorization header at DEBUG
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="live-link", daemon=True)
         self._thread.start()
 

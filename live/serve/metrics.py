@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -16,6 +16,7 @@ LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 class Metrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only double the output
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.streams_active = Gauge("live_streams_active", "WebSocket streams in progress", registry=r)
