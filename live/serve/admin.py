@@ -10,7 +10,7 @@ import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live.errors import ConfigError
 from live.serve.deps import AdminKey, ApiError, ServerDep, error_responses
@@ -21,11 +21,20 @@ KEY_ID = r"^[0-9a-f]{12}$"
 
 
 class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field("", max_length=200)
     scope: Literal["stream", "admin"] = "stream"
     expires_days: float | None = Field(None, gt=0, le=36500)
     max_streams: int | None = Field(None, ge=1, le=10000)
     minutes_per_day: float | None = Field(None, ge=0, le=1440)
+
+    @field_validator("expires_days", "max_streams", "minutes_per_day", mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, value):
+        if isinstance(value, bool):  # JSON's true is no number (pydantic would take it as 1)
+            raise ValueError("a number, not true or false")
+        return value
 
 
 class Usage(BaseModel):

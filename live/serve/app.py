@@ -14,6 +14,9 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from live import __version__
 from live.serve import admin, rest
@@ -101,6 +104,17 @@ def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | No
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):
         return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # FastAPI's own errors (a body it cannot parse, a wrong method) in the same shape as ours.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not just those of the first route on it
+            methods = {m for route in request.app.router.routes if isinstance(route, APIRoute)
+                       and route.matches(request.scope)[0] != Match.NONE for m in route.methods}
+            headers["Allow"] = ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return ApiError(exc.status_code, code, str(exc.detail), headers).response()
 
     app.include_router(rest.router)
     app.include_router(admin.router)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -33,6 +33,8 @@ from live.vad import VadOptions
 
 router = APIRouter()
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+Language = Literal["auto", "zh", "en", "yue", "ja", "ko"]
+assert set(get_args(Language)) == set(LANGUAGES)
 TEXT_FORMATS = {"text", "srt", "vtt"}
 
 
@@ -99,14 +101,13 @@ def transcriptions(
     key: StreamKey,
     file: Annotated[UploadFile, File(description="any audio or video file FFmpeg reads")],
     model: Annotated[str, Form(description="ignored: the server's model is used")] = "default",
-    language: Annotated[str | None, Form(description="auto, zh, en, yue, ja or ko")] = None,
-    prompt: Annotated[str | None, Form(description="accepted and ignored")] = None,
+    language: Annotated[Language, Form(description="auto: the server's default language")] = "auto",
+    prompt: Annotated[str, Form(description="accepted and ignored")] = "",
     response_format: Annotated[ResponseFormat, Form()] = "json",
-    temperature: Annotated[float | None, Form(description="accepted and ignored")] = None,
+    temperature: Annotated[float, Form(description="accepted and ignored")] = 0.0,
 ) -> Response:
-    language = language or server.settings.language
-    if language not in LANGUAGES:
-        raise ApiError(400, "bad_language", f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}")
+    if language == "auto":
+        language = server.settings.language  # type: ignore[assignment]
     finals, duration = _transcribe(server, key, file, language)
     text = " ".join(c.text for c in finals if c.text).strip()
     if response_format == "text":
