@@ -119,6 +119,7 @@ class ServeProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90.0) -> ServeProcess:
+        self.tmp.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         cmd = [sys.executable, "-m", "live", "serve", "--port", str(self.port), "--db", str(self.db),
                "--data-dir", str(self.data), "--engine", "whisper", "--language", "en", "--threads", "1", *self.extra]

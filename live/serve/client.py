@@ -357,6 +357,7 @@ class RemoteWorker:
                 deadline = time.monotonic() + FINISH_S + self.audio.unsent_s(self.link.sent)
                 while not self._done and self.failure is None and self.link.alive and time.monotonic() < deadline:
                     self._handle_inbox(wait=0.1)
+                    self._commands_due()  # a bookmark while the last captions come is still saved
                     self._status()
                 self._handle_inbox(wait=0.0)
                 if not self._done and self.failure is None:

@@ -29,6 +29,7 @@ log = logging.getLogger("live.serve.client")
 
 FRAME_SAMPLES = SAMPLE_RATE // 2  # at most 0.5 s of audio a frame (the server takes up to 1 s)
 BACKOFF_S = (0.5, 10.0)  # first and longest wait between reconnects
+FIRST_TRIES = 4  # a server never reached in this many tries (~4 s) is an error, not an outage
 FATAL = {4401: "the server refused the API key", 4403: "the server refused this origin",
          4400: "the server did not understand this client", 1003: "the server did not understand this client",
          1007: "the server did not understand this client", 1009: "the server did not understand this client",
@@ -130,6 +131,7 @@ class Link:
         self._abort = False
         self._thread: threading.Thread | None = None
         self._last_ok = False  # the last connection got as far as ready
+        self._ever_ok = False
         self._last_error = ""  # the last error message the server sent
 
     # -- from the worker thread --------------------------------------------------------------------
@@ -192,7 +194,11 @@ class Link:
                     attempt, lost = 0, False  # it was working: this is a new outage
                 why = str(exc) if isinstance(exc, Retry) else _describe(exc)
                 log.info("connection to %s lost: %s", self.url, why)
-                if not lost:
+                if not self._ever_ok and attempt + 1 >= FIRST_TRIES:
+                    self.inbox.put(("fatal", f"cannot reach the server at {self.url} ({why}); is `live serve` "
+                                             "running there?"))
+                    return
+                if not lost and self._ever_ok:
                     self.inbox.put(("lost", why))
                 lost = True
             attempt += 1
@@ -226,7 +232,7 @@ class Link:
                 self.session_id = ready["session_id"]
                 self.sent = int(round(float(ready.get("clock", 0.0)) * SAMPLE_RATE))
                 self.inbox.put(("ready", ready))
-                self._last_ok = True
+                self._last_ok = self._ever_ok = True
                 sender = asyncio.create_task(self._send(ws))
                 try:
                     async for raw in ws:
