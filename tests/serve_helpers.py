@@ -169,6 +169,8 @@ class Streamed:
     close_reason: str = ""
     send_s: float = 0.0  # how long sending the audio took
     subprotocol: str | None = None
+    opened: float = 0.0  # monotonic time of the upgrade, and of the close
+    closed: float = 0.0
 
     def of(self, kind: str) -> list[dict]:
         return [m for m in self.messages if m.get("type") == kind]
@@ -190,7 +192,8 @@ class Streamed:
 async def stream(url: str, token: str | None, audio: np.ndarray | None = None, *, frame_s: float = 0.25,
                  realtime: bool = False, start: dict | None = None, headers: dict | None = None,
                  subprotocols: list[str] | None = None, frames: list | None = None, stop: bool = True,
-                 rate: int = SAMPLE_RATE, timeout: float = 120.0, sndbuf: int | None = None) -> Streamed:
+                 rate: int = SAMPLE_RATE, timeout: float = 120.0, sndbuf: int | None = None,
+                 speed: float = 1.0) -> Streamed:
     """Stream ``audio`` (or the raw ``frames``) and collect everything until the server closes."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -206,7 +209,7 @@ async def stream(url: str, token: str | None, audio: np.ndarray | None = None, *
         sock.setblocking(False)
     async with connect(url, additional_headers={**auth, **(headers or {})}, subprotocols=subprotocols,
                        max_size=1 << 22, open_timeout=20, sock=sock) as ws:
-        out.subprotocol = ws.subprotocol
+        out.subprotocol, out.opened = ws.subprotocol, time.monotonic()
 
         async def receive() -> None:
             try:
@@ -227,15 +230,15 @@ async def stream(url: str, token: str | None, audio: np.ndarray | None = None, *
                 step = int(frame_s * rate)
                 for i in range(0, len(audio), step):
                     await ws.send(pcm16(audio[i:i + step]))
-                    if realtime:
-                        await asyncio.sleep(max(0.0, began + (i + step) / rate - time.monotonic()))
+                    if realtime:  # paced like a microphone (``speed`` times faster)
+                        await asyncio.sleep(max(0.0, began + (i + step) / rate / speed - time.monotonic()))
             out.send_s = time.monotonic() - began
             if stop:
                 await ws.send(json.dumps({"type": "stop"}))
         except ConnectionClosed:
             pass
         await asyncio.wait_for(receiver, timeout)
-        out.close_code, out.close_reason = ws.close_code, ws.close_reason or ""
+        out.close_code, out.close_reason, out.closed = ws.close_code, ws.close_reason or "", time.monotonic()
     return out
 
 

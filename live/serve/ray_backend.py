@@ -12,6 +12,8 @@ installed, with the model at the same path.
 from __future__ import annotations
 
 import logging
+import os
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,8 +43,8 @@ class Decoder:
         return {"name": self.local.name, "model": self.local.model, "max_batch": self.local.max_batch,
                 "reason": self.reason}
 
-    def decode(self, audios: list[np.ndarray], language: str) -> list[dict]:
-        return [asdict(result) for result in self.local.decode(audios, language)]
+    def decode(self, audios: list[np.ndarray], language: str) -> dict:
+        return {"replica": f"pid {os.getpid()}", "results": [asdict(r) for r in self.local.decode(audios, language)]}
 
 
 class RayBackend:
@@ -54,6 +56,7 @@ class RayBackend:
         self.max_batch = int(info["max_batch"])
         self.parallel = replicas
         self._started_ray = started_ray
+        self.replicas: Counter[str] = Counter()  # batches decoded by each replica (shown by /readyz)
 
     @classmethod
     def start(cls, address: str, *, replicas: int, settings: Settings, max_batch: int) -> RayBackend:
@@ -66,8 +69,11 @@ class RayBackend:
         kwargs: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
                         "ignore_reinit_error": True}
         if local:
-            # Ray's workers must import this very checkout, installed or not.
+            # Ray's workers must import this very checkout, installed or not; the replicas must fit
+            # even when they ask for more threads than the machine has cores.
             kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}}
+            kwargs["num_cpus"] = max(os.cpu_count() or 1, replicas * (settings.threads or 1))
+            kwargs["object_store_memory"] = 256 * 1024 * 1024  # audio segments are small
         log.info("connecting to Ray (%s)…", address)
         try:
             ray.init(address=None if local else address, **kwargs)
@@ -86,7 +92,9 @@ class RayBackend:
         return cls(handle, info, replicas, started_ray=local)
 
     def decode(self, audios: list[np.ndarray], language: str) -> list[Transcription]:
-        results = self._handle.decode.remote(list(audios), language).result()
+        answer = self._handle.decode.remote(list(audios), language).result()
+        self.replicas[answer["replica"]] += 1
+        results = answer["results"]
         return [Transcription(text=r["text"], language=r.get("language"), emotion=r.get("emotion"),
                               events=tuple(r.get("events") or ())) for r in results]
 

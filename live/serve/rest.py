@@ -85,6 +85,7 @@ class Readiness(BaseModel):
     error: str | None = None
     streams: int
     capacity: int
+    replicas: dict[str, int] | None = None  # with --ray: batches decoded by each replica
 
 
 TRANSCRIPTION_RESPONSES = {
@@ -196,7 +197,8 @@ def readyz(server: ServerDep) -> JSONResponse:
     else:
         status = "failed" if server.scheduler.error else "loading"
     body = Readiness(status=status, model=f"{backend.name}:{backend.model}" if backend else None,
-                     error=server.scheduler.error, streams=len(server.streams), capacity=server.slots.free)
+                     error=server.scheduler.error, streams=len(server.streams), capacity=server.slots.free,
+                     replicas=dict(getattr(backend, "replicas", {})) or None)
     return JSONResponse(body.model_dump(), status_code=200 if status == "ready" else 503)
 
 

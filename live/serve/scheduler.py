@@ -120,11 +120,14 @@ class DecodeScheduler:
         self.backend = backend
         log.info("model ready: %s %s (%d in parallel, batches of up to %d)", backend.name, backend.model,
                  backend.parallel, backend.max_batch)
-        for n in range(backend.parallel):
+        for n in range(1, backend.parallel):
             thread = threading.Thread(target=self._dispatch, name=f"live-serve-decode-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
         self.ready.set()
+        # This thread decodes too, and so lives as long as the server: a Ray driver dies with the
+        # thread that called ray.init (the process exits without a word).
+        self._dispatch()
 
     def wait_ready(self, timeout: float | None = None) -> Backend:
         """The loaded backend; ModelError when it failed to load (or is not loaded in ``timeout``)."""
