@@ -129,7 +129,8 @@ class ServeProcess:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"live serve exited: {self.log.read_text()[-2000:]}"
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
+                scheme = "https" if "--tls-cert" in self.extra else "http"
+                if httpx.get(f"{scheme}://127.0.0.1:{self.port}/readyz", timeout=1, verify=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -212,6 +212,31 @@ def test_a_server_killed_mid_stream_and_restarted_is_resumed_with_every_final_on
     assert all(secret not in p.read_text(errors="replace") for p in remote.iterdir())
 
 
+# --- TLS ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_wss_with_tls(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                           "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                           "-keyout", str(key), "-out", str(cert)], capture_output=True, timeout=60)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate here: {made.stderr[-200:]!r}")
+    srv = ServeProcess(tmp_path / "tls", None, "--tls-cert", str(cert), "--tls-key", str(key)).start()
+    try:
+        result = _live("run", "--server", f"wss://localhost:{srv.port}", "--input", str(DATA / "jfk.flac"), "--fast",
+                       "--headless", "--json", "--session-dir", str(tmp_path / "s"),
+                       env={"LIVE_SERVER_API_KEY": srv.key(), "SSL_CERT_FILE": str(cert)})
+        plain = _live("run", "--server", f"ws://localhost:{srv.port}", "--input", str(DATA / "jfk.flac"), "--fast",
+                      "--headless", "--session-dir", str(tmp_path / "s"), env={"LIVE_SERVER_API_KEY": srv.key()})
+    finally:
+        srv.stop()
+    assert result.returncode == 0, result.stderr
+    assert wer(JFK, " ".join(json.loads(x)["text"] for x in result.stdout.splitlines()))[0] <= 3
+    assert plain.returncode == 1 and "cannot reach the server" in plain.stderr  # no clear text to a TLS port
+
+
 # --- live transcribe --server ------------------------------------------------------------------------------
 
 
