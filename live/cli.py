@@ -7,6 +7,7 @@
     live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
     live search WORDS...         search the captions of every saved session
     live sessions                list saved sessions, newest first
+    live models prepare          download and build the speech model ahead of time
     live serve                   the classroom recognition server (`live run --server URL` streams to it)
     live keys create|list|revoke API keys for live serve
 
@@ -25,7 +26,8 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "serve", "keys")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "models", "serve",
+            "keys")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -34,8 +36,8 @@ variables (LIVE_ENGINE, LIVE_MODEL, LIVE_LANGUAGE, LIVE_DEVICE, LIVE_SESSION_DIR
 The LLM key comes from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY, or the file named by llm.api_key_file.
 
 headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "end", "text", "language",
-"emotion", "events", "emitted", "index"}; times are seconds of audio since the stream began, and
-emitted - end is the caption's latency.
+"emotion", "events", "emitted", "index", "speech_end"}; times are seconds of audio since the stream began,
+and emitted - speech_end is the caption's latency from the end of the words.
 
 keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
 q quit (saves everything and prints where).
@@ -59,6 +61,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
     src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
     src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
+    src.add_argument("--resume", nargs="?", const="", metavar="SESSION_DIR",
+                     help="continue a saved session (default: the latest): same folder, its clock, audio and notes go on")
+    src.add_argument("--start", type=float, metavar="SECONDS",
+                     help="with --input: begin this far into the file (e.g. to continue a replay that stopped)")
     asr = p.add_argument_group("recognition")
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
                      help="auto (default): SenseVoice if present or downloadable, else Whisper")
@@ -117,12 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parsers(sub)
     bench_parser(sub)
     add_library_parsers(sub)
+    from live.models.prepare import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
 RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
             "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials", "slides", "server", "api_key_file")
+            "json", "partials", "slides", "start", "server", "api_key_file")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -148,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             from live.bench import bench_main
 
             return bench_main(args)
+        if args.command == "models":
+            from live.models.prepare import models_main
+
+            return models_main(args)
         if args.command in ("serve", "keys"):
             from live.serve import keys_main, serve_main
 
@@ -157,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return library_main(args)
         llm = {key: getattr(args, flag) for flag, key in LLM_FLAGS.items() if getattr(args, flag) is not None}
-        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file)
+        return _run({k: getattr(args, k) for k in RUN_KEYS}, llm, stats_file=args.stats_file, resume=args.resume)
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -187,11 +200,17 @@ def _summarize(session: Path) -> int:
     return summarize_main(session, LLMSettings.from_mapping(settings.llm))
 
 
-def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None) -> int:
+def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, resume: str | None = None) -> int:
     from live.config import load_settings
     from live.llm import LLMSettings
 
     settings = load_settings(flags)
+    if resume is not None:  # --resume DIR names the session, so --session-dir does not apply
+        from live.session.builder import latest_session
+
+        settings.resume = Path(resume).expanduser() if resume else latest_session(settings.session_dir)
+    if settings.start and settings.input is None:
+        raise LiveError("--start goes with --input FILE (a microphone cannot start later)")
     settings.llm = {**settings.llm, **(llm or {})}
     LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.slides is not None:

@@ -55,6 +55,8 @@ class Settings:
         vad_aggressiveness, silence_ms, max_segment_s: voice activity detection.
         record_audio: keep the session's audio as audio.wav.
         slides: the course slides (.pdf or .pptx), given to the notes as context.
+        resume: a saved session folder to continue (its clock, indices, audio and notes go on).
+        start: with ``input``, begin this many seconds into the file.
         llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
         server: a ``live serve`` URL (``ws://host:14612``, ``wss://…``): recognize there instead of here.
         api_key_file: with ``server``, a file holding its API key, readable by its owner only
@@ -80,6 +82,8 @@ class Settings:
     max_segment_s: float = 15.0
     record_audio: bool = True
     slides: Path | None = None
+    resume: Path | None = None
+    start: float = 0.0
     llm: dict[str, Any] = field(default_factory=dict)
     server: str | None = None
     api_key_file: Path | None = None
@@ -101,6 +105,8 @@ class Settings:
             raise ConfigError("max_segment_s must be between 2 and 60 seconds")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be at least 1")
+        if self.start < 0:
+            raise ConfigError("--start must be 0 or more seconds")
         return self
 
 

@@ -2,7 +2,7 @@
 
 Text mode prints each final as ``[hh:mm:ss] text``. ``--json`` prints one JSON object a line, in the
 stable format of ``Caption.to_json`` (``type``, ``start``, ``end``, ``text``, ``language``, ``emotion``,
-``events``, ``emitted``, ``index``); ``--partials`` adds the partials. What stopped a session is said
+``events``, ``emitted``, ``index``, ``speech_end``); ``--partials`` adds the partials. What stopped a session is said
 once, in one line, by the caller from ``Finished.error``; tracebacks go to the session's live.log.
 """
 

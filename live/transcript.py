@@ -17,6 +17,7 @@ import os
 import struct
 import textwrap
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -70,10 +71,14 @@ class WavAppender:
 
     HEADER = 44
 
-    def __init__(self, path: Path, rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, path: Path, rate: int = SAMPLE_RATE, *, append: bool = False) -> None:
         self.path = path
         self.rate = rate
         self.frames = 0
+        if append and path.exists():
+            self.frames = wav_frames(path, rate)  # SessionError unless it is a recording of ours
+            self._fd = os.open(path, os.O_RDWR)
+            return
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         _pwrite_all(self._fd, self._header(0), 0)
 
@@ -101,6 +106,52 @@ class WavAppender:
                 os.close(fd)
 
 
+def wav_frames(path: Path, rate: int = SAMPLE_RATE) -> int:
+    """Samples in a session's audio.wav by its header (a block torn by a crash after it is not counted);
+    SessionError if the file is not the 16-bit mono recording a session writes."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(WavAppender.HEADER)
+    except OSError as exc:
+        raise SessionError(f"cannot read {path}: {exc.strerror or exc}") from None
+    ok = (len(header) == WavAppender.HEADER and header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+          and struct.unpack("<IHHIIHH", header[16:36]) == (16, 1, 1, rate, rate * 2, 2, 16) and header[36:40] == b"data")
+    if not ok:
+        raise SessionError(f"{path} is not a recording made by live; move it away to continue the session, "
+                           "or continue with --no-audio")
+    return struct.unpack("<I", header[40:44])[0] // 2
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a saved session stopped: the clock it had reached, the next segment index, what it holds."""
+
+    clock: float
+    next_index: int
+    finals: int
+    stopped_at: float  # wall time (epoch seconds) of its last write
+
+
+def resume_point(folder: Path) -> ResumePoint:
+    """Read a saved session to continue it; SessionError (one line) if it is not a session folder."""
+    jsonl, audio = folder / TRANSCRIPT, folder / AUDIO
+    if not folder.is_dir() or not (jsonl.exists() or audio.exists()):
+        raise SessionError(f"{folder} is not a session folder (no {TRANSCRIPT}); give a folder from `live sessions`")
+    end, index, finals = 0.0, -1, 0
+    for obj in read_jsonl(jsonl):
+        try:
+            if obj.get("type") == "final":
+                end, index, finals = max(end, float(obj["end"])), max(index, int(obj.get("index", -1))), finals + 1
+            elif "at" in obj:
+                end = max(end, float(obj["at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if audio.exists():
+        end = max(end, wav_frames(audio) / SAMPLE_RATE)
+    stopped = max((p.stat().st_mtime for p in (jsonl, audio) if p.exists()), default=0.0)
+    return ResumePoint(clock=end, next_index=index + 1, finals=finals, stopped_at=stopped)
+
+
 class SessionWriter:
     """Writes one session folder. Called from the session's worker thread only.
 
@@ -109,7 +160,10 @@ class SessionWriter:
     held are written again, so every line lands exactly once, in order.
     """
 
-    def __init__(self, folder: Path, *, meta: dict | None = None, record_audio: bool = True) -> None:
+    def __init__(self, folder: Path, *, meta: dict | None = None, record_audio: bool = True,
+                 resume: bool = False) -> None:
+        """``resume``: continue a saved session — lines and audio are appended (a line torn by a
+        crash is dropped first)."""
         self.folder = folder
         self.error: str | None = None
         self._unwritten: list[str] = []
@@ -117,9 +171,9 @@ class SessionWriter:
         self._failing: set[str] = set()  # "audio", "lines": what cannot be written right now
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(folder / TRANSCRIPT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._good = os.fstat(self._fd).st_size
-            self._wav = WavAppender(folder / AUDIO) if record_audio else None
+            self._fd = os.open(folder / TRANSCRIPT, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._good = _drop_torn_line(self._fd, folder / TRANSCRIPT)
+            self._wav = WavAppender(folder / AUDIO, append=resume) if record_audio else None
             if meta is not None:
                 (folder / "session.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         except OSError as exc:
@@ -212,7 +266,7 @@ def read_entries(folder: Path) -> tuple[list[Caption], list[dict]]:
     for obj in read_jsonl(folder / TRANSCRIPT):
         if obj.get("type") == "final":
             finals.append(Caption.from_json(obj))
-        elif obj.get("type") == "bookmark":
+        elif obj.get("type") == "bookmark" or (obj.get("type") == "marker" and obj.get("kind") == "gap"):
             marks.append(obj)
     return finals, marks
 
@@ -264,9 +318,28 @@ def to_vtt(finals: Iterable[Caption]) -> str:
     return "WEBVTT\n\n" + body
 
 
+def _drop_torn_line(fd: int, path: Path) -> int:
+    """Cut a last line that a crash left without its newline (it was never shown: a line is shown
+    only once it is durable); returns the size the file keeps."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+    keep = max(0, size - len(tail)) + tail.rfind(b"\n") + 1
+    os.ftruncate(fd, keep)
+    log.warning("%s: dropped a last line torn by a crash (%d bytes)", path, size - keep)
+    return keep
+
+
+def _mark_line(m: dict) -> str:
+    if m.get("type") == "bookmark":
+        return f"[{hms(m['at'])}] ★ bookmark {m.get('note', '')}".rstrip()
+    return f"[{hms(m['at'])}] ⏭ {m.get('note') or 'continued'}"
+
+
 def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
     rows = [(c.start, f"[{hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
-    rows += [(b["at"], f"[{hms(b['at'])}] ★ bookmark {b.get('note', '')}".rstrip()) for b in bookmarks]
+    rows += [(b["at"], _mark_line(b)) for b in bookmarks]
     return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
 
 

@@ -42,6 +42,9 @@ class VadOptions:
             (a cough, a click) are dropped.
         energy_floor_dbfs: frames quieter than this are unvoiced whatever webrtcvad says (it
             calls faint steady noise speech); -100 disables the floor.
+        adapt_floor_ms: when above 0, the closing silence adapts to the speaker: once enough pauses
+            inside speech have been heard, it is their 90th percentile plus a margin, between this
+            floor and ``silence_ms`` (a speaker who pauses briefly mid-sentence gets captions sooner).
     """
 
     aggressiveness: int = 2
@@ -57,6 +60,7 @@ class VadOptions:
     min_silence_ms: int = 180
     min_segment_ms: int = 250
     energy_floor_dbfs: float = -55.0
+    adapt_floor_ms: int = 0
 
     def __post_init__(self) -> None:
         def bad(what: str) -> ConfigError:
@@ -85,6 +89,8 @@ class VadOptions:
         if (self.preroll_ms + self.start_ms) * 2 > self.max_segment_s * 1000:
             raise bad(f"preroll_ms + start_ms must be at most half of max_segment_s (got {self.preroll_ms} + "
                       f"{self.start_ms} ms for {self.max_segment_s} s)")
+        if not 0 <= self.adapt_floor_ms <= self.silence_ms:
+            raise bad(f"adapt_floor_ms must be between 0 and silence_ms (got {self.adapt_floor_ms})")
         if not -100.0 <= self.energy_floor_dbfs <= 0.0:
             raise bad(f"energy_floor_dbfs must be between -100 and 0 (got {self.energy_floor_dbfs})")
 
@@ -101,6 +107,7 @@ class Segment:
     start: float
     end: float
     audio: np.ndarray
+    speech_end: float | None = None  # the end of its last voiced frame (``end`` adds the kept tail)
 
     @property
     def duration(self) -> float:
@@ -125,7 +132,9 @@ class Segmenter:
     must be cleared when `in_speech` turns False with no segment returned.
     """
 
-    def __init__(self, options: VadOptions | None = None) -> None:
+    def __init__(self, options: VadOptions | None = None, *, start_s: float = 0.0, first_index: int = 0) -> None:
+        """``start_s``/``first_index``: where the stream's clock and segment numbers begin (a resumed
+        session continues its own)."""
         import webrtcvad  # small C extension, but keep the import where it is used
 
         self.options = opts = options or VadOptions()
@@ -145,6 +154,7 @@ class Segmenter:
         self._search_frames = max(1, int(min(opts.cut_search_s, opts.max_segment_s / 2) * 1000 / opts.frame_ms))
 
         self._remainder = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+        self._base = round(start_s * SAMPLE_RATE)  # the stream's first sample on its clock
         self._samples_fed = 0
         self._frames_done = 0  # frame k covers stream samples [k * frame, (k + 1) * frame)
         self._level = -100.0
@@ -161,20 +171,8 @@ class Segmenter:
         self._silence_run = 0
         self._continued = False  # the open segment is the rest of a cut one: never dropped
         self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
-        self._next_index = 0
-
-    def resume_at(self, seconds: float, next_index: int = 0) -> None:
-        """Continue a stream that was cut off: the next sample fed is at ``seconds`` on the stream's
-        clock and the next segment is numbered ``next_index`` (a server resuming a session whose
-        client reconnected). Call it before the first ``feed``. Frames stay on the stream's own
-        30 ms grid: a start between two frame edges is padded with silence up to it."""
-        if self._samples_fed or self._in_speech:
-            raise RuntimeError("resume_at() must come before the first feed()")
-        start = max(0, int(round(seconds * SAMPLE_RATE)))
-        self._samples_fed = start
-        self._frames_done = start // self._frame
-        self._remainder = np.zeros(start % self._frame, dtype=np.float32)
-        self._next_index = max(0, int(next_index))
+        self._next_index = first_index
+        self._pauses: deque[int] = deque(maxlen=64)  # recent pauses inside speech, in frames
 
     # ---------------------------------------------------------------------------------- state
 
@@ -190,7 +188,7 @@ class Segmenter:
     @property
     def clock(self) -> float:
         """Seconds of audio fed so far."""
-        return self._samples_fed / SAMPLE_RATE
+        return (self._base + self._samples_fed) / SAMPLE_RATE
 
     @property
     def level_dbfs(self) -> float:
@@ -202,7 +200,8 @@ class Segmenter:
         """(index, start, end) of the open segment without copying its audio; None outside speech."""
         if not self._in_speech:
             return None
-        return self._next_index, self._seg_start / SAMPLE_RATE, (self._seg_start + self._len) / SAMPLE_RATE
+        start = self._base + self._seg_start
+        return self._next_index, start / SAMPLE_RATE, (start + self._len) / SAMPLE_RATE
 
     @property
     def open_segment(self) -> Segment | None:
@@ -254,6 +253,8 @@ class Segmenter:
         self._len += self._frame
         self._energies.append((k, float(np.dot(frame, frame))))
         if voiced:
+            if self._silence_run >= 2:  # a pause inside speech: how this speaker pauses
+                self._pauses.append(self._silence_run)
             self._last_voiced = k
             self._silence_run = 0
         else:
@@ -266,15 +267,26 @@ class Segmenter:
         """The silence that would close the open segment now (it shrinks as the segment grows)."""
         return self._closing_silence() * self.options.frame_ms
 
+    def _base_silence(self) -> int:
+        """Frames of silence that end speech for this speaker: ``silence_ms``, or less once their own
+        pauses inside speech say they resume sooner (``adapt_floor_ms``)."""
+        opts = self.options
+        if not opts.adapt_floor_ms or len(self._pauses) < 8:
+            return self._silence_frames
+        p90 = sorted(self._pauses)[int(0.9 * (len(self._pauses) - 1))]
+        floor = max(1, -(-opts.adapt_floor_ms // opts.frame_ms))
+        return max(floor, min(self._silence_frames, p90 + 3))  # 90 ms over what this speaker resumes after
+
     def _closing_silence(self) -> int:
         """Frames of silence that close the open segment: fewer the longer it has grown."""
         opts = self.options
+        base = self._base_silence()
         length_s = self._len / SAMPLE_RATE
         if length_s <= opts.shrink_after_s or opts.max_segment_s <= opts.shrink_after_s:
-            return self._silence_frames
-        least = max(1, min(self._silence_frames, -(-opts.min_silence_ms // opts.frame_ms)))
+            return base
+        least = max(1, min(base, -(-opts.min_silence_ms // opts.frame_ms)))
         share = min(1.0, (length_s - opts.shrink_after_s) / (opts.max_segment_s - opts.shrink_after_s))
-        return max(least, round(self._silence_frames - share * (self._silence_frames - least)))
+        return max(least, round(base - share * (base - least)))
 
     def _open(self, k: int) -> None:
         """Open a segment whose opening window ends with frame ``k``; history becomes its audio."""
@@ -332,11 +344,13 @@ class Segmenter:
 
     def _segment(self, start: int, end: int) -> Segment:
         i, j = start - self._seg_start, end - self._seg_start
+        voiced = min(end, (self._last_voiced + 1) * self._frame)
         return Segment(
             index=self._next_index,
-            start=start / SAMPLE_RATE,
-            end=end / SAMPLE_RATE,
+            start=(self._base + start) / SAMPLE_RATE,
+            end=(self._base + end) / SAMPLE_RATE,
             audio=self._buf[i:j].copy(),
+            speech_end=(self._base + max(start, voiced)) / SAMPLE_RATE,
         )
 
     def _emit(self, start: int, end: int) -> Segment:

@@ -112,7 +112,7 @@ def test_partials_come_before_their_final_and_carry_latency(tmp_path):
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert {e["type"] for e in events} == {"partial", "final"}
-    keys = {"type", "start", "end", "text", "language", "emotion", "events", "emitted", "index"}
+    keys = {"type", "start", "end", "text", "language", "emotion", "events", "emitted", "index", "speech_end"}
     assert all(set(e) == keys for e in events)
     finals = {e["index"]: e for e in events if e["type"] == "final"}
     for e in events:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 
 import httpx
 import pytest
+from serve_helpers import LiveServer, run, stream
+from wer_helpers import wer
 
 from live.audio import decode_file
 from live.serve.limits import Limits
-from serve_helpers import LiveServer, run, stream
-from wer_helpers import wer
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
 
@@ -42,7 +43,10 @@ def test_eight_concurrent_streams_get_their_own_words_only(references, tmp_path)
                                           for audio, _ in references.values()))
 
         results = run(everyone())
-        metrics = httpx.get(f"{srv.url}/metrics").text
+        deadline = time.monotonic() + 10  # each connection's last bookkeeping runs just after its close
+        while "live_streams_active 0.0" not in (metrics := httpx.get(f"{srv.url}/metrics").text):
+            assert time.monotonic() < deadline, "streams still counted as active"
+            time.sleep(0.1)
     texts = [r.text for r in results]
     refs = [ref for _, ref in references.values()]
     assert all(r.close_code == 1000 for r in results)

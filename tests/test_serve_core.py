@@ -1,5 +1,5 @@
-"""The server's parts that need no network: the protocol's checks, the shared decode queue's order and
-batches, the segmenter continuing a stream's clock, the client's audio log, resume truncation."""
+"""The server's parts that need no network: the protocol's checks, the shared decode queue's order,
+batches and cancels, the client's audio log, resume truncation."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ import time
 
 import numpy as np
 import pytest
-
 from audio_helpers import clip
+
 from live.asr.base import Transcription
 from live.audio import SAMPLE_RATE
 from live.serve.link import AudioLog
-from live.serve.protocol import ERRORS, ProtocolError, check_frame, parse_control, parse_start
-from live.serve.scheduler import DecodeScheduler, LocalBackend
+from live.serve.protocol import (
+    ERRORS,
+    ProtocolError,
+    check_frame,
+    parse_control,
+    parse_start,
+)
+from live.serve.scheduler import Cancelled, DecodeScheduler, LocalBackend
 from live.serve.sessions import truncate_after
-from live.vad import Segmenter, VadOptions
 
 # --- protocol ----------------------------------------------------------------------------------------
 
@@ -63,27 +68,6 @@ def test_control_and_frame_checks():
     with pytest.raises(ProtocolError) as err:
         check_frame(b"\0" * 301, 32000)
     assert err.value.close_code == 1007
-
-
-# --- the segmenter continues a clock -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("origin", [30.0, 12.345])
-def test_segmenter_resumed_at_a_time_cuts_as_the_whole_stream_would(origin):
-    """Resumed at ``origin``, the audio that follows is cut exactly as in a stream that never broke
-    (here: one whose first ``origin`` seconds were silence), numbered from the given index."""
-    audio = clip("realpython_harvard.flac")
-    whole, resumed = Segmenter(VadOptions()), Segmenter(VadOptions())
-    a = whole.feed(np.zeros(int(round(origin * SAMPLE_RATE)), np.float32)) + whole.feed(audio) + whole.flush()
-    resumed.resume_at(origin, next_index=7)
-    b = resumed.feed(audio) + resumed.flush()
-    assert len(a) == len(b) >= 4
-    assert [s.index for s in b] == list(range(7, 7 + len(a)))
-    assert [(s.start, s.end) for s in b] == [(s.start, s.end) for s in a]
-    assert all(np.array_equal(x.audio, y.audio) for x, y in zip(a, b))
-    assert resumed.clock == pytest.approx(origin + len(audio) / SAMPLE_RATE)
-    with pytest.raises(RuntimeError):
-        resumed.resume_at(1.0)
 
 
 # --- the shared decode queue ---------------------------------------------------------------------------
@@ -166,6 +150,35 @@ def test_a_failing_batch_is_retried_one_by_one_and_only_the_bad_request_fails():
     with pytest.raises(RuntimeError, match="bad input"):
         bad.result(5)
     scheduler.close()
+
+
+def test_a_partial_no_longer_wanted_leaves_the_queue():
+    backend = Recording()
+    scheduler = DecodeScheduler(lambda: backend)
+    scheduler.start()
+    scheduler.wait_ready(5)
+    blocker = scheduler.submit("x", "final", _audio(1), "en")
+    time.sleep(0.05)
+    engine = scheduler.engine("a", lambda: "partial")
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(r=_catch(lambda: engine.transcribe(_audio(5)))))
+    thread.start()
+    time.sleep(0.05)
+    assert scheduler.depth == 1
+    engine.cancel()  # its segment closed: the session's decoder wants the final instead
+    thread.join(5)
+    assert isinstance(box["r"], Cancelled) and scheduler.depth == 0
+    backend.gate.set()
+    blocker.result(5)
+    assert backend.calls == [["1"]]
+    scheduler.close()
+
+
+def _catch(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - the test looks at what was raised
+        return exc
 
 
 def test_a_model_that_fails_to_load_is_reported_to_every_stream():

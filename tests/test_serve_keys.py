@@ -10,9 +10,9 @@ import sys
 import time
 
 import pytest
+from serve_helpers import REPO
 
 from live.serve.keys import AuthError, KeyStore, default_db
-from serve_helpers import REPO
 
 
 def test_a_key_reads_lv_id_secret_and_only_its_hash_is_stored(tmp_path):

@@ -7,7 +7,6 @@ import asyncio
 
 import httpx
 import pytest
-
 from audio_helpers import clip
 from serve_helpers import ServeProcess, run, stream
 from wer_helpers import wer

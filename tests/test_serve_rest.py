@@ -4,7 +4,6 @@ upload limits, and schemathesis against the OpenAPI schema."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -15,13 +14,13 @@ import openai
 import pytest
 import srt
 import webvtt
-from prometheus_client.parser import text_string_to_metric_families
-
 from audio_helpers import DATA, clip
-from live.serve.keys import KeyStore
-from live.serve.limits import Limits
+from prometheus_client.parser import text_string_to_metric_families
 from serve_helpers import LiveServer, run, stream
 from wer_helpers import wer
+
+from live.serve.keys import KeyStore
+from live.serve.limits import Limits
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
 
@@ -132,10 +131,9 @@ def test_quota_applies_to_files_with_retry_after(server):
     key, token = store.create("capped", minutes_per_day=0.1)
     store.record_use(key.id, audio_s=6.0)
     store.close()
-    with pytest.raises(openai.RateLimitError) as err:
-        with _open() as fh:
-            openai.OpenAI(base_url=f"{server.url}/v1", api_key=token,
-                          max_retries=0).audio.transcriptions.create(file=fh, model="x")
+    with pytest.raises(openai.RateLimitError) as err, _open() as fh:
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key=token,
+                      max_retries=0).audio.transcriptions.create(file=fh, model="x")
     assert int(err.value.response.headers["retry-after"]) > 0
 
 

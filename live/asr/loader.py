@@ -17,6 +17,7 @@ from live.models import DEFAULT_SENSEVOICE, DownloadError, is_whisper_folder, re
 log = logging.getLogger("live.asr.loader")
 
 StatusCallback = Callable[[str], None]
+Loader = Callable[[StatusCallback], "tuple[Engine, str]"]
 
 
 def _shown(path: Path) -> str:
@@ -61,7 +62,7 @@ def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | 
     """
     if backend == "onnx" and device != "cpu":
         raise ConfigError(f"the onnx backend runs on the CPU only: drop --device {device} or use --backend torch")
-    if backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed()):
+    if _wants_onnx(backend, device):
         from live.asr.onnx_engine import OnnxSenseVoiceEngine
 
         on_status(f"loading SenseVoice (onnx) from {_shown(folder)}…")
@@ -76,6 +77,10 @@ def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | 
 
     on_status(f"loading SenseVoice from {_shown(folder)}…")
     return SenseVoiceEngine(folder, device=device, threads=threads), "torch"
+
+
+def _wants_onnx(backend: str, device: str) -> bool:
+    return backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed())
 
 
 def _sensevoice_reason(folder: Path, runtime: str) -> str:
@@ -97,11 +102,15 @@ def _whisper_installed() -> bool:
 
 
 def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads: int | None = None,
-                backend: str = "auto", on_status: StatusCallback = lambda s: None) -> tuple[Engine, str]:
+                backend: str = "auto", on_status: StatusCallback = lambda s: None,
+                interim: bool = False) -> tuple[Engine, str] | tuple[Engine, str, Loader]:
     """Load the engine asked for and return it with a one-line reason for the status bar.
 
     ``model`` is a folder or hub id for SenseVoice, a folder or size name for Whisper. ``on_status``
     receives progress lines ("downloading 42 %…", "loading SenseVoice…") while this runs.
+    ``interim``: when SenseVoice's ONNX build is not there yet, do not wait for it — start it in the
+    background and return a quick engine now, plus the loader of the fast one as a third item (a live
+    session switches to it when the build is done).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -113,9 +122,18 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
         loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
         return loaded, f"whisper {loaded.model}"
 
-    def sensevoice(name: str | None) -> tuple[Engine, str]:
+    def sensevoice(name: str | None) -> tuple[Engine, str] | tuple[Engine, str, Loader]:
         on_status("looking for the SenseVoice model…")
         folder = resolve_sensevoice(name, progress=progress)
+        if interim and _wants_onnx(backend, device):
+            from live.asr.coldstart import start_while_building
+
+            quick = start_while_building(
+                folder, device=device, threads=threads, on_status=on_status,
+                load_whisper=lambda: _load_whisper(None, device=device, threads=threads, on_status=on_status),
+                fast_reason=_sensevoice_reason(folder, "onnx int8"))
+            if quick is not None:
+                return quick
         loaded, runtime = _load_sensevoice(folder, backend=backend, device=device, threads=threads,
                                            on_status=on_status)
         return loaded, _sensevoice_reason(folder, runtime)

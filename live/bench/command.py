@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from live.bench.coldstart import cold_start
 from live.bench.longrun import default_clips, long_run
 from live.bench.replay import Config, run_config, time_to_ui
 from live.bench.report import plot, print_table
@@ -29,7 +30,12 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", metavar="ENGINE[:BACKEND][@MODEL]",
                    help="run these configurations one after another, e.g. sensevoice:torch@DIR sensevoice:onnx@DIR whisper")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
+    p.add_argument("--device", metavar="INDEX|NAME", help="listen to this microphone instead of replaying a file "
+                   "(its PortAudio input latency is added to the latencies)")
+    p.add_argument("--seconds", type=float, default=60.0, help="with --device: how long to listen (default 60)")
     p.add_argument("--no-ui", action="store_true", help="skip the time-to-UI measurement")
+    p.add_argument("--cold-start", action="store_true", help="also time launch → first final with no ONNX build "
+                   "yet (SenseVoice configurations with a model folder; the real cache is not touched)")
     p.add_argument("--plot", type=Path, metavar="PNG", help="draw latency over time and decode time against length")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--hours", type=float, help="long-run mode: this many hours of talks and silences, accelerated")
@@ -38,7 +44,7 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     srv = p.add_argument_group("server mode (live.bench.server)")
     srv.add_argument("--server", action="store_true", help="concurrent real-time streams through a `live serve`")
     srv.add_argument("--streams", default="1,2,4,8", help="stream counts to measure (default 1,2,4,8)")
-    srv.add_argument("--seconds", type=float, default=30.0, help="audio per stream and count (default 30)")
+    srv.add_argument("--stream-seconds", type=float, default=30.0, help="audio per stream and count (default 30)")
     srv.add_argument("--ray", action="store_true", help="then the same with two Ray Serve replicas")
     return p
 
@@ -86,6 +92,10 @@ def bench_main(args: argparse.Namespace) -> int:
             fig.savefig(args.plot, dpi=110)
         return 0
 
+    if args.device is not None:
+        results = [run_config(c, None, fast=False, device=args.device, seconds=args.seconds) for c in configs]
+        print_table(results)
+        return 1 if any(r.error for r in results) else 0
     input = args.input or default_clips()[0]
     if not input.exists():
         raise ConfigError(f"{input}: no such file")
@@ -96,6 +106,8 @@ def bench_main(args: argparse.Namespace) -> int:
         result = run_config(config, input, fast=args.fast)
         if not args.no_ui:
             result.ui_s = time_to_ui(config, input)
+        if args.cold_start:
+            result.cold_start_s = cold_start(config, input)
         results.append(result)
     if args.json:
         print(json.dumps([r.summary() for r in results], indent=2))

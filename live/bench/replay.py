@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,9 +59,18 @@ class Result:
     peak_rss_mb: float = 0.0
     cpu_samples: list[tuple[float, float]] = field(default_factory=list)  # (wall s, cpu %)
     ui_s: float | None = None
+    cold_start_s: float | None = None
     error: str | None = None
 
     def latencies(self) -> list[float]:
+        """From the end of speech (the last voiced frame) to the final on screen; for a microphone,
+        PortAudio's reported input latency is added (the audio is that old when it arrives)."""
+        extra = self.stats.get("input_latency_s") or 0.0
+        return [f["emitted"] - (f["speech_end"] if f.get("speech_end") is not None else f["end"]) + extra
+                for f in self.finals]
+
+    def latencies_from_end(self) -> list[float]:
+        """``emitted - end``: from the end of the segment (the VAD's tail included), the older figure."""
         return [f["emitted"] - f["end"] for f in self.finals]
 
     def first_partial_delays(self) -> list[float]:
@@ -91,6 +101,9 @@ class Result:
             "config": self.config.label,
             "finals": len(self.finals),
             "latency_p50_s": pct(lat, 50), "latency_p95_s": pct(lat, 95), "latency_max_s": max(lat) if lat else None,
+            "latency_end_p50_s": pct(self.latencies_from_end(), 50),
+            "latency_end_p95_s": pct(self.latencies_from_end(), 95),
+            "input_latency_s": s.get("input_latency_s"),
             "first_partial_p50_s": pct(self.first_partial_delays(), 50),
             "rtf": self.rtf_by_length(),
             "cpu_speech_pct": 100 * s["cpu_speech_s"] / s["wall_speech_s"] if s.get("wall_speech_s") else None,
@@ -99,6 +112,7 @@ class Result:
             "model_ready_s": s.get("engine_ready_s"),
             "first_caption_s": self.first_caption_s,
             "ui_s": self.ui_s,
+            "cold_start_s": self.cold_start_s,
             "overflows": s.get("overflows"),
             "max_backlog_s": s.get("max_backlog_s"),
             "error": self.error,
@@ -122,18 +136,23 @@ def _proc_sample(pid: int) -> tuple[float, float] | None:
     return cpu, rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_config(config: Config, input: Path, *, fast: bool, extra: list[str] | None = None) -> Result:
-    """Replay ``input`` through ``live --headless`` with ``config``; sample the process while it runs."""
+def run_config(config: Config, input: Path | None, *, fast: bool, extra: list[str] | None = None,
+               device: str | None = None, seconds: float | None = None) -> Result:
+    """Replay ``input`` (or listen to ``device`` for ``seconds``) through ``live --headless`` with
+    ``config``; sample the process while it runs."""
     result = Result(config)
     with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp:
         stats_file = Path(tmp) / "stats.json"
-        cmd = [sys.executable, "-m", "live", "run", "--headless", "--json", "--partials", "--input", str(input),
+        source = ["--device", device] if device is not None else ["--input", str(input)]
+        cmd = [sys.executable, "-m", "live", "run", "--headless", "--json", "--partials", *source,
                "--session-dir", tmp, "--no-audio", "--stats-file", str(stats_file), *config.flags(), *(extra or [])]
-        if fast:
+        if fast and device is None:
             cmd.append("--fast")
         began = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stop = threading.Event()
+        if seconds is not None:  # a microphone never ends: stop it as Ctrl-C would, cleanly
+            threading.Timer(seconds, lambda: proc.poll() is None and proc.send_signal(signal.SIGINT)).start()
 
         def sample() -> None:
             last = None

@@ -2,7 +2,7 @@
 
 A ``live serve`` starts as a child process (so its CPU is its own, Ray's processes included: they are
 its children), then N clients in this process stream different real speech to it at once, paced
-like microphones, for ``--seconds`` each. Latency is what a student sees: the wall-clock moment a
+like microphones, for ``--stream-seconds`` each. Latency is what a student sees: the wall-clock moment a
 final arrives, less the moment the end of its audio was spoken (sent). Reported per stream count:
 final-latency p50/p95/max, the server's CPU (% of one core, all its processes), and how busy the
 whole machine was (other work on shared cores disturbs the figures). ``--ray`` runs the same again
@@ -266,7 +266,7 @@ def parse_counts(text: str) -> list[int]:
 
 
 def bench_server_main(args, config: Config) -> int:
-    rows = server_bench(config, parse_counts(args.streams), args.seconds, args.ray,
+    rows = server_bench(config, parse_counts(args.streams), args.stream_seconds, args.ray,
                         clips=[args.input] if args.input else None,
                         log=lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:

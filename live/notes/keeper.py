@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +162,15 @@ class NotesKeeper:
         with self._lock:
             self._finals.append(final)
         return True
+
+    def continue_from(self, earlier: Iterable[CaptionLike | Mapping[str, Any]]) -> None:
+        """A resumed session: take its earlier finals first. With saved notes (summary.md) they count
+        as folded in; without, the next update covers them too."""
+        finals = [f for f in map(Final.of, earlier) if f is not None]
+        with self._lock:
+            self._finals[:0] = finals
+            if self._notes.strip():
+                self._done += len(finals)
 
     def due(self, now: float | None = None) -> bool:
         """Whether a rolling update should run: the interval has passed since the last successful

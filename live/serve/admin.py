@@ -33,7 +33,7 @@ class KeyRequest(BaseModel):
     @classmethod
     def _numbers_not_booleans(cls, value):
         if isinstance(value, bool):  # JSON's true is no number (pydantic would take it as 1)
-            raise ValueError("a number, not true or false")
+            raise ValueError("a number, not true or false")  # noqa: TRY004 - pydantic reports ValueErrors
         return value
 
 

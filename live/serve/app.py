@@ -21,10 +21,10 @@ from starlette.routing import Match
 from live import __version__
 from live.serve import admin, rest
 from live.serve.deps import ApiError
+from live.serve.gate import stream_endpoint
 from live.serve.keys import protect_logs
 from live.serve.scheduler import Backend
 from live.serve.state import Server, ServerConfig
-from live.serve.stream import stream_endpoint
 
 UPLOAD_PATH = "/v1/audio/transcriptions"
 

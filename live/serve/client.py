@@ -31,7 +31,17 @@ from live.captions import Caption, CaptionOptions
 from live.config import Settings
 from live.errors import ConfigError, DeviceError, LiveError
 from live.serve.link import AudioLog, Link
-from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
+from live.session.events import (
+    Bookmark,
+    Command,
+    EngineState,
+    Finished,
+    Marker,
+    Notice,
+    Pause,
+    Retry,
+    Status,
+)
 from live.session.loading import describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
@@ -91,7 +101,10 @@ class RemoteWorker:
     def __init__(self, open_source: Callable[[], AudioSource], load_engine: object, emit: Callable[[object], None],
                  *, url: str, token: str, writer: SessionWriter | None = None, vad: object = None,
                  captions: CaptionOptions | None = None, batching: object = None, language: str = "auto",
-                 stop_on_failure: bool = False, max_pending_s: float = 900.0) -> None:
+                 stop_on_failure: bool = False, max_pending_s: float = 900.0, start_s: float = 0.0,
+                 first_index: int = 0, opening: Marker | None = None) -> None:
+        """As ``Worker``'s; ``start_s``/``first_index``/``opening`` continue a saved session (``--resume``):
+        the server is asked for a session on the same clock."""
         self._open_source = open_source
         self._emit_to = emit
         self.writer = writer
@@ -100,9 +113,12 @@ class RemoteWorker:
         self.partials = (captions or CaptionOptions()).partials
         self.stop_on_failure = stop_on_failure
         self.stats = SessionStats()
-        self.audio = AudioLog(max_s=max_pending_s)
+        self._origin = round(start_s * SAMPLE_RATE)
+        self._opening = opening
+        self.audio = AudioLog(max_s=max_pending_s, start=self._origin)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.link = Link(url, token, self.audio, self._inbox, language=language, partials=self.partials)
+        self.link = Link(url, token, self.audio, self._inbox, language=language, partials=self.partials,
+                         next_index=first_index)
         self.source: AudioSource | None = None
         self.failure: str | None = None
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -111,7 +127,7 @@ class RemoteWorker:
         self._listening = True
         self._realtime = True
         self._anchor: float | None = None
-        self._samples = 0  # samples read from the source: the session's clock
+        self._samples = self._origin  # samples read from the source: the session's clock
         self._level = -100.0
         self._server_status: dict = {}
         self._lost: str | None = None
@@ -153,7 +169,7 @@ class RemoteWorker:
         """Seconds of audio since the session began (wall-clock paced for live sources)."""
         if not self._realtime or self._anchor is None:
             return self._samples / SAMPLE_RATE
-        return max(self._samples / SAMPLE_RATE, time.monotonic() - self._anchor)
+        return max(self._samples / SAMPLE_RATE, self._origin / SAMPLE_RATE + time.monotonic() - self._anchor)
 
     # -- the worker -----------------------------------------------------------------------------------
 
@@ -161,6 +177,8 @@ class RemoteWorker:
         error: str | None = None
         try:
             self._emit(EngineState("loading", f"connecting to {self.url}…"))
+            if self._opening is not None:
+                self._mark(self._opening)
             self.link.start()
             self.source = self._start_source()
             while not self._stop.is_set():
@@ -213,7 +231,7 @@ class RemoteWorker:
 
     def _feed(self, block: np.ndarray) -> None:
         if self._realtime:
-            start = time.monotonic() - (self._samples + len(block)) / SAMPLE_RATE
+            start = time.monotonic() - (self._samples - self._origin + len(block)) / SAMPLE_RATE
             self._anchor = start if self._anchor is None else min(self._anchor, start)
         if not self._listening:
             block = np.zeros_like(block)  # paused: silence keeps the clocks, the file and the server aligned

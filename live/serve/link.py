@@ -46,11 +46,11 @@ class AudioLog:
     says how much (it is still in the local audio file).
     """
 
-    def __init__(self, max_s: float = 900.0) -> None:
+    def __init__(self, max_s: float = 900.0, start: int = 0) -> None:
         self._blocks: deque[tuple[int, np.ndarray]] = deque()
         self._lock = threading.Lock()
-        self.base = 0  # first sample kept
-        self.end = 0  # one past the last sample appended
+        self.base = start  # first sample kept
+        self.end = start  # one past the last sample appended
         self.closed = False
         self.max_samples = int(max_s * SAMPLE_RATE)
         self.dropped_s = 0.0
@@ -118,12 +118,12 @@ class Link:
     as tuples: ("ready", msg), ("message", msg), ("lost", why), ("fatal", why), ("done",)."""
 
     def __init__(self, url: str, token: str, audio: AudioLog, inbox: queue.SimpleQueue, *, language: str,
-                 partials: bool) -> None:
+                 partials: bool, next_index: int = 0) -> None:
         self.url, self._token, self.audio, self.inbox = url, token, audio, inbox
         self.language, self.partials = language, partials
         self.session_id: str | None = None
-        self.covered = 0  # samples covered by the finals received
-        self.next_index = 0
+        self.covered = audio.base  # samples covered by the finals received (a resumed session: its clock)
+        self.next_index = next_index
         self.sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._more: asyncio.Event | None = None
@@ -187,7 +187,7 @@ class Link:
             except Fatal as exc:
                 self.inbox.put(("fatal", exc.message))
                 return
-            except Exception as exc:  # refused, reset, timed out, closed: reconnect and resume
+            except Exception as exc:  # noqa: BLE001 - refused, reset, timed out, closed: reconnect and resume
                 if self._abort:
                     return
                 if self._last_ok:
@@ -195,8 +195,8 @@ class Link:
                 why = str(exc) if isinstance(exc, Retry) else _describe(exc)
                 log.info("connection to %s lost: %s", self.url, why)
                 if not self._ever_ok and attempt + 1 >= FIRST_TRIES:
-                    self.inbox.put(("fatal", f"cannot reach the server at {self.url} ({why}); is `live serve` "
-                                             "running there?"))
+                    self.inbox.put(("fatal", (f"cannot reach the server at {self.url} ({why}); is `live serve` "
+                                              "running there?")))
                     return
                 if not lost and self._ever_ok:
                     self.inbox.put(("lost", why))
@@ -230,7 +230,7 @@ class Link:
                 if ready.get("type") != "ready":
                     await self._refused(ws, ready)
                 self.session_id = ready["session_id"]
-                self.sent = int(round(float(ready.get("clock", 0.0)) * SAMPLE_RATE))
+                self.sent = round(float(ready.get("clock", 0.0)) * SAMPLE_RATE)
                 self.inbox.put(("ready", ready))
                 self._last_ok = self._ever_ok = True
                 sender = asyncio.create_task(self._send(ws))
@@ -272,7 +272,7 @@ class Link:
         kind = message.get("type")
         if kind in ("final", "partial"):
             index, end = int(message.get("index", 0)), float(message.get("end", 0.0))
-            end_sample = int(round(end * SAMPLE_RATE))
+            end_sample = round(end * SAMPLE_RATE)
             if index < self.next_index or (kind == "final" and end_sample <= self.covered and self.covered):
                 return False  # a caption the client has already (sent again across a resume)
             if kind == "final":

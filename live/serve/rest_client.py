@@ -12,11 +12,11 @@ from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from live import __version__
+from live.audio import media_duration
 from live.captions import Caption
 from live.errors import ConfigError, LiveError
 from live.files import atomic_write
 from live.timefmt import mmss
-from live.audio import media_duration
 from live.transcribe.job import OUTPUT_FILES, FileResult, _writer, to_markdown
 from live.transcribe.progress import Progress
 

@@ -36,6 +36,10 @@ CLASSES = {"final": 0, "partial": 1, "file": 1}
 PADDING_SLACK = 1.5  # a batch may cost at most this much more than its audio (padding to the longest)
 
 
+class Cancelled(Exception):
+    """A request taken out of the queue before it was decoded."""
+
+
 class Backend(Protocol):
     """What the scheduler decodes with: a local engine, or Ray Serve replicas."""
 
@@ -111,7 +115,7 @@ class DecodeScheduler:
     def _load_then_run(self) -> None:
         try:
             backend = self._load()
-        except BaseException as exc:  # noqa: BLE001 - a failed load is reported by /readyz and each stream
+        except BaseException as exc:  # a failed load is reported by /readyz and to each stream
             if not isinstance(exc, LiveError):
                 log.exception("the model failed to load")
             self.error = describe(exc)
@@ -164,6 +168,16 @@ class DecodeScheduler:
             self._served.setdefault(stream, 0.0)
             self._cond.notify()
         return request.future
+
+    def cancel(self, stream: str) -> bool:
+        """Take the stream's request out of the queue if it is still waiting there (a partial whose
+        segment has closed); True if it was. One already being decoded finishes, and is dropped."""
+        with self._cond:
+            mine = [r for r in self._pending if r.stream == stream]
+            self._pending = [r for r in self._pending if r.stream != stream]
+        for request in mine:
+            request.future.set_exception(Cancelled("no longer wanted"))
+        return bool(mine)
 
     def forget(self, stream: str) -> None:
         """A stream that ended: its fairness record goes."""
@@ -228,7 +242,7 @@ class DecodeScheduler:
         began = time.perf_counter()
         try:
             results = backend.decode([r.audio for r in batch], batch[0].language)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the stream whose decode it was
             if len(batch) == 1:
                 log.warning("a decode failed: %s", describe(exc))
                 batch[0].future.set_exception(exc)
@@ -261,3 +275,7 @@ class SharedEngine:
 
     def transcribe(self, audio: np.ndarray, language: str = "auto") -> Transcription:
         return self._scheduler.submit(self._stream, self._kind_of(), audio, language).result()
+
+    def cancel(self) -> None:
+        """The session's decoder no longer wants the running decode: out of the queue if still there."""
+        self._scheduler.cancel(self._stream)

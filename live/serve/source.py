@@ -3,6 +3,9 @@
 The socket's receive loop (asyncio) ``put``s each frame; the session's worker thread ``read``s
 them. The queue between them holds at most ``capacity_s`` of audio: when it is full ``put`` waits,
 so the receive loop stops reading the socket and TCP slows the client down. Audio is never dropped.
+The session reads on while its decodes run (its VAD must see the audio as it comes), so ``hold``
+says when it is too far behind to take more: the source then hands out nothing, its queue fills,
+and the same backpressure reaches the client.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,6 +44,7 @@ class SocketSource(AudioSource):
         self._stopped = False
         self._room = asyncio.Event()
         self.received_s = 0.0  # seconds of 16 kHz audio taken in
+        self.hold: Callable[[], bool] = lambda: False  # the session is behind: hand out nothing for now
 
     @property
     def description(self) -> str:
@@ -79,6 +84,12 @@ class SocketSource(AudioSource):
     # -- the worker's side ------------------------------------------------------------------------
 
     def read(self, timeout: float) -> np.ndarray | None:
+        if self._blocks and self.hold():
+            with self._cond:
+                self._cond.wait(max(timeout, 0.0))  # nothing for now, and the queue stays full
+            if self._stopped:
+                raise EndOfStream
+            return None
         with self._cond:
             if not self._blocks and not (self._ended or self._stopped):
                 self._cond.wait(max(timeout, 0.0))

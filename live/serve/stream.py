@@ -2,11 +2,8 @@
 
 Like the TUI, a connection builds the same session as a local run (``build_session``), with the
 socket's audio as its source and the server's shared engine as its engine, renders the session's
-events to the socket, and tells it when the input ends. It builds no pipeline of its own.
-
-The key is checked on the upgrade request, before any audio is read: a missing or bad key is HTTP
-401, a browser origin that is not allowed 403. Then come the stream limits (an ``error`` message
-and a close), the ``start`` message, and the stream. See ``protocol`` for the messages.
+events to the socket, and tells it when the input ends. It builds no pipeline of its own. ``gate``
+admits it; ``protocol`` says what the messages are.
 """
 
 from __future__ import annotations
@@ -18,14 +15,17 @@ import time
 from collections import deque
 from dataclasses import replace
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from live.captions import Caption
-from live.serve.keys import ApiKey, AuthError
-from live.serve.limits import seconds_to_utc_midnight
+from live.serve.keys import ApiKey
 from live.serve.protocol import (
-    BEARER_PREFIX, NORMAL_CLOSE, SUBPROTOCOL, ProtocolError, Start, check_frame, parse_control, parse_start,
+    NORMAL_CLOSE,
+    SUBPROTOCOL,
+    ProtocolError,
+    Start,
+    check_frame,
+    parse_control,
 )
 from live.serve.sessions import Opened
 from live.serve.source import SocketSource
@@ -37,6 +37,9 @@ log = logging.getLogger("live.serve")
 STATUS_EVERY_S = 0.5
 USAGE_EVERY_S = 10.0  # audio seconds between two usage records (and quota checks)
 GRACEFUL = {"idle_timeout", "session_limit", "quota_exceeded"}  # the last words are captioned first
+# A session this far behind reads no more of its socket (the client is slowed down, nothing dropped).
+HOLD_FINALS = 3
+HOLD_SPEECH_S = 30.0
 
 
 class Outbox:
@@ -85,92 +88,7 @@ class Outbox:
             await self._more.wait()
 
 
-def _token(websocket: WebSocket) -> tuple[str | None, bool]:
-    """The key from ``Authorization: Bearer`` or a ``bearer.KEY`` subprotocol; whether live.v1 was offered."""
-    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-    token = None
-    header = websocket.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        token = header[7:].strip()
-    for protocol in offered:
-        if token is None and protocol.startswith(BEARER_PREFIX):
-            token = protocol[len(BEARER_PREFIX):]
-    return token, SUBPROTOCOL in offered
-
-
-async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> None:
-    body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse(body, status_code=status, headers=headers))
-    else:  # a server without the denial extension: the close code says the same
-        await websocket.accept()
-        await websocket.send_json({"type": "error", "code": code, "message": message})
-        await websocket.close(4401 if status == 401 else 4403)
-
-
-async def stream_endpoint(websocket: WebSocket, server: Server) -> None:
-    """Admission: origin, key, limits; then the stream."""
-    metrics = server.metrics
-    if not server.config.origin_allowed(websocket.headers.get("origin")):
-        metrics.rejections.labels("forbidden").inc()
-        await _deny(websocket, 403, "forbidden_origin", "this browser origin may not open streams here")
-        return
-    token, offered_v1 = _token(websocket)
-    try:
-        key = await asyncio.to_thread(server.keys.authenticate, token)
-    except AuthError as exc:
-        metrics.rejections.labels("unauthorized").inc()
-        await _deny(websocket, 401, "unauthorized", str(exc))
-        return
-    await websocket.accept(subprotocol=SUBPROTOCOL if offered_v1 else None)  # never the bearer.KEY one
-    limit = server.limits.per_key_minutes(key.minutes_per_day)
-    if limit and await asyncio.to_thread(server.keys.used_today, key.id) >= limit * 60:
-        await _refuse(websocket, server, "quota_exceeded", f"this key's {limit:g} audio minutes for today are used up",
-                      seconds_to_utc_midnight())
-        return
-    refused = server.slots.take(key.id, key.max_streams)
-    if refused is not None:
-        message = ("the server is full; try again in a moment" if refused == "server_full"
-                   else "this key has as many streams open as it may; close one first")
-        await _refuse(websocket, server, refused, message, 5)
-        return
-    try:
-        await _stream(websocket, server, key)
-    finally:
-        server.slots.give_back(key.id)
-
-
-async def _refuse(websocket: WebSocket, server: Server, code: str, message: str, retry_after: int) -> None:
-    server.metrics.rejections.labels(code).inc()
-    error = ProtocolError(code, message)
-    await websocket.send_json({**error.to_json(), "retry_after": retry_after})
-    await websocket.close(error.close_code)
-
-
-async def _stream(websocket: WebSocket, server: Server, key: ApiKey) -> None:
-    try:
-        text = await asyncio.wait_for(websocket.receive_text(), timeout=server.limits.idle_timeout_s)
-        start = parse_start(text, server.settings.language)
-        if start.session_id is not None and (old := server.sessions.active(start.session_id)) is not None \
-                and old.key_id == key.id:
-            await old.supersede()
-        opened = await asyncio.to_thread(server.sessions.open, key.id, start)
-    except ProtocolError as exc:
-        server.metrics.rejections.labels("bad_frame").inc()
-        await _close(websocket, exc)
-        return
-    except (KeyError, asyncio.TimeoutError) as exc:  # a binary frame first (KeyError) or nothing at all
-        await _close(websocket, ProtocolError("expected_start" if isinstance(exc, KeyError) else "idle_timeout",
-                                              "send {\"type\": \"start\", …} first"))
-        return
-    except WebSocketDisconnect:
-        return
-    connection = StreamConnection(server, websocket, key, start, opened)
-    await connection.run()
-
-
-async def _close(websocket: WebSocket, error: ProtocolError | None) -> None:
+async def close(websocket: WebSocket, error: ProtocolError | None) -> None:
     if websocket.application_state != WebSocketState.CONNECTED or websocket.client_state != WebSocketState.CONNECTED:
         return
     try:
@@ -211,12 +129,18 @@ class StreamConnection:
             folder=opened.folder, partials=start.partials, stop_on_failure=True,
             meta={"input": "websocket", "key_id": key.id, "session_id": opened.session_id, "client": peer,
                   "resumes": opened.resumes, "resumed_at": opened.clock if opened.resumed else None},
+            continue_at=(opened.clock, opened.next_index),
         )
-        self.session.worker.segmenter.resume_at(opened.clock, opened.next_index)
+        captioner = self.session.worker.captioner
+        self.source.hold = lambda: captioner.pending_finals >= HOLD_FINALS or captioner.pending_audio_s >= HOLD_SPEECH_S
 
     def _engine(self, _on_status):
         worker = self.session.worker
-        kind_of = lambda: "final" if worker.captioner.pending_finals else "partial"  # noqa: E731
+
+        def kind_of() -> str:  # the decode the session's decoder thread is asking for now
+            job = worker.decoding
+            return job.kind if job is not None else "final"
+
         engine = self.server.scheduler.engine(self.opened.session_id, kind_of)
         return engine, f"{engine.name} on the server"
 
@@ -298,7 +222,7 @@ class StreamConnection:
                 sender.cancel()
             if self._failure is not None and ending is None:
                 ending = ProtocolError("recognition_failed", self._failure)
-            await _close(self.websocket, ending)
+            await close(self.websocket, ending)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client is gone: it resumes on a new connection if it comes back
         finally:

@@ -9,9 +9,11 @@ Tests pass their own ``open_source`` or ``load_engine``.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -22,9 +24,13 @@ from live import __version__
 from live.audio import AudioSource, FileSource, MicSource, resolve_device
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
+from live.errors import SessionError
+from live.files import read_jsonl
+from live.session.events import Marker
 from live.session.loading import EngineLoader, StatusCallback
+from live.timefmt import mmss
 from live.session.worker import Worker
-from live.transcript import SessionWriter
+from live.transcript import SessionWriter, resume_point
 from live.vad import VadOptions
 
 if TYPE_CHECKING:
@@ -48,8 +54,8 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
         probe = FileSource(path, realtime=False)
         probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
         probe.stop()
-        realtime = not settings.fast
-        return lambda: FileSource(path, realtime=realtime)
+        realtime, start = not settings.fast, settings.start
+        return lambda: FileSource(path, realtime=realtime, start_s=start)
     resolve_device(settings.device)  # a clear error now, before any UI
     # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
     return lambda: MicSource(settings.device, rescan=True)
@@ -93,7 +99,7 @@ def engine_loader(settings: Settings) -> EngineLoader:
 
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-            backend=settings.backend, on_status=on_status,
+            backend=settings.backend, on_status=on_status, interim=True,  # captions before an ONNX build ends
         )
 
     return load
@@ -215,12 +221,18 @@ def build_session(
     batching: BatchOptions | None = None,
     stop_on_failure: bool | None = None,
     meta: dict | None = None,
+    vad: VadOptions | None = None,
+    captions: CaptionOptions | None = None,
+    continue_at: tuple[float, int] | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
-    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
+    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``vad``,
+    ``captions``: the stages' options as they are (benchmarks), instead of from the settings. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
+    ``continue_at``: (clock, next segment index) the stream continues from, as the front end knows it
+    (a server resuming a client's session; ``settings.resume`` reads them from the folder instead).
     """
     open_source = open_source or source_factory(settings)
     worker_class: Callable[..., Worker] = Worker
@@ -245,11 +257,16 @@ def build_session(
         "pid": os.getpid(),
         **(meta or {}),
     }
-    if folder is not None:
+    resumed: dict = {"start_s": continue_at[0], "first_index": continue_at[1]} if continue_at else {}
+    if settings.resume is not None:
+        writer, resumed = _resumed_writer(settings.resume, info, settings.record_audio)
+    elif folder is not None:
         writer = SessionWriter(folder, meta=info, record_audio=settings.record_audio)
     else:
         writer = SessionWriter.create(settings.session_dir, meta=info, record_audio=settings.record_audio)
     service = _notes_service(settings, writer.folder, sink, notes)
+    if service is not None and settings.resume is not None:
+        service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
 
     def tee(event: object) -> None:
         # The notes take every final from here, on the worker's side: no front end wires them.
@@ -262,14 +279,40 @@ def build_session(
         load_engine,
         tee,
         writer=writer,
-        vad=VadOptions(
+        vad=vad or VadOptions(
             aggressiveness=settings.vad_aggressiveness,
             silence_ms=settings.silence_ms,
             max_segment_s=settings.max_segment_s,
         ),
-        captions=CaptionOptions(partials=(not settings.headless or settings.partials) if partials is None else partials),
+        captions=captions or CaptionOptions(
+            partials=(not settings.headless or settings.partials) if partials is None else partials),
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
+        **resumed,
     )
     return Session(worker, writer, service)
+
+
+def _resumed_writer(folder: Path, info: dict, record_audio: bool) -> tuple[SessionWriter, dict]:
+    """Continue a saved session: its folder appended to, its clock and segment numbers going on from
+    where it stopped, a marker saying how long it was away."""
+    point = resume_point(folder)
+    try:
+        meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    meta.setdefault("resumed", []).append({k: info[k] for k in ("started", "input", "engine", "pid")})
+    writer = SessionWriter(folder, meta=meta, record_audio=record_audio, resume=True)
+    away = max(0.0, time.time() - point.stopped_at)
+    note = f"continued after {mmss(away)} away" if point.stopped_at else "continued"
+    return writer, {"start_s": point.clock, "first_index": point.next_index,
+                    "opening": Marker("gap", point.clock, note)}
+
+
+def latest_session(root: Path) -> Path:
+    """The newest session folder under ``root`` (for ``--resume`` with no folder)."""
+    folders = [p for p in root.glob("*") if p.is_dir() and (p / "transcript.jsonl").exists()] if root.is_dir() else []
+    if not folders:
+        raise SessionError(f"no saved session in {root} to continue; give the folder: --resume DIR")
+    return max(folders, key=lambda p: (p.name, p.stat().st_mtime))

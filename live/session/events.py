@@ -45,13 +45,14 @@ class Notice:
     device_lost: bool = False
 
 
-MarkerKind = Literal["bookmark", "pause", "resume"]
+MarkerKind = Literal["bookmark", "pause", "resume", "gap"]
 
 
 @dataclass(frozen=True)
 class Marker:
-    """A moment the user marked (a bookmark, with an optional note) or a pause/resume of listening.
-    Saved in transcript.jsonl in the order shown."""
+    """A moment the user marked (a bookmark, with an optional note), a pause/resume of listening, or
+    the gap where a resumed session continues (its note says how long it was away). Saved in
+    transcript.jsonl in the order shown."""
 
     kind: MarkerKind
     at: float
@@ -60,7 +61,8 @@ class Marker:
     def to_json(self) -> dict:
         if self.kind == "bookmark":
             return {"type": "bookmark", "at": round(self.at, 3), "note": self.note}
-        return {"type": "marker", "kind": self.kind, "at": round(self.at, 3)}
+        line = {"type": "marker", "kind": self.kind, "at": round(self.at, 3)}
+        return {**line, "note": self.note} if self.note else line
 
 
 @dataclass(frozen=True)

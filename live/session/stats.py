@@ -29,6 +29,7 @@ class SessionStats:
     engine_ready_s: float | None = None  # since the worker started
     first_final_s: float | None = None
     max_backlog_s: float = 0.0
+    input_latency_s: float = 0.0  # the source's own (PortAudio's, for a microphone)
     overflows: int = 0
     finals: int = 0
     # Process CPU and wall seconds once the model is loaded: busy (speech, a queued final or a decode)

@@ -98,6 +98,8 @@ class FileTranscription:
             while finished is None:
                 event = events.get()
                 if isinstance(event, Caption):
+                    if event.kind == "final" and self.on_progress is not None:
+                        self.on_progress(event.end)  # each batch done is progress, however fast
                     if event.kind == "final" and event.text.strip():
                         yield event
                 elif isinstance(event, Status):

@@ -138,6 +138,10 @@ class LiveApp(App[int]):
         self.query_one(StatusBar).language = self.settings.language
         self.sub_title = str(self.folder or "")
         self.query_one(ProblemLine).show(None)
+        if self.settings.resume is not None:
+            self.query_one(CaptionView).load_saved()
+            if self.session.notes is not None and self.session.notes.keeper.notes.strip():
+                self.query_one(NotesPane).show_notes(self.session.notes.keeper.notes)
         self._apply_layout()
         # The screen first: the session starts loading the model (seconds of CPU) after the first frame.
         self.call_after_refresh(self.session.start)

@@ -38,7 +38,7 @@ MAX_ROWS = 1000  # the most rows held while reading back
 _CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
 _TOKEN = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
 _NO_LINE_START = set("，。、；：！？）」』】》〉,.;:!?)%")
-_MARKS = {"bookmark": "★ bookmark", "pause": "⏸ paused", "resume": "▶ resumed"}
+_MARKS = {"bookmark": "★ bookmark", "pause": "⏸ paused", "resume": "▶ resumed", "gap": "⏭"}
 
 
 @dataclass
@@ -67,8 +67,8 @@ class Row:
                 return cls(float(obj["start"]), str(obj["text"]), index=obj.get("index"))
             if kind == "bookmark":
                 return cls(float(obj["at"]), str(obj.get("note") or ""), kind="bookmark")
-            if kind == "marker" and obj.get("kind") in ("pause", "resume"):
-                return cls(float(obj["at"]), "", kind=str(obj["kind"]))
+            if kind == "marker" and obj.get("kind") in _MARKS:
+                return cls(float(obj["at"]), str(obj.get("note") or ""), kind=str(obj["kind"]))
         except (KeyError, TypeError, ValueError):
             return None
         return None
@@ -291,3 +291,12 @@ class CaptionView(ScrollView, can_focus=True):
     def load(self, events: Iterable[object]) -> None:
         for event in events:
             self.add(event)
+
+    def load_saved(self) -> None:
+        """Show what the session's transcript already holds (a resumed session), its last rows only."""
+        rows = self._disk_rows()
+        self.total = len(rows)
+        self.first = max(0, len(rows) - KEEP_ROWS)
+        self.rows = deque(rows[self.first:])
+        self._relayout()
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
