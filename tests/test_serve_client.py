@@ -263,6 +263,9 @@ def test_live_serve_refuses_what_it_should_in_one_line(tmp_path):
                                                                      "without TLS")
     half_tls = _live("serve", "--tls-cert", str(tmp_path / "c.pem"), timeout=60)
     assert half_tls.returncode == 2 and "both --tls-cert" in half_tls.stderr
+    no_model = _live("serve", "--engine", "sensevoice", "--model", str(tmp_path / "nope"), "--port", str(free_port()),
+                     "--db", str(tmp_path / "k.db"), "--data-dir", str(tmp_path / "d"), timeout=60)
+    assert no_model.returncode == 2 and no_model.stderr.strip().splitlines()[-1].startswith("live: error: model folder")
     busy = ServeProcess(tmp_path / "busy").start()
     try:
         taken = _live("serve", "--port", str(busy.port), "--db", str(tmp_path / "k.db"), timeout=60)

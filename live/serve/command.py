@@ -168,9 +168,17 @@ def serve_main(args: argparse.Namespace) -> int:
 
     from live.serve.app import create_app
     from live.serve.keys import KeyStore
+    from live.serve.state import engine_backend
+    from live.session import check_model
 
     KeyStore(config.db).close()  # a database that cannot be opened fails here, in one line
-    app = create_app(config)
+    check_model(settings)
+    # The model loads before the port opens: one that cannot be loaded is one line and exit 2, not a
+    # server that answers 503 for ever. (Ray, too, wants its driver on the main thread.)
+    print(f"live serve: loading the model ({'on Ray: ' + args.ray if args.ray else 'here'})…", file=sys.stderr,
+          flush=True)
+    backend = engine_backend(config)
+    app = create_app(config, load_backend=lambda: backend)
     scheme = "https" if args.tls_cert else "http"
     port = sock.getsockname()[1]
     print(f"live serve: {scheme}://{args.host}:{port} (streams: {'wss' if args.tls_cert else 'ws'}://{args.host}:{port}"
