@@ -131,6 +131,37 @@ def test_queue_batches_requests_of_similar_length_from_different_streams():
     scheduler.close()
 
 
+def test_a_final_stops_a_batch_of_partials_which_goes_back_in_the_queue():
+    class Stoppable(Recording):
+        def __init__(self):
+            super().__init__(max_batch=4)
+            self.stop = threading.Event()
+            self.started = threading.Event()
+
+        def decode(self, audios, language):
+            if len(audios[0]) == 100 and not self.stop.is_set():  # the partials' batch: long, until stopped
+                self.started.set()
+                if self.stop.wait(10):
+                    raise RuntimeError("Exiting due to terminate flag being set to true")
+            return super().decode(audios, language)
+
+        def preempt(self):
+            self.stop.set()
+            return True
+
+    backend = Stoppable()
+    backend.gate.set()
+    scheduler = DecodeScheduler(lambda: backend)
+    scheduler.start()
+    scheduler.wait_ready(5)
+    partials = [scheduler.submit(s, "partial", _audio(100), "en") for s in "ab"]
+    assert backend.started.wait(5)
+    final = scheduler.submit("c", "final", _audio(300), "en")
+    assert final.result(5).text == "300" and [f.result(5).text for f in partials] == ["100", "100"]
+    assert backend.calls[0][0] == "300" and scheduler.preemptions == 1  # the final first (a partial may ride along)
+    scheduler.close()
+
+
 def test_a_failing_batch_is_retried_one_by_one_and_only_the_bad_request_fails():
     class Picky(Recording):
         def decode(self, audios, language):

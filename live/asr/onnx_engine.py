@@ -151,12 +151,15 @@ class OnnxSenseVoiceEngine:
         batch = np.zeros((len(live), longest, feats[live[0]].shape[1]), dtype=np.float32)
         for row, i in enumerate(live):
             batch[row, : feats[i].shape[0]] = feats[i]
+        import onnxruntime as ort
+
+        self._run_options = run = ort.RunOptions()  # cancel() stops this call too
         logits, lengths = self._session.run(None, {
             "speech": batch,
             "speech_lengths": np.array([feats[i].shape[0] for i in live], dtype=np.int32),
             "language": np.full(len(live), lang, dtype=np.int32),
             "textnorm": np.full(len(live), WITH_ITN if use_itn else WITHOUT_ITN, dtype=np.int32),
-        })
+        }, run)
         for row, i in enumerate(live):
             out[i] = parse_rich(str(self._tokenizer.decode(ctc_greedy(logits[row, : int(lengths[row])]))))
         return out

@@ -98,6 +98,9 @@ class RayBackend:
         return [Transcription(text=r["text"], language=r.get("language"), emotion=r.get("emotion"),
                               events=tuple(r.get("events") or ())) for r in results]
 
+    def preempt(self) -> bool:
+        return False  # a replica's call runs to its end (its partials are short)
+
     def close(self) -> None:
         try:
             from ray import serve

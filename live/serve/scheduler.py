@@ -10,6 +10,9 @@ stream served longest ago goes first, so one busy stream cannot starve the other
 has a batch axis (SenseVoice on ONNX Runtime: ``transcribe_batch``) one model call takes several
 streams' requests of similar length; Whisper (faster-whisper) decodes one piece at a time.
 Requests of several replicas (``--ray``) are dispatched in parallel, one batch per replica.
+A final never waits behind partials: when one comes while a batch of partials is being decoded
+and the engine can stop a call (ONNX Runtime's terminate flag), that call is stopped and its
+requests go back in the queue, behind the final.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class Backend(Protocol):
 
     def decode(self, audios: list[np.ndarray], language: str) -> list[Transcription]: ...
 
+    def preempt(self) -> bool:
+        """Stop the call running now if the engine can (it then raises); False if it cannot."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -67,6 +74,13 @@ class LocalBackend:
         if len(audios) > 1:
             return list(self.engine.transcribe_batch(audios, language))  # type: ignore[attr-defined]
         return [self.engine.transcribe(audios[0], language)]
+
+    def preempt(self) -> bool:
+        stop = getattr(self.engine, "cancel", None)
+        if stop is None:
+            return False
+        stop()
+        return True
 
     def close(self) -> None:
         pass
@@ -103,6 +117,9 @@ class DecodeScheduler:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self.busy = 0  # batches being decoded now
+        self._running: list[list[_Request]] = []  # the batches being decoded, as taken
+        self._preempted: set[int] = set()  # id() of those stopped for a final
+        self.preemptions = 0
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -167,7 +184,24 @@ class DecodeScheduler:
             self._pending.append(request)
             self._served.setdefault(stream, 0.0)
             self._cond.notify()
+            if CLASSES.get(kind, 1) == 0:
+                self._preempt_for_final()
         return request.future
+
+    def _preempt_for_final(self) -> None:
+        """Under the lock: stop a batch of partials being decoded, if the backend can (see the module
+        doc). The stop lands on that call or on one already finished, never on a later one: a later
+        call needs this lock to be taken from the queue first."""
+        backend = self.backend
+        if backend is None or len(self._running) < backend.parallel:
+            return  # a decoder is free: the final goes there
+        preempt = getattr(backend, "preempt", None)
+        for batch in self._running:
+            if id(batch) not in self._preempted and all(CLASSES.get(r.kind, 1) > 0 for r in batch):
+                if preempt is not None and preempt():
+                    self._preempted.add(id(batch))
+                    self.preemptions += 1
+                return
 
     def cancel(self, stream: str) -> bool:
         """Take the stream's request out of the queue if it is still waiting there (a partial whose
@@ -232,17 +266,25 @@ class DecodeScheduler:
                     return
                 batch = self._take()
                 self.busy += 1
+                self._running.append(batch)
             try:
                 self._decode(backend, batch)
             finally:
                 with self._cond:
                     self.busy -= 1
+                    self._running.remove(batch)
+                    self._preempted.discard(id(batch))
 
     def _decode(self, backend: Backend, batch: list[_Request]) -> None:
         began = time.perf_counter()
         try:
             results = backend.decode([r.audio for r in batch], batch[0].language)
         except Exception as exc:  # noqa: BLE001 - handed to the stream whose decode it was
+            with self._cond:
+                if id(batch) in self._preempted:  # stopped for a final: back in the queue, behind it
+                    self._pending.extend(batch)
+                    self._cond.notify()
+                    return
             if len(batch) == 1:
                 log.warning("a decode failed: %s", describe(exc))
                 batch[0].future.set_exception(exc)
