@@ -43,7 +43,9 @@ class Settings:
         input: replay this audio/video file instead of the microphone.
         fast: with ``input``, go as fast as the machine can instead of real time.
         demo: replay the short lecture clip that ships with the project.
-        device: microphone index or (part of its) name; None = the default input.
+        device: microphone index or (part of its) name; None = the default input; "monitor" (or a
+            listed monitor's name) = what the computer plays (``live.audio.loopback``).
+        mix: system audio mixed in with the microphone ("monitor": the default output's); None = none.
         engine: "auto", "sensevoice" or "whisper".
         backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
         model: a local model folder or a hub id.
@@ -67,6 +69,7 @@ class Settings:
     fast: bool = False
     demo: bool = False
     device: str | None = None
+    mix: str | None = None
     engine: str = "auto"
     backend: str = "auto"
     model: str | None = None

@@ -90,6 +90,22 @@ def test_server_addresses_and_keys(tmp_path, monkeypatch):
 # --- live run --server -----------------------------------------------------------------------------------
 
 
+def test_the_remote_worker_keeps_the_local_workers_interface():
+    """Session, the TUI and headless mode call these; a change to the local worker must reach this one."""
+    import inspect
+
+    from live.serve.client import RemoteWorker
+    from live.session import Worker
+
+    public = {n for n in dir(Worker) if not n.startswith("_")} - {"captioner", "segmenter", "source", "writer"}
+    for name in sorted(public):
+        assert hasattr(RemoteWorker, name), name
+        ours, theirs = getattr(RemoteWorker, name), getattr(Worker, name)
+        if callable(theirs):
+            assert inspect.signature(ours).parameters.keys() == inspect.signature(theirs).parameters.keys(), name
+    assert set(inspect.signature(Worker).parameters) <= set(inspect.signature(RemoteWorker).parameters)
+
+
 def test_headless_run_through_the_server_keeps_the_local_session_folder(server, tmp_path, monkeypatch):
     monkeypatch.setenv("LIVE_SERVER_API_KEY", server.key())
     settings = Settings(input=DATA / "jfk.flac", fast=True, server=server.url.replace("http", "ws"),

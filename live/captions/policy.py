@@ -122,6 +122,11 @@ class Captioner:
         return len(self._pending)
 
     @property
+    def pending_start(self) -> float | None:
+        """Where the oldest segment waiting for its final decode starts (None: none waits)."""
+        return self._pending[0].start if self._pending else None
+
+    @property
     def pending_audio_s(self) -> float:
         """Seconds of closed speech waiting for its final decode (what falling behind costs in memory)."""
         return sum(seg.duration for seg in self._pending)

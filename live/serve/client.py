@@ -155,10 +155,9 @@ class RemoteWorker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
-        self._commands.put(Bookmark(at, note))
-        return at
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())

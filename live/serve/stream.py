@@ -135,10 +135,10 @@ class StreamConnection:
         self.source.hold = lambda: captioner.pending_finals >= HOLD_FINALS or captioner.pending_audio_s >= HOLD_SPEECH_S
 
     def _engine(self, _on_status):
-        worker = self.session.worker
+        session = self.session
 
         def kind_of() -> str:  # the decode the session's decoder thread is asking for now
-            job = worker.decoding
+            job = session.decoding
             return job.kind if job is not None else "final"
 
         engine = self.server.scheduler.engine(self.opened.session_id, kind_of)

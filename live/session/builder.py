@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from live import __version__
-from live.audio import AudioSource, FileSource, MicSource, resolve_device
+from live.audio import AudioSource, FileSource, input_factory
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.errors import SessionError
@@ -56,9 +56,8 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
         probe.stop()
         realtime, start = not settings.fast, settings.start
         return lambda: FileSource(path, realtime=realtime, start_s=start)
-    resolve_device(settings.device)  # a clear error now, before any UI
-    # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
-    return lambda: MicSource(settings.device, rescan=True)
+    # A microphone, the computer's own audio (--device monitor), or both (--mix): checked now, before any UI.
+    return input_factory(settings.device, settings.mix)
 
 
 def check_model(settings: Settings) -> None:
@@ -179,8 +178,9 @@ class Session:
     def paused(self) -> bool:
         return self.worker.paused
 
-    def bookmark(self, note: str = "") -> float:
-        return self.worker.bookmark(note)
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        """Mark the moment ``at`` (default: now; the TUI passes when B was pressed) with ``note``."""
+        return self.worker.bookmark(note, at)
 
     def retry(self) -> None:
         """Reconnect a lost microphone, or restart recognition that stopped."""
@@ -195,6 +195,12 @@ class Session:
     @property
     def stats(self):
         return self.worker.stats
+
+    @property
+    def decoding(self):
+        """The decode job running now, if any (a server's shared engine queues finals first by it)."""
+        decoder = getattr(self.worker, "_decoder", None)
+        return decoder.job if decoder is not None else None
 
 
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
@@ -250,6 +256,7 @@ def build_session(
         "started": datetime.now().isoformat(timespec="seconds"),
         "input": str(settings.input) if settings.input else ("demo" if settings.demo else "microphone"),
         "device": settings.device,
+        "mix": settings.mix,
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
@@ -269,9 +276,11 @@ def build_session(
         service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
 
     def tee(event: object) -> None:
-        # The notes take every final from here, on the worker's side: no front end wires them.
+        # The notes take every final and bookmark from here, on the worker's side: no front end wires them.
         if service is not None and isinstance(event, Caption) and event.kind == "final":
             service.keeper.add_final(event)
+        elif service is not None and isinstance(event, Marker):
+            service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
         sink(event)
 
     worker = worker_class(

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
-from live.captions import BatchOptions, Caption, CaptionOptions, Captioner, DecodeJob
+from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
 from live.session.decoder import Decoder
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
+from live.session.marks import MarkerQueue
 from live.session.reconnect import Reconnect
 from live.session.stats import SessionStats
 from live.timefmt import hms
@@ -76,6 +77,7 @@ class Worker:
         self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
+        self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
@@ -107,18 +109,12 @@ class Worker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
-        self._commands.put(Bookmark(at, note))
-        return at
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())
-
-    @property
-    def decoding(self) -> DecodeJob | None:
-        """The decode running now (a server's shared engine queues finals before partials by it)."""
-        return self._decoder.job
 
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
@@ -338,15 +334,15 @@ class Worker:
         while True:
             try:
                 command = self._commands.get_nowait()
-            except queue.Empty:
-                return
+            except queue.Empty:  # then the markers whose earlier speech is captioned (all, when ending)
+                return self._markers.release(self.clock(), self._mark, everything=self._ended)
             if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
                 if command.paused:
                     self.captioner.close_segment()  # what was said before the pause is captioned now
-                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+                self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
-                self._mark(Marker("bookmark", command.at, command.note))
+                self._markers.hold(Marker("bookmark", command.at, command.note))
             elif isinstance(command, Retry):
                 if self._reconnect.lost is not None:
                     self._retry_source(now=True)
@@ -377,7 +373,6 @@ class Worker:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
         try:
-            self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
             if self.captioner.pending_finals and self.failure is None and self._load is not None \
                     and self.captioner.engine is None:
@@ -387,6 +382,7 @@ class Worker:
             while not self._unsaved and (self._decoder.busy or (
                     self.captioner.pending_finals and self.captioner.engine is not None)):
                 self._decode(wait=0.05)
+            self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
