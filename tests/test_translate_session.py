@@ -34,11 +34,11 @@ def whisper_engine():
     return WhisperEngine()
 
 
-def session_settings(tmp_path: Path, server, input: Path = DATA / "jfk.flac", **kw) -> Settings:
+def session_settings(tmp_path: Path, llm, input: Path = DATA / "jfk.flac", **kw) -> Settings:
     kw.setdefault("fast", True)
     kw.setdefault("translate", "zh")
     return Settings(input=input, engine="whisper", session_dir=tmp_path / "sessions",
-                    llm={"base_url": server.url + "/v1", "model": "m", "interval_minutes": 0}, **kw)
+                    llm={"base_url": llm.url + "/v1", "model": "m", "interval_minutes": 0}, **kw)
 
 
 class Recorder:
@@ -218,3 +218,32 @@ def test_live_transcribe_translates_files_with_the_courses_terms(tmp_path, llm_s
     assert "Laplacian; Heaviside" in llm_server.requests[0].messages[0]["content"]  # the course's terms
     assert f"{len(finals)} of {len(finals)} captions translated into zh" in done.stderr
     assert "vocabulary: 52 terms, 43 in Whisper's prompt" in done.stderr
+
+
+def test_through_a_live_serve_the_client_corrects_and_translates(tmp_path, llm_server, whisper_engine, monkeypatch):
+    """`live run --server`: recognition on the server, the course's vocabulary and the translation on the
+    client, which writes both into its local session folder as a local run does."""
+    pytest.importorskip("fastapi", reason="live serve is the `serve` extra")
+    from serve_helpers import LiveServer
+
+    monkeypatch.setenv("LIVE_LLM_API_KEY", KEY)
+    llm_server.responder = translating
+    terms = tmp_path / "terms.txt"
+    terms.write_text("Amerikans\n", encoding="utf-8")  # a spelling of the course's own: 'Americans' is near it
+    with LiveServer(tmp_path / "server", whisper_engine) as server:
+        monkeypatch.setenv("LIVE_SERVER_API_KEY", server.key())
+        settings = session_settings(tmp_path, llm_server, server=server.url.replace("http", "ws"), vocab=terms,
+                                    language="en")
+        rec = Recorder()
+        session = build_session(settings, rec, notes="off", translate_options=TranslateOptions(min_interval_s=0.0))
+        try:
+            session.run()
+        finally:
+            session.close()
+    assert rec.of(Finished)[-1].error is None
+    lines = jsonl(session.folder)
+    finals = [x for x in lines if x["type"] == "final"]
+    assert "Amerikans" in finals[0]["text"] and finals[0]["corrections"][0]["from"] == "Americans"
+    translations = [x for x in lines if x["type"] == "translation"]
+    assert sorted(t["index"] for t in translations) == [f["index"] for f in finals]
+    assert translations[0]["text"].startswith("译") and (session.folder / "transcript.zh.srt").is_file()

@@ -28,6 +28,7 @@ from live.config import Settings
 from live.errors import SessionError
 from live.files import read_jsonl
 from live.session.events import Marker
+from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.timefmt import mmss
 from live.session.worker import Worker
@@ -205,6 +206,12 @@ class Session:
     def stats(self):
         return self.worker.stats
 
+    @property
+    def decoding(self):
+        """The decode job running now, if any (a server's shared engine queues finals first by it)."""
+        decoder = getattr(self.worker, "_decoder", None)
+        return decoder.job if decoder is not None else None
+
 
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
     from live.llm import LLMSettings, client_factory, resolve_api_key
@@ -252,6 +259,7 @@ def build_session(
     vad: VadOptions | None = None,
     captions: CaptionOptions | None = None,
     translate_options: TranslateOptions | None = None,
+    continue_at: tuple[float, int] | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
@@ -260,8 +268,17 @@ def build_session(
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
     ``translate_options``: how --translate batches and waits (default ``TranslateOptions()``).
+    ``continue_at``: (clock, next segment index) the stream continues from, as the front end knows it
+    (a server resuming a client's session; ``settings.resume`` reads them from the folder instead).
     """
     open_source = open_source or source_factory(settings)
+    worker_class: Callable[..., Worker] = Worker
+    if settings.server:
+        # Recognized by a `live serve`: a worker with the same interface and events that streams there.
+        from live.serve.client import remote_worker
+
+        worker_class = remote_worker(settings)
+        load_engine = load_engine or (lambda _status: (None, ""))  # the server holds the model
     if load_engine is None:
         check_model(settings)
         load_engine = engine_loader(settings)
@@ -274,11 +291,12 @@ def build_session(
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
+        "server": settings.server,
         "pid": os.getpid(),
         **(meta or {}),
     }
     vocabulary = course_vocabulary(settings)  # a bad --vocab file fails before a folder is made
-    resumed: dict = {}
+    resumed: dict = {"start_s": continue_at[0], "first_index": continue_at[1]} if continue_at else {}
     if settings.resume is not None:
         writer, resumed = _resumed_writer(settings.resume, info, settings.record_audio)
     elif folder is not None:
@@ -291,6 +309,8 @@ def build_session(
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
     translator = _translator(settings, sink, vocabulary, translate_options)
+    hooks = WorkerHooks(vocabulary.revise if vocabulary is not None else None,
+                        translator.settle if translator is not None else None)
 
     def tee(event: object) -> None:
         # The notes take every final and bookmark from here, and the translator every final, on the
@@ -304,7 +324,7 @@ def build_session(
             service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
         sink(event)
 
-    worker = Worker(
+    worker = worker_class(
         open_source,
         load_engine,
         tee,
@@ -319,12 +339,11 @@ def build_session(
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
-        revise=vocabulary.revise if vocabulary is not None else None,
-        settle=translator.settle if translator is not None else None,
+        hooks=hooks,
         **resumed,
     )
     if translator is not None:
-        translator.connect(worker.append)  # translations are written by the worker, in order
+        translator.connect(hooks.append)  # translations are written by the worker, in order
     return Session(worker, writer, service, translator, vocabulary)
 
 

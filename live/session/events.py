@@ -107,12 +107,4 @@ class Retry:
     """Reconnect a lost microphone now, or restart recognition that stopped (the model reloaded)."""
 
 
-@dataclass(frozen=True)
-class Append:
-    """A line another thread owes the transcript (a translation): the worker saves ``event.to_json()``
-    in order with everything else, then shows ``event``."""
-
-    event: Translation
-
-
-Command = Pause | Bookmark | Retry | Append
+Command = Pause | Bookmark | Retry

@@ -27,8 +27,8 @@ from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
 from live.session.decoder import Decoder
-from live.session.events import (Append, Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry,
-                                 Status, Translation)
+from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
+from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.marks import MarkerQueue
 from live.session.reconnect import Reconnect
@@ -39,6 +39,7 @@ from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
+    from live.session.events import Translation
 
 log = logging.getLogger("live.session")
 
@@ -64,8 +65,7 @@ class Worker:
         start_s: float = 0.0,
         first_index: int = 0,
         opening: Marker | None = None,
-        revise: Callable[[Caption], Caption] | None = None,  # each final, before it is saved (the vocabulary)
-        settle: Callable[[Callable[[], None]], None] | None = None,  # at the end: a translator's last lines
+        hooks: WorkerHooks | None = None,  # the vocabulary's corrections, the translator's lines (session/hooks.py)
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
         resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
@@ -75,7 +75,7 @@ class Worker:
         self.writer = writer
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
-        self._revise, self._settle = revise or (lambda caption: caption), settle or (lambda serve: None)
+        self.hooks = hooks or WorkerHooks()
         self.stats = SessionStats()
         self._save = Saver(writer, self._emit)  # writes, and what the user hears when the folder fails
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
@@ -120,9 +120,6 @@ class Worker:
 
     def retry(self) -> None:
         self._commands.put(Retry())
-
-    def append(self, event: Translation) -> None:  # saved by the worker in order, then shown
-        self._commands.put(Append(event))
 
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
@@ -235,7 +232,7 @@ class Worker:
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
-            caption = self._revise(caption) if caption.text else caption
+            caption = self.hooks.revise(caption)
             if caption.text:
                 self._save(lambda w: w.add_final(caption))  # on disk before anyone sees it
                 self.stats.finals += 1
@@ -322,6 +319,7 @@ class Worker:
     # -- commands, status, the end -------------------------------------------------------------------
 
     def _commands_due(self) -> None:
+        self.hooks.deliver(self._mark)  # translations: their finals are saved already
         while True:
             try:
                 command = self._commands.get_nowait()
@@ -334,8 +332,6 @@ class Worker:
                 self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
                 self._markers.hold(Marker("bookmark", command.at, command.note))
-            elif isinstance(command, Append):  # a translation: its final is saved already
-                self._mark(command.event)
             elif isinstance(command, Retry):
                 if self._reconnect.lost is not None:
                     self._retry_source(now=True)
@@ -376,7 +372,7 @@ class Worker:
                     self.captioner.pending_finals and self.captioner.engine is not None)):
                 self._decode(wait=0.05)
             self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
-            self._settle(self._commands_due)  # translations of the last finals, while commands are carried out
+            self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")

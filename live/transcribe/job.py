@@ -24,6 +24,7 @@ from live.captions import BatchOptions, Caption, CaptionOptions
 from live.errors import LiveError, SessionError
 from live.files import atomic_write
 from live.session.events import Finished, Status
+from live.session.hooks import WorkerHooks
 from live.session.worker import Worker
 from live.timefmt import hms, mmss
 from live.transcript import TRANSCRIPT, SessionWriter, read_entries
@@ -105,11 +106,11 @@ class FileTranscription:
         worker = Worker(
             lambda: source, lambda _status: (engine, ""), emit, writer=self.writer, vad=self.vad,
             captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
-            language=self.language, stop_on_failure=True, revise=self.revise,
-            settle=translator.settle if translator is not None else None,
+            language=self.language, stop_on_failure=True,
+            hooks=WorkerHooks(self.revise, translator.settle if translator is not None else None),
         )
         if translator is not None:
-            translator.connect(worker.append, notify=events.put)
+            translator.connect(worker.hooks.append, notify=events.put)
         thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
         thread.start()
         finished: Finished | None = None
