@@ -278,6 +278,7 @@ def test_summarize_without_a_key_still_writes_the_transcript(llm_server, tmp_pat
     (["--format", "srt,pdf"], "unknown --format pdf; choose from txt,srt,vtt,jsonl,md"),
     (["--vocab", "terms.txt"], "terms.txt: no such file; check the path given to --vocab"),
     (["--translate", "simplified chinese"], "--translate takes a language code such as zh"),
+    (["--translate", "zh", "--server", "http://127.0.0.1:9"], "--vocab and --translate work on this machine's"),
 ])
 def test_usage_errors_stop_before_any_work(tmp_path, args, message):
     (tmp_path / "deck.key").write_text("keynote")

@@ -128,6 +128,9 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
                      max_segment_s=settings.max_segment_s)
     notes = _prepare_notes(args, settings, progress) if args.summarize else None
+    if getattr(args, "server", None) and (settings.vocab is not None or settings.translate is not None):
+        raise ConfigError("--vocab and --translate work on this machine's transcription, not yet through "
+                          "--server: leave --server out to use them")
     language_help = _LanguageHelp.prepare(settings, args.slides, progress)
 
     # Files that fail the cheap checks are reported now; the model loads only if one is left.
