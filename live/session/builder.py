@@ -99,7 +99,7 @@ def engine_loader(settings: Settings) -> EngineLoader:
 
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-            backend=settings.backend, on_status=on_status,
+            backend=settings.backend, language=settings.language, on_status=on_status,
         )
 
     return load

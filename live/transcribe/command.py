@@ -206,7 +206,8 @@ def _load_engine(settings: Settings, progress: Progress) -> tuple[Engine, str]:
 
     check_model(settings)
     return load_engine(settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-                       backend=settings.backend, on_status=lambda text: progress.message(f"live: {text}"))
+                       backend=settings.backend, language=settings.language,
+                       on_status=lambda text: progress.message(f"live: {text}"))
 
 
 def _prepare_notes(args: argparse.Namespace, settings: Settings, progress: Progress) -> _Notes:
