@@ -33,6 +33,7 @@ import numpy as np
 from live.asr.base import Engine
 from live.audio import SAMPLE_RATE
 from live.errors import ConfigError
+from live.textnorm import TextNormalizer
 from live.vad import Segment, Segmenter
 
 CaptionKind = Literal["partial", "final"]
@@ -216,8 +217,12 @@ class Captioner:
         clock: Callable[[], float] | None = None,
         batching: BatchOptions | None = None,
         on_decode: DecodeRecord | None = None,
+        text: TextNormalizer | None = None,
     ) -> None:
+        """``text``: what every decode's text goes through (live.textnorm; default: Mandarin in
+        simplified characters, no stray spaces in CJK text)."""
         self.segmenter = segmenter
+        self.text = text or TextNormalizer()
         self.engine = engine
         self.language = language
         self.options = options or CaptionOptions()
@@ -354,8 +359,9 @@ class Captioner:
         result = self.engine.transcribe(seg.audio, self.language)
         if self._on_decode is not None:
             self._on_decode(label or kind, len(seg.audio) / SAMPLE_RATE, time.perf_counter() - began)
+        language = result.language or (None if self.language == "auto" else self.language)
         return Caption(
-            kind=kind, start=seg.start, end=seg.end, text=result.text, language=result.language,
+            kind=kind, start=seg.start, end=seg.end, text=self.text(result.text, language), language=result.language,
             emotion=result.emotion, events=result.events, emitted=self._clock(), index=seg.index,
             speech_end=seg.speech_end,
         )

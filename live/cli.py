@@ -67,6 +67,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto: onnx when available)")
     asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id (iic/SenseVoiceSmall)")
     asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
+    asr.add_argument("--script", metavar="simplified|traditional|traditional-hk",
+                     help="Chinese characters (default: Mandarin simplified, Cantonese as recognized)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
     vad = p.add_argument_group("voice activity detection")
@@ -116,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "compute", "threads",
-            "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
+RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "script", "compute",
+            "threads", "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
             "json", "partials", "slides", "start")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from live.asr.base import BACKENDS, ENGINES, LANGUAGES
 from live.errors import ConfigError
+from live.textnorm import SCRIPTS
 
 try:
     import tomllib
@@ -48,6 +49,8 @@ class Settings:
         backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
         model: a local model folder or a hub id.
         language: "auto", "zh", "en", "yue", "ja" or "ko".
+        script: how Chinese is written: None (default) Mandarin in simplified characters and Cantonese as
+            recognized; "simplified", "traditional" (Taiwan) or "traditional-hk" (Hong Kong) for both.
         compute: "cpu" or "cuda".
         threads: recognition threads (None = all cores).
         session_dir: the folder under which each session gets its own folder.
@@ -68,6 +71,7 @@ class Settings:
     backend: str = "auto"
     model: str | None = None
     language: str = "auto"
+    script: str | None = None
     compute: str = "cpu"
     threads: int | None = None
     session_dir: Path = field(default_factory=default_session_root)
@@ -90,6 +94,8 @@ class Settings:
             raise ConfigError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
         if self.language not in LANGUAGES:
             raise ConfigError(f"unknown language '{self.language}'; choose one of: {', '.join(LANGUAGES)}")
+        if self.script is not None and self.script not in SCRIPTS:
+            raise ConfigError(f"unknown script '{self.script}'; choose one of: {', '.join(SCRIPTS)}")
         if self.compute not in ("cpu", "cuda"):
             raise ConfigError(f"unknown compute device '{self.compute}'; choose cpu or cuda")
         if not 0 <= self.vad_aggressiveness <= 3:

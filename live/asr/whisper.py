@@ -25,6 +25,7 @@ import numpy as np
 from live.asr.base import LANGUAGES, Transcription
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads, is_whisper_folder
+from live.textnorm import join_text
 
 log = logging.getLogger("live.asr.whisper")
 
@@ -167,7 +168,7 @@ class WhisperEngine:
                 log.debug("dropped as repetitive (ratio %.2f): %r", segment.compression_ratio, segment.text)
             elif segment.text.strip():
                 kept.append(segment.text.strip())
-        return re.sub(r"\s+", " ", " ".join(kept)).strip(), info.language
+        return join_text(kept), info.language  # a space between Latin words, none inside Chinese
 
 
 def _words(text: str) -> set[str]:

@@ -240,6 +240,7 @@ def build_session(
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
+        "script": settings.script,
         "pid": os.getpid(),
         **(meta or {}),
     }
@@ -274,6 +275,7 @@ def build_session(
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
+        script=settings.script,
         **resumed,
     )
     return Session(worker, writer, service)

@@ -28,6 +28,7 @@ from live.errors import DeviceError, LiveError
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.stats import SessionStats
+from live.textnorm import TextNormalizer, TextOptions
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
 
@@ -59,9 +60,11 @@ class Worker:
         start_s: float = 0.0,
         first_index: int = 0,
         opening: Marker | None = None,
+        script: str | None = None,
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
-        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap);
+        ``script``: how Chinese is written (live.textnorm.TextOptions)."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
@@ -72,7 +75,8 @@ class Worker:
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
         self._opening = opening
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
-                                   batching=batching, on_decode=self.stats.record_decode)
+                                   batching=batching, on_decode=self.stats.record_decode,
+                                   text=TextNormalizer(TextOptions(script)))
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None

@@ -52,10 +52,12 @@ class FileTranscription:
 
     def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
                  batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
-                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None) -> None:
+                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None,
+                 script: str | None = None) -> None:
         self.path = Path(path)
         self.engine = engine
         self.language = language
+        self.script = script
         self.vad = vad or VadOptions()
         self.batching = batching or BatchOptions()
         self.on_progress = on_progress
@@ -89,7 +91,7 @@ class FileTranscription:
         worker = Worker(
             lambda: source, lambda _status: (engine, ""), events.put, writer=self.writer, vad=self.vad,
             captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
-            language=self.language, stop_on_failure=True,
+            language=self.language, stop_on_failure=True, script=self.script,
         )
         thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
         thread.start()
@@ -199,8 +201,8 @@ def _os_reason(folder: Path) -> str:
 
 
 def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
-                    language: str = "auto", vad: VadOptions | None = None, batching: BatchOptions | None = None,
-                    engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
+                    language: str = "auto", script: str | None = None, vad: VadOptions | None = None,
+                    batching: BatchOptions | None = None, engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
                     on_progress: Callable[[float], None] | None = None) -> FileResult:
     """Transcribe ``path`` into ``folder`` (the files named by ``formats``).
 
@@ -212,7 +214,8 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     path = Path(path)
     check_input(path)
     result = FileResult(path, folder, stated_s=media_duration(path))
-    job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress)
+    job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress,
+                            script=script)
     meta = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
@@ -221,6 +224,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
         "model": getattr(engine, "model", None),
         "engine_reason": engine_label or None,
         "language": language,
+        "script": script,
         "batching": asdict(job.batching),
     }
     job.open()  # an unreadable file fails here, before its folder is made
