@@ -55,7 +55,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     src.add_argument("--input", "-i", type=Path, metavar="FILE",
                      help="replay an audio or video file in real time instead of the microphone")
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
-    src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
+    src.add_argument("--demo", nargs="?", const="en", choices=("en", "zh"), metavar="en|zh",
+                     help="replay a lecture clip that ships with live: en (default) or zh (Mandarin)")
     src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
     src.add_argument("--resume", nargs="?", const="", metavar="SESSION_DIR",
                      help="continue a saved session (default: the latest): same folder, its clock, audio and notes go on")

@@ -17,6 +17,8 @@ from live.asr.base import BACKENDS, ENGINES, LANGUAGES
 from live.errors import ConfigError
 from live.textnorm import SCRIPTS
 
+DEMOS = ("en", "zh")  # the clips in live/data (see live/data/SOURCES.md)
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -43,7 +45,8 @@ class Settings:
     Attributes:
         input: replay this audio/video file instead of the microphone.
         fast: with ``input``, go as fast as the machine can instead of real time.
-        demo: replay the short lecture clip that ships with the project.
+        demo: replay a short lecture clip that ships with the project: "en" (a talk in English) or
+            "zh" (a Mandarin lecture); None replays nothing. ``true`` in the config file means "en".
         device: microphone index or (part of its) name; None = the default input.
         engine: "auto", "sensevoice" or "whisper".
         backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
@@ -65,7 +68,7 @@ class Settings:
 
     input: Path | None = None
     fast: bool = False
-    demo: bool = False
+    demo: str | None = None
     device: str | None = None
     engine: str = "auto"
     backend: str = "auto"
@@ -88,6 +91,8 @@ class Settings:
     llm: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> Settings:
+        if self.demo is not None and self.demo not in DEMOS:
+            raise ConfigError(f"unknown demo '{self.demo}'; choose one of: {', '.join(DEMOS)}")
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine '{self.engine}'; choose one of: {', '.join(ENGINES)}")
         if self.backend not in BACKENDS:
@@ -124,6 +129,10 @@ def _coerce(name: str, value: Any) -> Any:
             return value
         if value is None:
             return None
+        if name == "demo":  # `demo = true` (a flag before there were two clips) means the English one
+            text = str(value).strip().lower()
+            return {"true": "en", "1": "en", "yes": "en", "on": "en", "false": None, "0": None, "no": None,
+                    "off": None, "": None}.get(text, text)
         if "bool" in kind:
             if isinstance(value, bool):
                 return value

@@ -42,14 +42,15 @@ Sink = Callable[[object], None]
 NotesMode = Literal["on", "when-key", "off"]
 
 
-def demo_clip() -> Path:
-    """The short real lecture clip that ships with the package (see live/data/SOURCES.md)."""
-    return Path(str(resources.files("live") / "data" / "demo.flac"))
+def demo_clip(language: str = "en") -> Path:
+    """A short real lecture clip that ships with the package: "en" or "zh" (see live/data/SOURCES.md)."""
+    name = "demo.flac" if language == "en" else f"demo-{language}.flac"
+    return Path(str(resources.files("live") / "data" / name))
 
 
 def source_factory(settings: Settings) -> Callable[[], AudioSource]:
     """Check the input now (a clear error before any UI), open it later in the worker."""
-    path = demo_clip() if settings.demo else settings.input
+    path = demo_clip(settings.demo) if settings.demo else settings.input
     if path is not None:
         probe = FileSource(path, realtime=False)
         probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
@@ -235,7 +236,7 @@ def build_session(
     info = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
-        "input": str(settings.input) if settings.input else ("demo" if settings.demo else "microphone"),
+        "input": str(settings.input) if settings.input else (f"demo {settings.demo}" if settings.demo else "microphone"),
         "device": settings.device,
         "engine": settings.engine,
         "model": settings.model,
