@@ -240,7 +240,7 @@ def test_help_documents_the_options_and_json_format():
     done = live("--help")
     assert done.returncode == 0
     for word in ("--input", "--fast", "--demo", "--device", "--engine", "--model", "--language", "--session-dir",
-                 "--headless", "--json", "--partials", "emitted - end", "config.toml", "LIVE_"):
+                 "--headless", "--json", "--partials", "emitted - speech_end", "config.toml", "LIVE_", "--script"):
         assert word in done.stdout, word
 
 
