@@ -7,6 +7,7 @@
     live bench [--compare ...]   measure latency, speed, CPU and memory on a replayed recording
     live search WORDS...         search the captions of every saved session
     live sessions                list saved sessions, newest first
+    live models prepare          download and build the speech model ahead of time
 
 Errors a user can fix print one line and exit non-zero.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "models")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -35,8 +36,8 @@ headless JSON lines (--headless --json): {"type": "partial"|"final", "start", "e
 "emotion", "events", "emitted", "index", "speech_end"}; times are seconds of audio since the stream began,
 and emitted - speech_end is the caption's latency from the end of the words.
 
-keys in the TUI: p pause/resume, b bookmark, s notes so far, a ask, ! explain the last minute, ? help,
-q quit (saves everything and prints where).
+keys in the TUI: p pause/resume, b bookmark, B bookmark with a note, / search, s notes so far, a ask,
+! explain the last minute, ? help, q quit (saves everything and prints where).
 """
 
 
@@ -57,7 +58,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
     src.add_argument("--demo", nargs="?", const="en", choices=("en", "zh"), metavar="en|zh",
                      help="replay a lecture clip that ships with live: en (default) or zh (Mandarin)")
-    src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's")
+    src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's; "
+                     "'monitor': what this computer plays (an online lecture)")
+    src.add_argument("--mix", nargs="?", const="monitor", metavar="SYSTEM_AUDIO",
+                     help="the microphone and what this computer plays, together (default: the speakers' monitor)")
     src.add_argument("--resume", nargs="?", const="", metavar="SESSION_DIR",
                      help="continue a saved session (default: the latest): same folder, its clock, audio and notes go on")
     src.add_argument("--start", type=float, metavar="SECONDS",
@@ -107,20 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
     sub.add_parser("devices", help="list input devices")
-    s = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass")
-    s.add_argument("session", type=Path, metavar="SESSION_DIR")
     from live.bench import build_parser as bench_parser
     from live.library.commands import add_library_parsers
+    from live.notes.summarize import add_summarize_parser
+
+    add_summarize_parser(sub)
     from live.transcribe import add_transcribe_parser
 
     add_transcribe_parser(sub)
     bench_parser(sub)
     add_library_parsers(sub)
+    from live.models.prepare import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
-RUN_KEYS = ("input", "fast", "demo", "device", "engine", "backend", "model", "language", "script", "compute",
-            "threads", "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
+RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "script",
+            "compute", "threads", "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio",
+            "headless",
             "json", "partials", "slides", "start")
 
 
@@ -138,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices":
             return _devices()
         if args.command == "summarize":
-            return _summarize(args.session)
+            from live.notes.summarize import summarize_command
+
+            return summarize_command(args)
         if args.command == "transcribe":
             from live.transcribe import transcribe_main
 
@@ -147,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             from live.bench import bench_main
 
             return bench_main(args)
+        if args.command == "models":
+            from live.models.prepare import models_main
+
+            return models_main(args)
         if args.command in ("search", "sessions"):
             from live.library.commands import library_main
 
@@ -161,25 +176,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _devices() -> int:
-    from live.audio import list_devices
+    from live.audio import install_hint, list_devices, list_system_inputs
 
-    devices = list_devices()
+    devices, system = list_devices(), list_system_inputs()
     if not devices:
         print("no input devices found (no sound card?); use --input FILE to caption a recording", file=sys.stderr)
-        return 1
     for d in devices:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_samplerate:.0f} Hz)")
-    return 0
-
-
-def _summarize(session: Path) -> int:
-    from live.config import load_settings
-    from live.llm import LLMSettings
-    from live.notes import summarize_main
-
-    settings = load_settings()
-    return summarize_main(session, LLMSettings.from_mapping(settings.llm))
+    print("\nsystem audio (what this computer plays: --device monitor or a name below; --mix adds it to the mic):")
+    for s in system:
+        print(f"{'*' if s.is_default else ' '}      {s.name}" + (f"  ({s.description})" if s.description != s.name else ""))
+    if not system:
+        print(f"  none: {install_hint()}")
+    return 0 if devices or system else 1
 
 
 def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, resume: str | None = None) -> int:

@@ -47,7 +47,9 @@ class Settings:
         fast: with ``input``, go as fast as the machine can instead of real time.
         demo: replay a short lecture clip that ships with the project: "en" (a talk in English) or
             "zh" (a Mandarin lecture); None replays nothing. ``true`` in the config file means "en".
-        device: microphone index or (part of its) name; None = the default input.
+        device: microphone index or (part of its) name; None = the default input; "monitor" (or a
+            listed monitor's name) = what the computer plays (``live.audio.loopback``).
+        mix: system audio mixed in with the microphone ("monitor": the default output's); None = none.
         engine: "auto", "sensevoice" or "whisper".
         backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
         model: a local model folder or a hub id.
@@ -70,6 +72,7 @@ class Settings:
     fast: bool = False
     demo: str | None = None
     device: str | None = None
+    mix: str | None = None
     engine: str = "auto"
     backend: str = "auto"
     model: str | None = None

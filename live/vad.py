@@ -42,6 +42,9 @@ class VadOptions:
             (a cough, a click) are dropped.
         energy_floor_dbfs: frames quieter than this are unvoiced whatever webrtcvad says (it
             calls faint steady noise speech); -100 disables the floor.
+        adapt_floor_ms: when above 0, the closing silence adapts to the speaker: once enough pauses
+            inside speech have been heard, it is their 90th percentile plus a margin, between this
+            floor and ``silence_ms`` (a speaker who pauses briefly mid-sentence gets captions sooner).
     """
 
     aggressiveness: int = 2
@@ -57,6 +60,7 @@ class VadOptions:
     min_silence_ms: int = 180
     min_segment_ms: int = 250
     energy_floor_dbfs: float = -55.0
+    adapt_floor_ms: int = 0
 
     def __post_init__(self) -> None:
         def bad(what: str) -> ConfigError:
@@ -85,6 +89,8 @@ class VadOptions:
         if (self.preroll_ms + self.start_ms) * 2 > self.max_segment_s * 1000:
             raise bad(f"preroll_ms + start_ms must be at most half of max_segment_s (got {self.preroll_ms} + "
                       f"{self.start_ms} ms for {self.max_segment_s} s)")
+        if not 0 <= self.adapt_floor_ms <= self.silence_ms:
+            raise bad(f"adapt_floor_ms must be between 0 and silence_ms (got {self.adapt_floor_ms})")
         if not -100.0 <= self.energy_floor_dbfs <= 0.0:
             raise bad(f"energy_floor_dbfs must be between -100 and 0 (got {self.energy_floor_dbfs})")
 
@@ -166,6 +172,7 @@ class Segmenter:
         self._continued = False  # the open segment is the rest of a cut one: never dropped
         self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
         self._next_index = first_index
+        self._pauses: deque[int] = deque(maxlen=64)  # recent pauses inside speech, in frames
 
     # ---------------------------------------------------------------------------------- state
 
@@ -246,6 +253,8 @@ class Segmenter:
         self._len += self._frame
         self._energies.append((k, float(np.dot(frame, frame))))
         if voiced:
+            if self._silence_run >= 2:  # a pause inside speech: how this speaker pauses
+                self._pauses.append(self._silence_run)
             self._last_voiced = k
             self._silence_run = 0
         else:
@@ -258,15 +267,26 @@ class Segmenter:
         """The silence that would close the open segment now (it shrinks as the segment grows)."""
         return self._closing_silence() * self.options.frame_ms
 
+    def _base_silence(self) -> int:
+        """Frames of silence that end speech for this speaker: ``silence_ms``, or less once their own
+        pauses inside speech say they resume sooner (``adapt_floor_ms``)."""
+        opts = self.options
+        if not opts.adapt_floor_ms or len(self._pauses) < 8:
+            return self._silence_frames
+        p90 = sorted(self._pauses)[int(0.9 * (len(self._pauses) - 1))]
+        floor = max(1, -(-opts.adapt_floor_ms // opts.frame_ms))
+        return max(floor, min(self._silence_frames, p90 + 3))  # 90 ms over what this speaker resumes after
+
     def _closing_silence(self) -> int:
         """Frames of silence that close the open segment: fewer the longer it has grown."""
         opts = self.options
+        base = self._base_silence()
         length_s = self._len / SAMPLE_RATE
         if length_s <= opts.shrink_after_s or opts.max_segment_s <= opts.shrink_after_s:
-            return self._silence_frames
-        least = max(1, min(self._silence_frames, -(-opts.min_silence_ms // opts.frame_ms)))
+            return base
+        least = max(1, min(base, -(-opts.min_silence_ms // opts.frame_ms)))
         share = min(1.0, (length_s - opts.shrink_after_s) / (opts.max_segment_s - opts.shrink_after_s))
-        return max(least, round(self._silence_frames - share * (self._silence_frames - least)))
+        return max(least, round(base - share * (base - least)))
 
     def _open(self, k: int) -> None:
         """Open a segment whose opening window ends with frame ``k``; history becomes its audio."""

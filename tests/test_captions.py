@@ -184,3 +184,17 @@ def test_batching_merges_closed_segments_into_fewer_finals(engine):
     assert len(batched) < len(one_by_one) and len(merged_calls) < len(single_calls)
     assert batched[0].start == one_by_one[0].start and batched[-1].end == one_by_one[-1].end
     assert [c.index for c in batched] == list(range(len(batched)))
+
+
+def test_a_partial_decodes_only_the_end_of_a_long_segment(engine):
+    audio = speech()
+    cap, calls = recording(engine=engine, options=CaptionOptions(partial_window_s=1.0, speculate_ms=0))
+    out = []
+    for i in range(0, len(audio), 1600):
+        cap.insert_audio(audio[i:i + 1600])
+        out += cap.process_iter()
+    out += cap.finish()
+    partial_lengths = [a for k, a, _ in calls if k == "partial"]
+    final_lengths = [a for k, a, _ in calls if k == "final"]
+    assert partial_lengths and max(partial_lengths) <= 1.0 + 1e-6
+    assert max(final_lengths) > 2.0  # finals still take the whole segment

@@ -313,3 +313,44 @@ def test_headless_failure_is_one_line_without_traceback_and_exit_1(tmp_path, whi
     assert "Traceback" not in err
     folder = next((tmp_path / "s").iterdir())
     assert "Traceback" in (folder / "live.log").read_text()
+
+
+class SlowCancellable:
+    """A real engine behind decodes that take ``seconds`` each unless cancelled (as ONNX Runtime's
+    terminate flag stops a run): the scripted slow engine a final must never queue behind."""
+
+    def __init__(self, engine, seconds: float):
+        self.engine, self.seconds = engine, seconds
+        self.name, self.model = engine.name, engine.model
+        self._stop = threading.Event()
+        self.cancelled = 0
+        self.longest_own = 0.0  # the real engine's own time, which the machine's load decides
+
+    def transcribe(self, audio, language="auto"):
+        self._stop.clear()
+        if self._stop.wait(self.seconds):
+            self.cancelled += 1
+            raise RuntimeError("terminated")
+        began = time.monotonic()
+        result = self.engine.transcribe(audio, language)
+        self.longest_own = max(self.longest_own, time.monotonic() - began)
+        return result
+
+    def cancel(self):
+        self._stop.set()
+
+
+def test_a_final_never_waits_behind_a_partial(tmp_path, whisper_engine):
+    """Real time, decodes of 1.2 s: a partial still running when its segment goes quiet is stopped,
+    so the final's latency is the closing silence and one decode, never a partial's rest on top."""
+    slow = SlowCancellable(whisper_engine, 1.2)
+    rec = Recorder()
+    session = session_for(tmp_path, slow, rec, settings={"input": DATA / "realpython_harvard.flac", "fast": False},
+                          partials=True)
+    session.run()
+    finals = rec.finals()
+    assert len(finals) >= 4 and slow.cancelled >= 1
+    closing, decode = 0.5, 1.2 + slow.longest_own
+    # Waiting behind a partial would add up to another 1.2 s; the worker's polling adds at most ~0.1 s.
+    assert max(f.latency for f in finals) <= closing + decode + 0.35, [round(f.latency, 2) for f in finals]
+    assert all(f.speech_end is not None and f.start < f.speech_end <= f.end for f in finals)

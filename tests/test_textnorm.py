@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from live.asr.base import Transcription
-from live.captions import Captioner
+from live.captions import CaptionOptions, Captioner
 from live.errors import ConfigError
 from live.textnorm import SCRIPTS, TextNormalizer, TextOptions, convert, is_simplified, join_text
 from live.vad import Segmenter, VadOptions
@@ -94,8 +94,7 @@ def _speech(seconds: float) -> np.ndarray:
 
 @pytest.mark.parametrize("script, expected", [(None, "我认为跑步最重要"), ("traditional", "我認為跑步最重要")])
 def test_every_caption_the_captioner_makes_goes_through_the_text_step(script, expected):
-    captioner = Captioner(Segmenter(VadOptions(aggressiveness=0)), Traditional(),
-                          text=TextNormalizer(TextOptions(script)))
+    captioner = Captioner(Segmenter(VadOptions(aggressiveness=0)), Traditional(), options=CaptionOptions(script=script))
     captioner.insert_audio(np.concatenate([_speech(1.5), np.zeros(16000, np.float32)]))
     captions = []
     for _ in range(20):

@@ -281,3 +281,37 @@ def test_a_resumed_stream_keeps_its_clock_and_numbers():
     assert [s.index for s in later] == [s.index + 7 for s in plain]
     assert [round(s.start - 100.0, 3) for s in later] == [round(s.start, 3) for s in plain]
     assert seg.clock == pytest.approx(100.0 + x.size / SAMPLE_RATE)
+
+
+def voiced_runs(x: np.ndarray, frames: int = 6) -> list[np.ndarray]:
+    """Stretches of ``frames`` 30 ms frames that are all surely voiced (inside words)."""
+    loud = set(speech_frames(x, below_peak_db=20.0).tolist())
+    runs, k = [], 0
+    while k < x.size // FRAME:
+        if all(k + i in loud for i in range(frames)):
+            runs.append(x[k * FRAME:(k + frames) * FRAME])
+            k += frames
+        else:
+            k += 1
+    return runs
+
+
+def test_closing_silence_adapts_to_a_speaker_who_pauses_briefly():
+    """Real voiced speech with 180 ms pauses inside sentences and 1 s between them: the adaptive
+    closing silence (their 90th percentile + 90 ms, at least 250 ms) then ends a sentence at a 330 ms
+    pause, which the fixed 500 ms does not."""
+    runs = voiced_runs(np.concatenate([clip(name) for name in (
+        "realpython_harvard.flac", "jfk.flac", "pocketsphinx_librivox_0880.flac", "pocketsphinx_librivox_0930.flac")]))
+    assert len(runs) >= 16
+    brief, between = pause(0.18), pause(1.0)
+    sentences = [np.concatenate([p for run in runs[i:i + 3] for p in (run, brief)])[:-brief.size]
+                 for i in range(0, 12, 3)]
+    warm_up = np.concatenate([p for sentence in sentences for p in (sentence, between)])
+    test = np.concatenate([*runs[12:14], pause(0.33), *runs[14:16], between])
+    x = np.concatenate([warm_up, test])
+    boundary = (warm_up.size + runs[12].size + runs[13].size) / SAMPLE_RATE
+    fixed = segment_all(x, options=VadOptions())
+    adaptive = segment_all(x, options=VadOptions(adapt_floor_ms=250))
+    assert not any(abs(s.speech_end - boundary) < 0.05 for s in fixed)
+    assert any(abs(s.speech_end - boundary) < 0.05 for s in adaptive)
+    assert_segments_are_the_input(adaptive, x)

@@ -20,6 +20,7 @@ from live.models import DEFAULT_SENSEVOICE, DownloadError, is_whisper_folder, re
 log = logging.getLogger("live.asr.loader")
 
 StatusCallback = Callable[[str], None]
+Loader = Callable[[StatusCallback], "tuple[Engine, str]"]
 
 
 def _shown(path: Path) -> str:
@@ -64,7 +65,7 @@ def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | 
     """
     if backend == "onnx" and device != "cpu":
         raise ConfigError(f"the onnx backend runs on the CPU only: drop --device {device} or use --backend torch")
-    if backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed()):
+    if _wants_onnx(backend, device):
         from live.asr.onnx_engine import OnnxSenseVoiceEngine
 
         on_status(f"loading SenseVoice (onnx) from {_shown(folder)}…")
@@ -81,6 +82,10 @@ def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | 
     return SenseVoiceEngine(folder, device=device, threads=threads), "torch"
 
 
+def _wants_onnx(backend: str, device: str) -> bool:
+    return backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed())
+
+
 def _sensevoice_reason(folder: Path, runtime: str) -> str:
     suffix = "" if runtime == "torch" else f" ({runtime})"
     return f"sensevoice{suffix}: {_shown(folder)}"
@@ -93,6 +98,14 @@ _WHISPER_SIZE = re.compile(r"(tiny|base|small|medium|large(-v[123])?|turbo|large
 def whisper_model_for(language: str) -> str:
     """The packaged Whisper for a language: tiny.en for English, base (multilingual) for the rest."""
     return "tiny.en" if language == "en" else "base"
+
+
+def _interim_whisper(language: str) -> str:
+    """The Whisper that captions while SenseVoice's ONNX build runs: by language, as the fallback is."""
+    from live.models.packaged import packages_installed
+
+    name = whisper_model_for(language)
+    return name if name == "tiny.en" or packages_installed() else "tiny.en"
 
 
 def _role(name: str) -> str:
@@ -136,13 +149,16 @@ def _whisper_installed() -> bool:
 
 
 def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads: int | None = None,
-                backend: str = "auto", language: str = "auto",
-                on_status: StatusCallback = lambda s: None) -> tuple[Engine, str]:
+                backend: str = "auto", language: str = "auto", on_status: StatusCallback = lambda s: None,
+                interim: bool = False) -> tuple[Engine, str] | tuple[Engine, str, Loader]:
     """Load the engine asked for and return it with a one-line reason for the status bar.
 
     ``model`` is a folder or hub id for SenseVoice, a folder or size name for Whisper. ``language``
     (the spoken language asked for) chooses the Whisper model when none is named. ``on_status``
     receives progress lines ("downloading 42 %…", "loading SenseVoice…") while this runs.
+    ``interim``: when SenseVoice's ONNX build is not there yet, do not wait for it — start it in the
+    background and return a quick engine now, plus the loader of the fast one as a third item (a live
+    session switches to it when the build is done).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -156,9 +172,19 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
         loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
         return loaded, f"whisper {loaded.model}"
 
-    def sensevoice(name: str | None) -> tuple[Engine, str]:
+    def sensevoice(name: str | None) -> tuple[Engine, str] | tuple[Engine, str, Loader]:
         on_status("looking for the SenseVoice model…")
         folder = resolve_sensevoice(name, progress=progress)
+        if interim and _wants_onnx(backend, device):
+            from live.asr.coldstart import start_while_building
+
+            quick = start_while_building(
+                folder, device=device, threads=threads, on_status=on_status,
+                load_whisper=lambda: _load_whisper(_interim_whisper(language), device=device, threads=threads,
+                                                   on_status=on_status),
+                fast_reason=_sensevoice_reason(folder, "onnx int8"))
+            if quick is not None:
+                return quick
         loaded, runtime = _load_sensevoice(folder, backend=backend, device=device, threads=threads,
                                            on_status=on_status)
         return loaded, _sensevoice_reason(folder, runtime)

@@ -73,11 +73,17 @@ def main(argv: list[str] | None = None) -> None:
     quant.add_argument("--per-tensor", action="store_true")
     quant.add_argument("--op-types", default=",".join(DEFAULT_QUANTIZATION.op_types))
     quant.add_argument("work", type=Path)
+    ensure = steps.add_parser("ensure", help="build whatever the cache lacks (a build in the background)")
+    ensure.add_argument("model_dir", type=Path)
     args = parser.parse_args(argv)
     # The quantizer logs one INFO line per tensor: keep the log to warnings, plus our own lines.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    if args.step == "export":
+    if args.step == "ensure":
+        from live.asr.onnx_cache import ensure_onnx
+
+        ensure_onnx(args.model_dir, on_status=lambda text: print(text, flush=True))
+    elif args.step == "export":
         _export(args.model_dir, args.work)
     else:
         settings = Quantization(

@@ -176,7 +176,7 @@ def fallback_cache_dir(model_dir: Path) -> Path:
     return root / f"{model_dir.resolve().name}-{tag}"
 
 
-def _choose_out_dir(model_dir: Path, cache_dir: Path | None) -> Path:
+def choose_out_dir(model_dir: Path, cache_dir: Path | None) -> Path:
     if cache_dir is not None:
         return cache_dir
     beside = model_dir / "onnx"
@@ -205,14 +205,19 @@ def _locked(out_dir: Path) -> Iterator[None]:
 # Building
 
 
-def _run_child(args: list[str], log_path: Path, what: str) -> None:
-    """Run one build step in a child process; its output goes to ``log_path``."""
-    command = [sys.executable, "-m", "live.asr.onnx_build", *args]
-    log.info("running %s (log: %s)", " ".join(command), log_path)
+def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a build step (``python -m live.asr.onnx_build ...``)."""
     env = dict(os.environ)
     # The child must import this package even when it is run from a source checkout.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-m", "live.asr.onnx_build", *args], env
+
+
+def _run_child(args: list[str], log_path: Path, what: str) -> None:
+    """Run one build step in a child process; its output goes to ``log_path``."""
+    command, env = child_command(args)
+    log.info("running %s (log: %s)", " ".join(command), log_path)
     with log_path.open("w", encoding="utf-8") as out:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
     if result.returncode < 0:
@@ -270,7 +275,7 @@ def ensure_onnx(
     if cached is not None:
         return cached
     variant = "int8" if quantize else "fp32"
-    out_dir = _choose_out_dir(model_dir, cache_dir)
+    out_dir = choose_out_dir(model_dir, cache_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -94,7 +94,15 @@ class OnnxSenseVoiceEngine:
         if isinstance(vocab, int) and vocab != self._tokenizer.get_piece_size():
             raise ModelError(f"{folder}: the tokenizer has {self._tokenizer.get_piece_size()} pieces but the "
                              f"model outputs {vocab}: the folder mixes two models, download it again")
+        self._run_options: Any = None
         log.info("SenseVoice ONNX loaded from %s with %d threads", onnx_path, self.threads)
+
+    def cancel(self) -> None:
+        """Stop the decode running now (from another thread): a partial whose segment has closed must
+        not hold up its final. The interrupted call raises; the caller knows it asked for that."""
+        run = self._run_options
+        if run is not None:
+            run.terminate = True
 
     @property
     def frontend(self) -> Frontend:
@@ -115,12 +123,15 @@ class OnnxSenseVoiceEngine:
         """One model call on front-end features [frames, dim]: CTC logits [frames + 4, vocab]."""
         if feats.shape[0] == 0:
             return np.zeros((0, self._tokenizer.get_piece_size()), dtype=np.float32)
+        import onnxruntime as ort
+
+        self._run_options = run = ort.RunOptions()  # a fresh one per call: cancel() stops only this one
         logits, lengths = self._session.run(None, {
             "speech": np.ascontiguousarray(feats[None], dtype=np.float32),
             "speech_lengths": np.array([feats.shape[0]], dtype=np.int32),
             "language": np.array([_language_id(language)], dtype=np.int32),
             "textnorm": np.array([WITH_ITN if use_itn else WITHOUT_ITN], dtype=np.int32),
-        })
+        }, run)
         return logits[0, : int(lengths[0])]
 
     def token_ids(self, audio: np.ndarray, language: str = "auto", use_itn: bool = True) -> list[int]:

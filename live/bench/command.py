@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from live.bench.coldstart import cold_start
 from live.bench.longrun import default_clips, long_run
 from live.bench.replay import Config, run_config, time_to_ui
 from live.bench.report import plot, print_table
@@ -33,6 +34,8 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
                    "(its PortAudio input latency is added to the latencies)")
     p.add_argument("--seconds", type=float, default=60.0, help="with --device: how long to listen (default 60)")
     p.add_argument("--no-ui", action="store_true", help="skip the time-to-UI measurement")
+    p.add_argument("--cold-start", action="store_true", help="also time launch → first final with no ONNX build "
+                   "yet (SenseVoice configurations with a model folder; the real cache is not touched)")
     p.add_argument("--plot", type=Path, metavar="PNG", help="draw latency over time and decode time against length")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--hours", type=float, help="long-run mode: this many hours of talks and silences, accelerated")
@@ -94,6 +97,8 @@ def bench_main(args: argparse.Namespace) -> int:
         result = run_config(config, input, fast=args.fast)
         if not args.no_ui:
             result.ui_s = time_to_ui(config, input)
+        if args.cold_start:
+            result.cold_start_s = cold_start(config, input)
         results.append(result)
     if args.json:
         print(json.dumps([r.summary() for r in results], indent=2))

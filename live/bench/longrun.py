@@ -152,7 +152,7 @@ def _run_tui(settings, source, loader, sampler: _Sampler) -> None:
 
 
 def default_clips() -> list[Path]:
-    shared = Path(__file__).resolve().parents[2] / "shared" / "audio" / "en"
+    shared = Path(__file__).resolve().parents[3] / "shared" / "audio" / "en"  # beside the checkout
     talks = [shared / "ibm_08_ibm_watson_ai_3min.flac", shared / "ibm_11_ibm_culture_2min.flac"]
     if all(p.exists() for p in talks):
         return talks

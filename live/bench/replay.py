@@ -59,6 +59,7 @@ class Result:
     peak_rss_mb: float = 0.0
     cpu_samples: list[tuple[float, float]] = field(default_factory=list)  # (wall s, cpu %)
     ui_s: float | None = None
+    cold_start_s: float | None = None
     error: str | None = None
 
     def latencies(self) -> list[float]:
@@ -111,6 +112,7 @@ class Result:
             "model_ready_s": s.get("engine_ready_s"),
             "first_caption_s": self.first_caption_s,
             "ui_s": self.ui_s,
+            "cold_start_s": self.cold_start_s,
             "overflows": s.get("overflows"),
             "max_backlog_s": s.get("max_backlog_s"),
             "error": self.error,

@@ -34,6 +34,7 @@ def print_table(results: list[Result], out=sys.stdout) -> None:
         ("UI on screen after launch", lambda s: _fmt(s["ui_s"], " s")),
         ("model ready after launch", lambda s: _fmt(s["model_ready_s"], " s")),
         ("first caption after launch", lambda s: _fmt(s["first_caption_s"], " s")),
+        ("cold start: first final, no ONNX build yet", lambda s: _fmt(s["cold_start_s"], " s")),
         ("finals", lambda s: str(s["finals"])),
         ("overflows", lambda s: str(s["overflows"])),
         ("max backlog", lambda s: _fmt(s["max_backlog_s"], " s")),

@@ -1,6 +1,8 @@
-"""Final captions as the notes see them, and how many of them fit one request.
+"""Final captions and bookmarks as the notes see them, and how many of them fit one request.
 
-Only finals ever reach the model; each goes out as one ``[mm:ss] text`` line.
+Only finals ever reach the model, each as one ``[mm:ss] text`` line; the student's bookmarks go
+between them at their moment, as ``[mm:ss] ★ BOOKMARK`` lines quoting the student's note, so the
+model sees what was being said around each one.
 """
 
 from __future__ import annotations
@@ -59,24 +61,81 @@ class Final:
         return cls(start, max(start, end), text, language if isinstance(language, str) else None)
 
 
-def format_finals(finals: Sequence[Final]) -> str:
-    """One ``[mm:ss] text`` line per final: timestamps let the model keep order and cite moments."""
-    return "\n".join(f"[{mmss(f.start)}] {f.text}" for f in finals)
+@dataclass(frozen=True)
+class Mark:
+    """A bookmark the student set: its moment, and their own words (empty when they gave none)."""
+
+    at: float
+    note: str = ""
+
+    @classmethod
+    def of(cls, event: object) -> Mark | None:
+        """A Mark from a ``live.session.Marker`` or a ``transcript.jsonl`` dict; None unless a bookmark."""
+        if isinstance(event, Mapping):
+            if event.get("type") != "bookmark":
+                return None
+            at, note = event.get("at"), event.get("note")
+        else:
+            if getattr(event, "kind", None) != "bookmark":
+                return None
+            at, note = getattr(event, "at", None), getattr(event, "note", "")
+        try:
+            return cls(float(at), " ".join(str(note or "").split()))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+
+    def line(self) -> str:
+        said = f'the student\'s note: "{self.note}"' if self.note else "no note"
+        return f"[{mmss(self.at)}] ★ BOOKMARK ({said})"
 
 
-def span(finals: Sequence[Final]) -> str:
-    """The stretch of the lecture the finals cover, e.g. ``01:05–03:40``."""
-    return f"{mmss(finals[0].start)}–{mmss(finals[-1].end)}" if finals else "nothing yet"
+def format_finals(finals: Sequence[Final], marks: Sequence[Mark] = ()) -> str:
+    """One ``[mm:ss] text`` line per final: timestamps let the model keep order and cite moments.
+    Each bookmark goes after the finals that began before it."""
+    lines: list[str] = []
+    waiting = list(marks)
+    for f in finals:
+        while waiting and waiting[0].at < f.start:
+            lines.append(waiting.pop(0).line())
+        lines.append(f"[{mmss(f.start)}] {f.text}")
+    lines += [m.line() for m in waiting]
+    return "\n".join(lines)
+
+
+def marks_before(marks: Sequence[Mark], later: Sequence[Final]) -> int:
+    """How many of ``marks`` (in order) come before the finals of ``later``: all when none is later."""
+    if not later:
+        return len(marks)
+    return next((i for i, m in enumerate(marks) if m.at >= later[0].start), len(marks))
+
+
+def span(finals: Sequence[Final], marks: Sequence[Mark] = ()) -> str:
+    """The stretch of the lecture the finals (and bookmarks) cover, e.g. ``01:05–03:40``."""
+    starts = [f.start for f in finals[:1]] + [m.at for m in marks[:1]]
+    ends = [f.end for f in finals[-1:]] + [m.at for m in marks[-1:]]
+    return f"{mmss(min(starts))}–{mmss(max(ends))}" if starts else "nothing yet"
 
 
 def read_transcript(path: Path) -> list[Final]:
     """The finals of a ``transcript.jsonl``; a torn last line (a crash mid-write) is skipped."""
+    return read_lecture(path)[0]
+
+
+def read_lecture(path: Path) -> tuple[list[Final], list[Mark]]:
+    """The finals and the bookmarks of a ``transcript.jsonl``, each in order, read in one pass."""
     if not path.is_file():
         raise SessionError(f"{path} does not exist; give the folder of a recorded session")
+    finals: list[Final] = []
+    marks: list[Mark] = []
     try:
-        return [final for obj in read_jsonl(path) if (final := Final.of(obj)) is not None]
+        for obj in read_jsonl(path):
+            if (final := Final.of(obj)) is not None:
+                finals.append(final)
+            elif (mark := Mark.of(obj)) is not None:
+                marks.append(mark)
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"cannot read {path}: {exc}") from None
+    return finals, marks
 
 
 # --- budget --------------------------------------------------------------------------------------

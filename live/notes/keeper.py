@@ -1,7 +1,8 @@
 """The rolling notes of one session: ``NotesKeeper`` folds new finals into them and saves them.
 
 Updates *refine*: the previous notes plus the finals since the last update go out, the revised
-notes come back, so the cost of an update stays flat however long the lecture runs.
+notes come back, so the cost of an update stays flat however long the lecture runs. The student's
+bookmarks go out with the finals around them, each quoting the student's note.
 
 Session files: ``summary.md`` is always the latest notes (written atomically); each version it
 replaces is kept as ``notes/summary-HHMMSS.md`` (the time it was written); ``qa.md`` holds the
@@ -24,8 +25,10 @@ from live.llm import LLMClient, LLMSettings, Usage, estimate_tokens
 from live.notes.finals import (
     CaptionLike,
     Final,
+    Mark,
     chunk_finals,
     format_finals,
+    marks_before,
     span,
     transcript_room,
 )
@@ -115,6 +118,8 @@ class NotesKeeper:
         self._lock = threading.Lock()
         self._finals: list[Final] = []
         self._done = 0  # finals already folded into the notes
+        self._marks: list[Mark] = []
+        self._marks_done = 0  # bookmarks already folded into the notes
         self._notes = ""
         summary = self.session_dir / SUMMARY
         if summary.is_file():
@@ -149,10 +154,15 @@ class NotesKeeper:
             return list(self._finals)
 
     @property
-    def pending(self) -> int:
-        """Finals not yet in the notes."""
+    def marks(self) -> list[Mark]:
         with self._lock:
-            return len(self._finals) - self._done
+            return list(self._marks)
+
+    @property
+    def pending(self) -> int:
+        """Finals and bookmarks not yet in the notes."""
+        with self._lock:
+            return len(self._finals) - self._done + len(self._marks) - self._marks_done
 
     def add_final(self, caption: CaptionLike | Mapping[str, Any]) -> bool:
         """Take a caption; anything but a non-empty final (a partial, a bookmark) is ignored."""
@@ -163,14 +173,27 @@ class NotesKeeper:
             self._finals.append(final)
         return True
 
+    def add_bookmark(self, marker: object) -> bool:
+        """Take a bookmark (a ``live.session.Marker`` or a transcript.jsonl dict); anything else is ignored."""
+        mark = Mark.of(marker)
+        if mark is None:
+            return False
+        with self._lock:
+            self._marks.append(mark)
+        return True
+
     def continue_from(self, earlier: Iterable[CaptionLike | Mapping[str, Any]]) -> None:
-        """A resumed session: take its earlier finals first. With saved notes (summary.md) they count
-        as folded in; without, the next update covers them too."""
+        """A resumed session: take its earlier finals and bookmarks first. With saved notes (summary.md)
+        they count as folded in; without, the next update covers them too."""
+        earlier = list(earlier)
         finals = [f for f in map(Final.of, earlier) if f is not None]
+        marks = [m for m in map(Mark.of, earlier) if m is not None]
         with self._lock:
             self._finals[:0] = finals
+            self._marks[:0] = marks
             if self._notes.strip():
                 self._done += len(finals)
+                self._marks_done += len(marks)
 
     def due(self, now: float | None = None) -> bool:
         """Whether a rolling update should run: the interval has passed since the last successful
@@ -203,30 +226,32 @@ class NotesKeeper:
         are, the finals not yet folded in wait for the next update, and the error propagates.
         """
         with self._lock:
-            target = len(self._finals)
-            start = self._done
-            new = self._finals[start:target]
-        if not new:
+            new = self._finals[self._done:]
+            marks = self._marks[self._marks_done:]
+        if not new and not (marks and (self._finals or self._notes.strip())):  # a bookmark alone is news
             if self._notes.strip():
                 return self._notes
             raise NothingYet("no captions yet: the notes start once something has been said")
         try:
             system = self.system_prompt()
-            while new:
+            while new or marks:
                 room = transcript_room(self.settings, system, self.prompts.text("refine"), self._notes)
-                group = chunk_finals(new, room)[0]
+                group = chunk_finals(new, room)[0] if new else []
                 new = new[len(group):]
+                with_group = marks[:marks_before(marks, new)]  # the bookmarks among (or after) these finals
+                marks = marks[len(with_group):]
                 user = self.prompts.render(
                     "refine", notes=self._notes.strip() or "(none yet: this is the start of the lecture)",
-                    span=span(group), transcript=format_finals(group),
+                    span=span(group, with_group), transcript=format_finals(group, with_group),
                 )
                 answer = self.ask_model([{"role": "system", "content": system}, {"role": "user", "content": user}],
-                                        len(group), on_token if not new else None)
+                                        len(group), on_token if not (new or marks) else None)
                 notes = clean_answer(answer)
                 write_notes(self.session_dir, notes)
                 with self._lock:
                     self._notes = notes
                     self._done += len(group)
+                    self._marks_done += len(with_group)
         except LiveError:
             self._last_failure = self._clock()
             raise
@@ -241,10 +266,11 @@ class NotesKeeper:
             raise NothingYet("nothing has been said yet to explain")
         cutoff = finals[-1].end - seconds
         recent = [f for f in finals if f.end > cutoff]
+        marks = [m for m in self.marks if m.at >= recent[0].start]
         system = self.prompts.render("explain", language_rule=language_rule(self.settings, finals))
         # Notes first and the excerpt last, so the stable part of the request comes first.
         user = (f"# Notes so far\n\n{self._notes.strip() or '(none yet)'}\n\n"
-                f"# The last {seconds:g} seconds ({span(recent)})\n\n{format_finals(recent)}")
+                f"# The last {seconds:g} seconds ({span(recent)})\n\n{format_finals(recent, marks)}")
         return self.ask_model([{"role": "system", "content": system}, {"role": "user", "content": user}],
                               len(recent), on_token).strip()
 

@@ -1,11 +1,13 @@
 """``live summarize SESSION_DIR``: the notes of a saved session, rebuilt from its transcript.
 
 A transcript over the context budget is cut into parts, each summarized on its own (map), and the
-partial notes merged (reduce), so no transcript is ever too long to summarize.
+partial notes merged (reduce), so no transcript is ever too long to summarize. The student's
+bookmarks go with the part they fall in, among the captions around them.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +25,8 @@ from live.llm import (
 from live.notes.finals import (
     chunk_finals,
     format_finals,
-    read_transcript,
+    marks_before,
+    read_lecture,
     span,
     transcript_room,
 )
@@ -42,7 +45,7 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
     every request: it stays in the stable prefix that the provider's cache matches.
     """
     session_dir = Path(session_dir)
-    finals = read_transcript(session_dir / TRANSCRIPT)
+    finals, marks = read_lecture(session_dir / TRANSCRIPT)
     if not finals:
         raise SessionError(f"{session_dir / TRANSCRIPT} holds no final captions; nothing to summarize")
     prompts = Prompts(settings.prompts_dir)
@@ -59,13 +62,15 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
     parts = chunk_finals(finals, room)
     if len(parts) == 1:
         say(f"summarizing {len(finals)} captions ({span(finals)}) in one request")
-        notes = ask(prompts.render("summarize", span=span(finals), transcript=format_finals(finals)))
+        notes = ask(prompts.render("summarize", span=span(finals, marks), transcript=format_finals(finals, marks)))
     else:
         partials: list[str] = []
         for i, part in enumerate(parts, 1):
             say(f"part {i} of {len(parts)} ({span(part)})")
-            partials.append(ask(prompts.render("map", part=i, parts=len(parts), span=span(part),
-                                               transcript=format_finals(part))))
+            mine = marks[:marks_before(marks, parts[i] if i < len(parts) else [])]
+            marks = marks[len(mine):]
+            partials.append(ask(prompts.render("map", part=i, parts=len(parts), span=span(part, mine),
+                                               transcript=format_finals(part, mine))))
         notes = _reduce(partials, ask, prompts, settings, system, say)
     return write_notes(session_dir, notes)
 
@@ -97,8 +102,10 @@ def _join_partials(partials: Iterable[str]) -> str:
     return "\n\n".join(f"--- Part {i} ---\n\n{text.strip()}" for i, text in enumerate(partials, 1))
 
 
-def summarize_main(session_dir: Path, settings: LLMSettings, env: Mapping[str, str] = os.environ) -> int:
-    """``live summarize SESSION_DIR``: one-line errors on stderr, the written path on stdout."""
+def summarize_main(session_dir: Path, settings: LLMSettings, env: Mapping[str, str] = os.environ, *,
+                   context: str | None = None) -> int:
+    """``live summarize SESSION_DIR``: one-line errors on stderr, the written path on stdout.
+    ``context`` (the slides' block) goes into every request's system prompt."""
     session_dir = Path(session_dir)
     try:
         if not session_dir.is_dir():
@@ -110,7 +117,7 @@ def summarize_main(session_dir: Path, settings: LLMSettings, env: Mapping[str, s
             raise NoAPIKey(key_hint(settings))
         client = LLMClient(settings, key)
         try:
-            path = summarize_session(session_dir, client, settings,
+            path = summarize_session(session_dir, client, settings, context=context,
                                      on_progress=lambda msg: print(f"live: {msg}", file=sys.stderr))
         finally:
             client.close()
@@ -119,3 +126,34 @@ def summarize_main(session_dir: Path, settings: LLMSettings, env: Mapping[str, s
         return exc.exit_code
     print(path)
     return 0
+
+
+# --- the command line: the notes options of `live run`, so any provider can summarize any session ----------
+
+LLM_OPTIONS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language"}
+
+
+def add_summarize_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass",
+                       description="Rebuild a saved session's notes (summary.md) from its transcript, bookmarks "
+                       "included. The options are those of `live run`; unset ones come from the config file "
+                       "and LIVE_* variables; the key from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY.")
+    p.add_argument("session", type=Path, metavar="SESSION_DIR")
+    p.add_argument("--slides", type=Path, metavar="DECK",
+                   help="the lecture's slides (.pdf or .pptx): context for the notes, which cite slide numbers")
+    p.add_argument("--llm-base-url", metavar="URL", help="any OpenAI-compatible API (default https://api.deepseek.com)")
+    p.add_argument("--llm-model", metavar="NAME", help="default deepseek-flash")
+    p.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
+    return p
+
+
+def summarize_command(args: argparse.Namespace) -> int:
+    """``live summarize`` from its parsed options (a bad option or deck raises a LiveError: one line)."""
+    from live.config import load_settings
+    from live.session import slides_context
+
+    settings = load_settings({"slides": args.slides})
+    settings.llm = {**settings.llm, **{key: getattr(args, flag) for flag, key in LLM_OPTIONS.items()
+                                       if getattr(args, flag) is not None}}
+    llm = LLMSettings.from_mapping(settings.llm)
+    return summarize_main(args.session, llm, context=slides_context(settings))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from live import __version__
-from live.audio import AudioSource, FileSource, MicSource, resolve_device
+from live.audio import AudioSource, FileSource, input_factory
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.errors import SessionError
@@ -57,9 +57,8 @@ def source_factory(settings: Settings) -> Callable[[], AudioSource]:
         probe.stop()
         realtime, start = not settings.fast, settings.start
         return lambda: FileSource(path, realtime=realtime, start_s=start)
-    resolve_device(settings.device)  # a clear error now, before any UI
-    # Resolved again at each (re)connect: a re-plugged microphone may come back under another index.
-    return lambda: MicSource(settings.device, rescan=True)
+    # A microphone, the computer's own audio (--device monitor), or both (--mix): checked now, before any UI.
+    return input_factory(settings.device, settings.mix)
 
 
 def check_model(settings: Settings) -> None:
@@ -101,6 +100,7 @@ def engine_loader(settings: Settings) -> EngineLoader:
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
             backend=settings.backend, language=settings.language, on_status=on_status,
+            interim=True,  # captions before an ONNX build ends
         )
 
     return load
@@ -180,8 +180,9 @@ class Session:
     def paused(self) -> bool:
         return self.worker.paused
 
-    def bookmark(self, note: str = "") -> float:
-        return self.worker.bookmark(note)
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        """Mark the moment ``at`` (default: now; the TUI passes when B was pressed) with ``note``."""
+        return self.worker.bookmark(note, at)
 
     def retry(self) -> None:
         """Reconnect a lost microphone, or restart recognition that stopped."""
@@ -222,10 +223,13 @@ def build_session(
     batching: BatchOptions | None = None,
     stop_on_failure: bool | None = None,
     meta: dict | None = None,
+    vad: VadOptions | None = None,
+    captions: CaptionOptions | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
-    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``partials``:
+    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``vad``,
+    ``captions``: the stages' options as they are (benchmarks), instead of from the settings. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
     """
@@ -238,6 +242,7 @@ def build_session(
         "started": datetime.now().isoformat(timespec="seconds"),
         "input": str(settings.input) if settings.input else (f"demo {settings.demo}" if settings.demo else "microphone"),
         "device": settings.device,
+        "mix": settings.mix,
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
@@ -257,9 +262,11 @@ def build_session(
         service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
 
     def tee(event: object) -> None:
-        # The notes take every final from here, on the worker's side: no front end wires them.
+        # The notes take every final and bookmark from here, on the worker's side: no front end wires them.
         if service is not None and isinstance(event, Caption) and event.kind == "final":
             service.keeper.add_final(event)
+        elif service is not None and isinstance(event, Marker):
+            service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
         sink(event)
 
     worker = Worker(
@@ -267,16 +274,17 @@ def build_session(
         load_engine,
         tee,
         writer=writer,
-        vad=VadOptions(
+        vad=vad or VadOptions(
             aggressiveness=settings.vad_aggressiveness,
             silence_ms=settings.silence_ms,
             max_segment_s=settings.max_segment_s,
         ),
-        captions=CaptionOptions(partials=(not settings.headless or settings.partials) if partials is None else partials),
+        captions=captions or CaptionOptions(
+            partials=(not settings.headless or settings.partials) if partials is None else partials,
+            script=settings.script),
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
-        script=settings.script,
         **resumed,
     )
     return Session(worker, writer, service)

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("live.session")
 
 StatusCallback = Callable[[str], None]
-EngineLoader = Callable[[StatusCallback], "tuple[Engine, str]"]
+# A loader returns (engine, reason), or (engine, reason, then): a quick engine now and the loader of
+# the one that replaces it (SenseVoice's ONNX build finishing in the background).
+EngineLoader = Callable[[StatusCallback], "tuple[Engine, str] | tuple[Engine, str, EngineLoader]"]
 
 
 def describe(exc: BaseException) -> str:
@@ -33,6 +35,7 @@ class ModelLoad:
     def __init__(self, load: EngineLoader, on_status: StatusCallback) -> None:
         self.engine: Engine | None = None
         self.reason = ""
+        self.then: EngineLoader | None = None
         self.error: str | None = None
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(load, on_status), name="live-model-load",
@@ -41,7 +44,9 @@ class ModelLoad:
 
     def _run(self, load: EngineLoader, on_status: StatusCallback) -> None:
         try:
-            self.engine, self.reason = load(on_status)
+            loaded = load(on_status)
+            self.engine, self.reason = loaded[0], loaded[1]
+            self.then = loaded[2] if len(loaded) > 2 else None  # type: ignore[misc]
         except BaseException as exc:  # noqa: BLE001 - any failure is reported, none may hang the session
             if not isinstance(exc, LiveError):
                 log.exception("the model failed to load")

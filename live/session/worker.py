@@ -2,7 +2,7 @@
 
 ``Worker.run`` is the body of one thread (the TUI's worker, or the main thread when headless). The
 source starts at once and everything heard is recorded and segmented while the model loads in a
-second thread; finals that close before the model is ready are decoded as soon as it is.
+second thread; decodes run on a third (``decoder``), so reading audio never waits for the engine.
 
 The worker always ends well. Whatever raises — the source, the model load, a decode, the writer —
 becomes an event: a lost microphone is retried; recognition that stops (load or decode) leaves the
@@ -25,10 +25,13 @@ import numpy as np
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
+from live.session.clock import StreamClock
+from live.session.decoder import Decoder
 from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
 from live.session.loading import EngineLoader, ModelLoad, describe
+from live.session.marks import MarkerQueue
+from live.session.reconnect import Reconnect
 from live.session.stats import SessionStats
-from live.textnorm import TextNormalizer, TextOptions
 from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
 
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("live.session")
 
-RETRY_S = 3.0  # how often a lost microphone is looked for again
 MAX_PENDING_S = 300.0  # closed speech kept for decoding while recognition is behind or stopped
 
 
@@ -60,11 +62,9 @@ class Worker:
         start_s: float = 0.0,
         first_index: int = 0,
         opening: Marker | None = None,
-        script: str | None = None,
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
-        resumed session continues its own); ``opening``: a marker saved and shown first (the gap);
-        ``script``: how Chinese is written (live.textnorm.TextOptions)."""
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
@@ -74,9 +74,10 @@ class Worker:
         self.stats = SessionStats()
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
         self._opening = opening
+        self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
-                                   batching=batching, on_decode=self.stats.record_decode,
-                                   text=TextNormalizer(TextOptions(script)))
+                                   batching=batching, on_decode=self.stats.record_decode)
+        self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
@@ -84,14 +85,12 @@ class Worker:
         self._stop = threading.Event()
         self._paused = False  # as asked; the worker applies it in order with the other commands
         self._listening = True
-        self._realtime = True
-        self._anchor: tuple[float, float] | None = None  # (monotonic time, stream seconds) of a known point
-        self._lost: str | None = None  # the microphone is gone: why
-        self._next_retry = 0.0
-        self._attempts = 0
+        self._clock = StreamClock()
+        self._reconnect = Reconnect()
         self._last_latency: float | None = None
         self._last_status = 0.0
         self._ended = False
+        self._unsaved = False
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
@@ -110,25 +109,16 @@ class Worker:
     def paused(self) -> bool:
         return self._paused
 
-    def bookmark(self, note: str = "") -> float:
-        at = self.clock()
-        self._commands.put(Bookmark(at, note))
-        return at
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
 
     def retry(self) -> None:
         self._commands.put(Retry())
 
-    reconnect = retry
-
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
-        stream_time = getattr(self.source, "stream_time", None)
-        if stream_time is not None:
-            return stream_time()  # a source with a clock of its own (bench's accelerated replay)
-        if not self._realtime or self._anchor is None:
-            return self.segmenter.clock
-        t, at = self._anchor
-        return at + (time.monotonic() - t)
+        return self._clock.now(self.segmenter.clock)
 
     # -- the worker ----------------------------------------------------------------------------------
 
@@ -142,7 +132,7 @@ class Worker:
             while not self._stop.is_set():
                 self._commands_due()
                 self._attach_engine()
-                if self._lost is not None:
+                if self._reconnect.lost is not None:
                     self._retry_source()
                 elif self._read():
                     break
@@ -166,8 +156,7 @@ class Worker:
         source = self._open_source()
         source.start()
         self.stats.input_latency_s = getattr(source, "input_latency", 0.0)
-        self._realtime = source.realtime
-        self._anchor = None
+        self._clock.restart(source)
         return source
 
     # -- recognition -------------------------------------------------------------------------------------
@@ -181,17 +170,25 @@ class Worker:
         if load is None or not load.done.is_set():
             return
         self._load = None
+        switching = self.captioner.engine is not None  # a quick engine captions while the fast one loads
         if load.engine is None:
-            self._recognition_stopped(f"could not load the model: {load.error}")
+            if switching:  # keep captioning with the quick one
+                self._emit(Notice("warning", f"staying with {self.captioner.engine.model}: {load.error}"))
+            else:
+                self._recognition_stopped(f"could not load the model: {load.error}")
             return
         restarted = self.failure is not None
         self.failure = None
-        self.captioner.engine = load.engine
+        self.captioner.engine = load.engine  # between two decodes: nothing lost or repeated
         if self.stats.engine_ready_s is None:
             self.stats.engine_ready_s = time.monotonic() - self.stats.started
         self._emit(EngineState("ready", load.reason, load.engine.name, load.engine.model))
         if restarted:
             self._emit(Notice("information", "recognition restarted; captions continue in the same session"))
+        elif switching:
+            self._emit(Notice("information", f"switched to {load.reason}; captions go on in the same session"))
+        if load.then is not None:
+            self._load = ModelLoad(load.then, lambda text: log.info("%s", text))
 
     def _recognition_stopped(self, reason: str) -> None:
         self.captioner.engine = None
@@ -201,18 +198,32 @@ class Worker:
         if self.stop_on_failure:
             self._stop.set()
 
-    def _decode(self) -> None:
-        if self.captioner.engine is None:
+    def _decode(self, wait: float = 0.0) -> None:
+        """Take a finished decode, stop one that is no longer wanted, start the next (on the decoder's
+        thread: reading audio and the VAD never wait for the engine)."""
+        decoder = self._decoder
+        done = decoder.poll(wait)
+        if done is not None:
+            if done.error is not None:
+                log.error("a decode failed", exc_info=done.error)
+                self.captioner.complete(done.job, None)  # a final stays queued for a retry
+                self._recognition_stopped(describe(done.error))
+                return
+            for caption in self.captioner.complete(done.job, done.result, done.wall_s):
+                self._publish(caption)
+        if decoder.busy:
+            if self.captioner.obsolete(decoder.job):  # type: ignore[arg-type]
+                decoder.cancel()
             return
-        behind = self.source is not None and self._lost is None and self.source.waiting
-        try:
-            captions = self.captioner.process_iter(behind=behind)
-        except Exception as exc:
-            log.exception("a decode failed")
-            self._recognition_stopped(describe(exc))
+        engine = self.captioner.engine
+        if engine is None:
             return
+        behind = self.source is not None and self._reconnect.lost is None and self.source.waiting
+        captions, job = self.captioner.step(behind=behind)
         for caption in captions:
             self._publish(caption)
+        if job is not None:
+            decoder.submit(job, engine, self.captioner.language)
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
@@ -232,8 +243,10 @@ class Worker:
         try:
             write(self.writer)  # a full disk is an OSError the writer keeps to itself and retries
         except Exception as exc:
+            self._unsaved = True  # nothing more is captioned: it could not be kept
             log.exception("writing the session failed")
-            raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in {self.writer.folder}") from exc
+            raise LiveError(f"saving stopped: {describe(exc)}; what was saved before is in "
+                            f"{self.writer.folder}") from exc
         after = self.writer.error
         if after and after != before:
             self._emit(Notice("error", after))
@@ -245,20 +258,23 @@ class Worker:
     def _read(self) -> bool:
         """Feed what the source has (live) or one block (--fast). True at the end of the input."""
         assert self.source is not None
-        if not self._realtime and (self.captioner.engine is None or self.captioner.pending_finals > 1):
+        if not self._clock.realtime and (self.captioner.engine is None or self.captioner.pending_finals > 1):
             # A file read as fast as it decodes: nothing to gain by reading ahead of the decoder.
-            if self.captioner.engine is None:
-                self._stop.wait(0.05)
+            if self._decoder.busy:
+                self._decode(wait=0.05)
+            else:
+                self._stop.wait(0.05 if self.captioner.engine is None else 0.0)
             return False
-        busy = self.captioner.pending_finals > 0 and self.captioner.engine is not None
-        timeout = 0.0 if busy else 0.05
+        # While a decode runs, come back for it soon; a microphone delivers every few tens of ms anyway.
+        busy = self._decoder.busy or (self.captioner.pending_finals > 0 and self.captioner.engine is not None)
+        timeout = 0.01 if busy else 0.05
         try:
             while True:
                 block = self.source.read(timeout)
                 if block is None:
                     return False
                 self._feed(block)
-                if not self._realtime:
+                if not self._clock.realtime:
                     return False
                 timeout = 0.0
         except EndOfStream:
@@ -273,14 +289,7 @@ class Worker:
             raise LiveError(f"audio stopped: {describe(exc)}") from exc
 
     def _feed(self, block: np.ndarray) -> None:
-        if self._realtime:
-            # When did this stream start? No earlier than now minus the audio received so far; the
-            # read that waited least in a queue says it best. A late first read (the model loading)
-            # would otherwise set the clock late and make every latency look smaller than it is.
-            base = self._anchor[1] if self._anchor is not None else self.segmenter.clock
-            start = time.monotonic() - (self.segmenter.clock + len(block) / SAMPLE_RATE - base)
-            if self._anchor is None or start < self._anchor[0]:
-                self._anchor = (start, base)
+        self._clock.arrived(self.segmenter.clock, len(block) / SAMPLE_RATE)
         if not self._listening:
             # Paused means not listening: silence keeps the clock, the audio file and the VAD aligned.
             block = np.zeros_like(block)
@@ -291,10 +300,7 @@ class Worker:
     def _bound_pending(self) -> None:
         """Keep memory flat when recognition is far behind (or stopped): the oldest waiting speech is
         given up on, with a notice; its audio is in the session's audio file all the same."""
-        while self.captioner.pending_audio_s > self.max_pending_s:
-            seg = self.captioner.drop_oldest()
-            if seg is None:
-                return
+        for seg in self.captioner.drop_beyond(self.max_pending_s):
             self._emit(Notice("warning", f"fell behind: {seg.duration:.0f} s of speech at {hms(seg.start)} "
                                          "were not captioned (they are in the session's audio file)"))
 
@@ -305,24 +311,21 @@ class Worker:
         self.captioner.close_segment()
         if self.source is not None:
             self.source.stop()
-        self._lost, self._attempts = message, 0
-        self._next_retry = time.monotonic() + RETRY_S
-        self._emit(Notice("error", f"{message} — captions so far are saved; retrying every {RETRY_S:g} s "
-                                   "(r: now)", device_lost=True))
+        self._reconnect.lose(message)
+        self._emit(Notice("error", f"{message} — captions so far are saved; retrying every "
+                                   f"{self._reconnect.every_s:g} s (r: now)", device_lost=True))
 
     def _retry_source(self, now: bool = False) -> None:
-        if not now and time.monotonic() < self._next_retry:
+        if not self._reconnect.due(now):
             self._stop.wait(0.05 if self.captioner.pending_finals == 0 else 0.0)
             return
-        self._attempts += 1
-        self._next_retry = time.monotonic() + RETRY_S
         try:
             self.source = self._start_source()
         except LiveError as exc:
-            if self._attempts == 1 or self._attempts % 10 == 0:
+            if self._reconnect.worth_saying():
                 self._emit(Notice("warning", f"still no microphone ({exc}); retrying", device_lost=True))
             return
-        self._lost = None
+        self._reconnect.found()
         self._emit(Notice("information", "microphone reconnected"))
 
     # -- commands, status, the end -------------------------------------------------------------------
@@ -331,19 +334,17 @@ class Worker:
         while True:
             try:
                 command = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(command, Pause):
-                if command.paused == (not self._listening):
-                    continue
+            except queue.Empty:  # then the markers whose earlier speech is captioned (all, when ending)
+                return self._markers.release(self.clock(), self._mark, everything=self._ended)
+            if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
                 if command.paused:
                     self.captioner.close_segment()  # what was said before the pause is captioned now
-                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+                self._markers.hold(Marker("pause" if command.paused else "resume", self.clock()))
             elif isinstance(command, Bookmark):
-                self._mark(Marker("bookmark", command.at, command.note))
+                self._markers.hold(Marker("bookmark", command.at, command.note))
             elif isinstance(command, Retry):
-                if self._lost is not None:
+                if self._reconnect.lost is not None:
                     self._retry_source(now=True)
                 if self.failure is not None and self._load is None:
                     self._start_load()
@@ -353,40 +354,41 @@ class Worker:
         self._emit(marker)
 
     def _status(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_status < 0.1:
+        if not force and time.monotonic() - self._last_status < 0.1:
             return
-        self._last_status = now
+        self._last_status = time.monotonic()
         backlog = 0.0 if self._ended else max(0.0, self.clock() - self.segmenter.clock)
-        stats = self.stats
+        stats, pending = self.stats, self.captioner.pending_finals
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
         stats.overflows = self.source.overflows if self.source else 0
-        pending = self.captioner.pending_finals
         if self.captioner.engine is not None:
             stats.account(self.segmenter.in_speech or pending > 0)
         self._emit(Status(
             clock=self.clock(), level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
             overflows=stats.overflows, backlog_s=backlog, pending_finals=pending, paused=not self._listening,
-            latency=self._last_latency, behind=self._realtime and (pending > 1 or backlog > 1.0),
+            latency=self._last_latency, behind=self._clock.realtime and (pending > 1 or backlog > 1.0),
         ))
 
     def _finish(self, error: str | None) -> str | None:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
         try:
-            self._commands_due()  # a bookmark pressed just before quitting is still saved
             self.captioner.close_segment()
-            if self.captioner.pending_finals and self.failure is None and self._load is not None:
+            if self.captioner.pending_finals and self.failure is None and self._load is not None \
+                    and self.captioner.engine is None:
                 self._emit(Notice("information", "waiting for the model to caption what was heard…"))
                 self._load.done.wait()
             self._attach_engine()
-            while self.captioner.pending_finals and self.captioner.engine is not None:
-                self._decode()
+            while not self._unsaved and (self._decoder.busy or (
+                    self.captioner.pending_finals and self.captioner.engine is not None)):
+                self._decode(wait=0.05)
+            self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")
             error = error or f"saving stopped: {describe(exc)}"
         finally:
+            self._decoder.close()
             if self.source is not None:
                 self.source.stop()
             if self.writer is not None:

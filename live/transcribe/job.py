@@ -90,8 +90,8 @@ class FileTranscription:
         engine = self.engine
         worker = Worker(
             lambda: source, lambda _status: (engine, ""), events.put, writer=self.writer, vad=self.vad,
-            captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
-            language=self.language, stop_on_failure=True, script=self.script,
+            captions=CaptionOptions(partials=False, speculate_ms=0, script=self.script), batching=self.batching,
+            language=self.language, stop_on_failure=True,
         )
         thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
         thread.start()
@@ -100,6 +100,8 @@ class FileTranscription:
             while finished is None:
                 event = events.get()
                 if isinstance(event, Caption):
+                    if event.kind == "final" and self.on_progress is not None:
+                        self.on_progress(event.end)  # each batch done is progress, however fast
                     if event.kind == "final" and event.text.strip():
                         yield event
                 elif isinstance(event, Status):

@@ -20,7 +20,9 @@ from live.notes import NotesEvent
 from live.session import EngineLoader, EngineState, Finished, Marker, Notice, Session, Status
 from live.tui.caption_view import CaptionView
 from live.tui.messages import PipelineEvent
+from live.tui.note_box import NoteBox
 from live.tui.notes import AskScreen, NotesPane
+from live.tui.search import Search, SearchBox
 from live.tui.widgets import PartialLine, ProblemLine, StatusBar
 
 LAYOUTS = ("captions", "split", "notes")
@@ -51,7 +53,11 @@ HELP = """\
 [b]live[/b] — captions of what is said, saved as you go.
 
   [b]p[/b]  pause / resume listening (nothing is recorded while paused)
-  [b]b[/b]  bookmark this moment (saved in the transcript)
+  [b]b[/b]  bookmark this moment (saved in the transcript, and in the notes)
+  [b]B[/b]  bookmark this moment with a note of your own ("exam!"): type it,
+     Enter saves, Esc cancels
+  [b]/[/b]  search this lecture's captions: Enter or ↓ next hit, ↑ previous,
+     Esc closes
   [b]r[/b]  retry: look for a lost microphone now (it is retried every few
      seconds anyway), or restart recognition after it stopped
   [b]s[/b]  notes so far (the LLM summarizes every final caption up to now)
@@ -85,6 +91,9 @@ class LiveApp(App[int]):
     BINDINGS = [
         Binding("p", "pause", "pause"),
         Binding("b", "bookmark", "bookmark"),
+        # In ? help, not the footer: at 100 columns it would push "q quit" off the edge.
+        Binding("B", "note", "bookmark + note", show=False),
+        Binding("slash", "search", "search", show=False),
         Binding("r", "retry", "retry", show=False),
         Binding("s", "notes", "notes so far"),
         Binding("n", "layout", "layout"),
@@ -130,6 +139,8 @@ class LiveApp(App[int]):
                 yield CaptionView(self.folder / "transcript.jsonl" if self.folder else None, id="finals")
                 yield PartialLine(id="partial")
             yield NotesPane(id="notes")
+        yield SearchBox(id="search")
+        yield NoteBox(id="note")
         yield ProblemLine(id="problem")
         yield StatusBar(id="status")
         yield Footer()
@@ -143,6 +154,7 @@ class LiveApp(App[int]):
             if self.session.notes is not None and self.session.notes.keeper.notes.strip():
                 self.query_one(NotesPane).show_notes(self.session.notes.keeper.notes)
         self._apply_layout()
+        self.search = Search(self.query_one(CaptionView))
         # The screen first: the session starts loading the model (seconds of CPU) after the first frame.
         self.call_after_refresh(self.session.start)
 
@@ -216,8 +228,55 @@ class LiveApp(App[int]):
         self.session.pause(not self.session.paused)
 
     def action_bookmark(self) -> None:
+        if self._ended_say():
+            return
         self.session.bookmark()
         self.notify("bookmark saved", timeout=2)
+
+    def _ended_say(self) -> bool:
+        """After the end of the input nothing more is saved: say so rather than pretend."""
+        if self.finished:
+            self.notify("the session has ended: no more bookmarks can be saved", severity="warning", timeout=4)
+        return self.finished
+
+    def action_note(self) -> None:
+        if not self._ended_say():
+            self.query_one(NoteBox).open(self.session.clock())  # the moment is now, not when Enter is pressed
+
+    def on_note_box_saved(self, message: NoteBox.Saved) -> None:
+        self._close_box(self.query_one(NoteBox))
+        if self._ended_say():
+            return
+        self.session.bookmark(message.note, at=message.at)
+        self.notify(f"bookmark saved: {message.note}" if message.note else "bookmark saved", timeout=2)
+
+    def on_note_box_cancelled(self, message: NoteBox.Cancelled) -> None:
+        self._close_box(self.query_one(NoteBox))
+
+    def action_search(self) -> None:
+        if self.layout == "notes":  # the hits are in the captions: show them
+            self.layout = "split"
+            self._apply_layout()
+        box = self.query_one(SearchBox)
+        box.input.value = ""
+        box.open()
+
+    def on_search_box_changed(self, message: SearchBox.Changed) -> None:
+        self.search.find(message.query)
+        self.query_one(SearchBox).show_count(self.search.describe())
+
+    def on_search_box_step(self, message: SearchBox.Step) -> None:
+        self.search.step(message.by)
+        self.query_one(SearchBox).show_count(self.search.describe())
+
+    def on_search_box_closed(self, message: SearchBox.Closed) -> None:
+        self.search.clear()  # the view stays where the search left it
+        self._close_box(self.query_one(SearchBox))
+
+    def _close_box(self, box: NoteBox | SearchBox) -> None:
+        box.close()
+        view = self.query_one(CaptionView)
+        self.set_focus(view if self.layout != "notes" else None)  # keys go to the app's bindings again
 
     def action_retry(self) -> None:
         self.session.retry()

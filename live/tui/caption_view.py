@@ -8,6 +8,8 @@ time, and never starts a line with closing punctuation.
 Memory stays flat over a lecture of any length: the view holds a window of rows — the most recent
 ones while it follows the captions — and when the reader scrolls past the top of the window, older
 rows are read back from transcript.jsonl (the worker writes each row there before it is shown).
+Search reads every row the same way (``session_rows``), highlights what matches, and ``jump_to``
+brings any row of the session into the window.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +76,26 @@ class Row:
         return None
 
 
+_HIT = Style(bgcolor="yellow", color="black")
+_CURRENT = Style(bgcolor="dark_orange", color="black", bold=True)
+
+
+def _marked(line: str, offset: int, spans: list[tuple[int, int]], style: Style, hit: Style) -> list[Segment]:
+    """``line`` (at ``offset`` of its row's text) as segments, the parts inside ``spans`` in ``hit``."""
+    segments, pos = [], 0
+    for start, end in spans:
+        a, b = max(start - offset, pos), min(end - offset, len(line))
+        if a >= b:
+            continue
+        if a > pos:
+            segments.append(Segment(line[pos:a], style))
+        segments.append(Segment(line[a:b], style + hit))
+        pos = b
+    if pos < len(line) or not segments:
+        segments.append(Segment(line[pos:], style))
+    return segments
+
+
 def wrap(text: str, width: int) -> list[str]:
     """Lines of at most ``width`` cells: at spaces, or between CJK characters; a word longer than a
     line is cut; closing punctuation stays on the line before."""
@@ -128,6 +150,8 @@ class CaptionView(ScrollView, can_focus=True):
         self._lines: list[list[Strip]] = []  # wrapped strips per row, at _width
         self._starts: list[int] = []  # first line of each row
         self._loading = False
+        self.highlight: re.Pattern[str] | None = None  # what search marks in every row
+        self.current_hit: int | None = None  # the ordinal of the row search is on
 
     # -- what the app calls ------------------------------------------------------------------
 
@@ -163,6 +187,48 @@ class CaptionView(ScrollView, can_focus=True):
     def visible_lines(self) -> list[str]:
         return [self.render_line(y).text.rstrip() for y in range(self.scrollable_content_region.height)]
 
+    def session_rows(self) -> Iterator[tuple[int, Row]]:
+        """(ordinal, row) for every row of the session, oldest first: those outside the window are read
+        from transcript.jsonl one at a time, so a search holds no more rows than the view does."""
+        n = 0
+        for obj in read_jsonl(self.transcript) if self.transcript is not None else ():
+            row = Row.from_json(obj)
+            if row is None:
+                continue
+            yield n, self.rows[n - self.first] if self.first <= n < self.first + len(self.rows) else row
+            n += 1
+        for i in range(max(0, n - self.first), len(self.rows)):  # held but not on disk (no folder, a full disk)
+            yield self.first + i, self.rows[i]
+
+    def set_highlight(self, pattern: re.Pattern[str] | None, current: int | None = None) -> None:
+        """Mark what ``pattern`` matches in every row, the row ``current`` (an ordinal) most."""
+        self.highlight, self.current_hit = pattern, current
+        self._relayout()
+
+    def top_ordinal(self) -> int:
+        """The ordinal of the row at the top of the view."""
+        return self.first + (self._row_at(int(self.scroll_y)) or 0)
+
+    def jump_to(self, ordinal: int) -> bool:
+        """Scroll row ``ordinal`` of the session into view, a third of the way down; a row outside the
+        window is read back from transcript.jsonl with the rows around it. False: no such row."""
+        if not self.first <= ordinal < self.first + len(self.rows):
+            rows = self._disk_rows()
+            if not 0 <= ordinal < len(rows):
+                return False
+            lo = max(0, min(ordinal - PAGE_ROWS // 2, len(rows) - PAGE_ROWS))
+            self.rows = deque(rows[lo:lo + PAGE_ROWS])
+            self.first = lo  # ``total`` stays: rows on disk and not shown yet are still to be added
+            self._relayout()
+        self._ensure_width()
+        y = self._starts[ordinal - self.first] - self.scrollable_content_region.height // 3
+        self._loading = True  # no read-back while jumping: the window is where it should be
+        try:
+            self.scroll_to(y=max(0, y), animate=False, immediate=True, force=True)
+        finally:
+            self._loading = False
+        return True
+
     # -- layout ----------------------------------------------------------------------------------
 
     def _content_width(self) -> int:
@@ -174,7 +240,7 @@ class CaptionView(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         self._width = self._content_width()
-        self._lines = [self._render_row(row, self._width) for row in self.rows]
+        self._lines = [self._render_row(row, self._width, self.first + i) for i, row in enumerate(self.rows)]
         self._starts, n = [], 0
         for strips in self._lines:
             self._starts.append(n)
@@ -182,18 +248,25 @@ class CaptionView(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width, n)
         self.refresh()
 
-    def _render_row(self, row: Row, width: int) -> list[Strip]:
+    def _render_row(self, row: Row, width: int, ordinal: int) -> list[Strip]:
         stamp = f"{hms(row.at)} "
         indent = len(stamp) if width >= len(stamp) + 12 else 0
         dim, base = Style(dim=True), self.rich_style
         if row.kind == "final":
-            body, style = row.text, Style()
+            body, style, own = " ".join(row.text.split()), Style(), 0
         else:
-            body, style = f"{_MARKS.get(row.kind, row.kind)} {row.text}".rstrip(), Style(bold=True, color="yellow")
-        strips = []
+            mark, note = _MARKS.get(row.kind, row.kind), " ".join(row.text.split())
+            mark += (" — " if row.kind == "bookmark" else " ") if note else ""  # a student's note set apart
+            body, style, own = mark + note, Style(bold=True, color="yellow"), len(mark)
+        spans = [m.span() for m in self.highlight.finditer(body, own)] if self.highlight is not None else []
+        hit = base + (_CURRENT if ordinal == self.current_hit else _HIT)
+        strips, pos = [], 0
         for i, line in enumerate(wrap(body, width - indent)):
             lead = (stamp if i == 0 else " " * indent) if indent else ""
-            segments = [Segment(lead, base + dim), Segment(line, base + style)]
+            at = body.find(line, pos)  # each wrapped line is a piece of the body, in order
+            at = pos if at < 0 else at
+            pos = at + len(line)
+            segments = [Segment(lead, base + dim), *_marked(line, at, spans, base + style, hit)]
             strips.append(Strip(segments).extend_cell_length(width, base))
         if row.sub:
             for line in wrap(row.sub, width - indent):

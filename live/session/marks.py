@@ -1,0 +1,70 @@
+"""Markers (bookmarks, pause, resume) wait until the speech before them has its caption.
+
+A student presses ``b`` while a sentence is still being spoken: the partial is on screen, its final
+comes seconds later. Written at once, the bookmark would sit *before* that caption in the transcript
+and on screen, although the caption began earlier. So a marker is held until every segment that began
+before its moment has been captioned (or given up on), and until the VAD has heard up to that moment;
+markers leave in the order they were made. ``MarkerQueue`` only decides; the worker writes and emits.
+
+No caption may be coming at all (recognition stopped, the microphone gone): a marker then leaves
+after ``max_hold_s`` all the same, and the VAD is only waited for while it is within ``max_lag_s`` of
+the marker (more means audio is not arriving). A held marker is in memory only: ``max_hold_s`` also
+bounds what a crash can lose.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from live.session.events import Marker
+
+if TYPE_CHECKING:
+    from live.captions import Captioner
+
+MAX_HOLD_S = 30.0
+MAX_LAG_S = 1.0
+
+
+class MarkerQueue:
+    """Markers in the order they were made, released once the speech before them is captioned."""
+
+    def __init__(self, captioner: Captioner, *, max_hold_s: float = MAX_HOLD_S, max_lag_s: float = MAX_LAG_S) -> None:
+        self.captioner = captioner
+        self.max_hold_s = max_hold_s
+        self.max_lag_s = max_lag_s
+        self._held: deque[Marker] = deque()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, marker: Marker) -> None:
+        self._held.append(marker)
+
+    def due(self, now: float, *, everything: bool = False) -> list[Marker]:
+        """The markers that may be shown at stream time ``now``, oldest first (all with ``everything``:
+        the session is ending)."""
+        out: list[Marker] = []
+        while self._held:
+            at = self._held[0].at
+            if not everything and now - at < self.max_hold_s and self._speech_before(at):
+                break
+            out.append(self._held.popleft())
+        return out
+
+    def release(self, now: float, emit: Callable[[Marker], None], *, everything: bool = False) -> None:
+        """Hand each marker that is due to ``emit`` (the worker's: save, then show)."""
+        for marker in self.due(now, everything=everything):
+            emit(marker)
+
+    def _speech_before(self, at: float) -> bool:
+        """Whether speech that began before ``at`` may still become a caption."""
+        segmenter = self.captioner.segmenter
+        if at - self.max_lag_s <= segmenter.clock < at:
+            return True  # the VAD has not heard that far yet: a segment may still open before ``at``
+        span = segmenter.open_span
+        if span is not None and span[1] < at:
+            return True  # the sentence being spoken when the marker was made
+        start = self.captioner.pending_start
+        return start is not None and start < at  # closed, waiting for its decode

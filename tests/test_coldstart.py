@@ -1,0 +1,89 @@
+"""The first class after install: with no ONNX build yet, captions start at once from a quick engine
+(Whisper), the build runs in a process of its own, and the session switches to SenseVoice's ONNX
+engine when it is done — indices continuous, no final lost or repeated; the build outlives the session."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_helpers import DATA, clip
+from live.asr.onnx_cache import cached_onnx
+from live.captions import Caption
+from live.config import Settings
+from live.session import EngineState, Finished, Notice, build_session
+from live.vad import Segmenter, VadOptions
+
+pytest.importorskip("faster_whisper", reason="the quick engine is Whisper (the `whisper` extra)")
+pytest.importorskip("onnxruntime", reason="the fast engine is ONNX Runtime (the `onnx` extra)")
+
+
+@pytest.fixture
+def fresh_model(tiny_sensevoice, tmp_path) -> Path:
+    """The tiny random-weight SenseVoice as a user has it right after install: no ONNX build yet."""
+    folder = tmp_path / "sv-tiny"
+    shutil.copytree(tiny_sensevoice, folder, ignore=shutil.ignore_patterns("onnx"))
+    assert cached_onnx(folder) is None
+    return folder
+
+
+def lecture(tmp_path: Path) -> Path:
+    """Real speech, long enough for the tiny model's build to finish part-way (~45 s)."""
+    pause = np.zeros(16000, np.float32)
+    audio = np.concatenate([clip("realpython_harvard.flac"), pause, clip("jfk.flac"), pause,
+                            clip("realpython_harvard.flac"), pause])
+    path = tmp_path / "lecture.flac"
+    sf.write(path, audio, 16000)
+    return path
+
+
+@pytest.mark.slow
+def test_captions_from_the_start_then_the_fast_engine_with_nothing_lost(fresh_model, tmp_path):
+    events: list[object] = []
+    input = lecture(tmp_path)
+    settings = Settings(input=input, engine="sensevoice", model=str(fresh_model), session_dir=tmp_path / "s")
+    session = build_session(settings, events.append, notes="off")
+    began = time.monotonic()
+    session.run()
+    ready = [e for e in events if isinstance(e, EngineState) and e.state == "ready"]
+    assert [e.engine for e in ready] == ["whisper", "sensevoice"]
+    assert "while SenseVoice's ONNX build runs" in ready[0].message
+    assert "onnx int8" in ready[1].message
+    assert any(isinstance(e, Notice) and e.message.startswith("switched to sensevoice") for e in events)
+    first_final = next(i for i, e in enumerate(events) if isinstance(e, Caption) and e.kind == "final" and e.text)
+    assert events.index(ready[0]) < first_final < events.index(ready[1])  # captions before the build was done
+    assert session.stats.first_final_s is not None and session.stats.first_final_s < 30
+    # Every segment the VAD cut has exactly one final, in order, across the switch.
+    reference = Segmenter(VadOptions())
+    audio, _ = sf.read(input, dtype="float32")
+    expected = [s.index for s in reference.feed(audio) + reference.flush()]
+    finals = [e for e in events if isinstance(e, Caption) and e.kind == "final"]
+    assert [f.index for f in finals] == expected
+    after = [f for f in finals if events.index(f) > events.index(ready[1])]
+    assert after, "some finals came from the fast engine"
+    assert isinstance(events[-1], Finished) and events[-1].error is None
+    assert time.monotonic() - began < 90
+
+
+@pytest.mark.slow
+def test_a_build_started_by_a_session_finishes_after_it_ends(fresh_model, tmp_path):
+    # --language en: the interim Whisper is then tiny.en, quick enough for the session to end first
+    # (for any other language it is base, which takes longer than the tiny model's build).
+    done = subprocess.run([sys.executable, "-m", "live", "--headless", "--input", str(DATA / "jfk.flac"), "--fast",
+                           "--engine", "sensevoice", "--model", str(fresh_model), "--language", "en",
+                           "--session-dir", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "while SenseVoice's ONNX build runs" in done.stderr
+    assert cached_onnx(fresh_model) is None  # the session ended before the build did
+    deadline = time.monotonic() + 120
+    while cached_onnx(fresh_model) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cached_onnx(fresh_model) is not None  # it went on, in a process of its own
