@@ -321,3 +321,15 @@ def test_live_run_replays_the_audio_track_of_a_video(tmp_path):
                 "--session-dir", str(tmp_path / "s"))
     assert done.returncode == 0, done.stderr
     assert "ask what you can do for your country" in normalize(done.stdout)
+
+
+def test_demo_takes_an_optional_language_and_script_a_choice():
+    from live.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["run", "--demo"]).demo == "en"
+    assert parse(["run", "--demo", "zh", "--headless"]).demo == "zh"
+    assert parse(["run", "--script", "traditional"]).script == "traditional"
+    assert parse(["transcribe", "x.flac", "--script", "traditional-hk"]).script == "traditional-hk"
+    done = live("--demo", "fr", "--headless")
+    assert done.returncode == 2 and "invalid choice: 'fr'" in done.stderr
