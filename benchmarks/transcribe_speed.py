@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         if name == "sv-onnx" and not onnx_cached(args.model):
             print(f"skipping sv-onnx: no cached int8 export in {args.model / 'onnx'} (export it once with "
-                  "`live --backend onnx --model ...`; it takes ~5 min and ~6.6 GB)", flush=True)
+                  "`live --backend onnx --model ...`; about a minute and ~1.7 GB)", flush=True)
             continue
         print(f"{name}: loading…", flush=True)
         results.append(bench(name, args.audio, args.model, args.repeats, args.batch_s, args.threads))

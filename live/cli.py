@@ -8,6 +8,8 @@
     live search WORDS...         search the captions of every saved session
     live sessions                list saved sessions, newest first
     live models prepare          download and build the speech model ahead of time
+    live serve                   the classroom recognition server (`live run --server URL` streams to it)
+    live keys create|list|revoke API keys for live serve
 
 Errors a user can fix print one line and exit non-zero.
 """
@@ -24,7 +26,8 @@ from pathlib import Path
 from live import __version__
 from live.errors import LiveError
 
-COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "models")
+COMMANDS = ("run", "devices", "summarize", "transcribe", "bench", "search", "sessions", "models", "serve",
+            "keys")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -88,6 +91,10 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     notes.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
     notes.add_argument("--notes-every", type=float, metavar="MIN",
                        help="rolling notes update every MIN minutes (default 5; 0 turns them off)")
+    remote = p.add_argument_group("server (recognize on a `live serve` machine; audio is still saved here)")
+    remote.add_argument("--server", metavar="URL", help="ws://host:14612 or wss://host:14612 (also LIVE_SERVER)")
+    remote.add_argument("--api-key-file", type=Path, metavar="FILE",
+                        help="file holding the server's API key, chmod 600 (else LIVE_SERVER_API_KEY)")
     out = p.add_argument_group("output")
     out.add_argument("--session-dir", type=Path, metavar="DIR",
                      help="where session folders go (default ~/.local/share/live/sessions)")
@@ -114,11 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     from live.bench import build_parser as bench_parser
     from live.library.commands import add_library_parsers
     from live.notes.summarize import add_summarize_parser
+    from live.serve import add_serve_parsers
 
     add_summarize_parser(sub)
     from live.transcribe import add_transcribe_parser
 
     add_transcribe_parser(sub)
+    add_serve_parsers(sub)
     bench_parser(sub)
     add_library_parsers(sub)
     from live.models.prepare import add_models_parser
@@ -129,8 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "script",
             "compute", "threads", "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio",
-            "headless",
-            "json", "partials", "slides", "start")
+            "headless", "json", "partials", "slides", "start", "server", "api_key_file")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -162,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             from live.models.prepare import models_main
 
             return models_main(args)
+        if args.command in ("serve", "keys"):
+            from live.serve import keys_main, serve_main
+
+            return serve_main(args) if args.command == "serve" else keys_main(args)
         if args.command in ("search", "sessions"):
             from live.library.commands import library_main
 

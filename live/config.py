@@ -66,6 +66,9 @@ class Settings:
         resume: a saved session folder to continue (its clock, indices, audio and notes go on).
         start: with ``input``, begin this many seconds into the file.
         llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
+        server: a ``live serve`` URL (``ws://host:14612``, ``wss://…``): recognize there instead of here.
+        api_key_file: with ``server``, a file holding its API key, readable by its owner only
+            (else ``LIVE_SERVER_API_KEY``).
     """
 
     input: Path | None = None
@@ -92,6 +95,8 @@ class Settings:
     resume: Path | None = None
     start: float = 0.0
     llm: dict[str, Any] = field(default_factory=dict)
+    server: str | None = None
+    api_key_file: Path | None = None
 
     def validate(self) -> Settings:
         if self.demo is not None and self.demo not in DEMOS:

@@ -162,3 +162,24 @@ def test_transcribe_summarize_of_a_chinese_lecture_asks_for_chinese_notes(llm_se
         assert heading in system
     assert "绝对正义" in request.last_user
     assert (tmp_path / "out" / "demo-zh" / "summary.md").is_file()
+
+
+@pytest.mark.slow
+def test_the_server_answers_a_chinese_upload_in_simplified_characters_in_one_piece(base, tmp_path):
+    pytest.importorskip("fastapi", reason="the server is the `serve` extra")
+    import httpx
+    from serve_helpers import LiveServer
+
+    demo = Path(__file__).resolve().parents[1] / "live" / "data" / "demo-zh.flac"
+    with LiveServer(tmp_path, base[0], settings=Settings(engine="whisper", language="auto")) as server:
+        headers = {"Authorization": f"Bearer {server.key()}"}
+        for response_format in ("text", "srt"):
+            with demo.open("rb") as fh:
+                answer = httpx.post(f"{server.url}/v1/audio/transcriptions", headers=headers, timeout=120,
+                                    files={"file": ("demo-zh.flac", fh, "audio/flac")},
+                                    data={"model": "whisper-1", "response_format": response_format})
+            assert answer.status_code == 200, answer.text
+            if response_format == "text":  # the finals joined with no space between Chinese characters
+                assert "绝对正义" in answer.text and is_simplified(answer.text) and " " not in answer.text.strip()
+            else:
+                assert all(len(line) <= 16 for line in answer.text.splitlines() if line and not line[0].isdigit())

@@ -355,3 +355,133 @@ def test_speed_benchmark_prints_its_tables(onnx_tiny, shared_audio):
     rows = [line.split() for line in done.stdout.splitlines()]
     assert [row[0] for row in rows if row and row[0] in ("2s", "5s")] == ["2s", "5s"]
     assert sum(1 for row in rows if row[:1] in (["onnx-fp32"], ["onnx-int8"]) and row[-1] == "MB") == 2
+
+
+# --- the quantizer that reads one weight at a time ------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [
+    onnx_cache.DEFAULT_QUANTIZATION,
+    onnx_cache.Quantization(weight_type="QInt8", reduce_range=True),
+    onnx_cache.Quantization(per_channel=False),
+], ids=["quint8-per-channel", "qint8-reduce-range", "quint8-per-tensor"])
+def test_int8_is_byte_for_byte_what_quantize_dynamic_writes(onnx_tiny, tmp_path, settings):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from live.asr.onnx_build import _quantize
+
+    fp32 = onnx_tiny / "onnx" / FP32_NAME
+    (tmp_path / "ours").mkdir()
+    _quantize(fp32, tmp_path / "ours", settings)
+    quantize_dynamic(model_input=str(fp32), model_output=str(tmp_path / "ort.onnx"),
+                     op_types_to_quantize=list(settings.op_types), per_channel=settings.per_channel,
+                     reduce_range=settings.reduce_range, weight_type=getattr(QuantType, settings.weight_type))
+    assert (tmp_path / "ours" / INT8_NAME).read_bytes() == (tmp_path / "ort.onnx").read_bytes()
+
+
+def test_quantize_weight_matches_onnxruntimes_per_channel_rounding():
+    """Edge columns: all zero (scale 1), constant, all negative, all positive, tiny values."""
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import quantize_data
+
+    from live.asr.onnx_quant import WeightQuant, quantize_weight
+
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal((37, 6)).astype(np.float32)
+    weights[:, 0] = 0.0
+    weights[:, 1] = 0.25
+    weights[:, 2] = -np.abs(weights[:, 2])
+    weights[:, 3] = np.abs(weights[:, 3])
+    weights[:, 4] *= 1e-30
+    for qtype, symmetric, reduce_range in ((TensorProto.UINT8, False, False), (TensorProto.INT8, True, True)):
+        q, scale, zero_point = quantize_weight(weights, WeightQuant(qtype, symmetric, reduce_range, True))
+        for column in range(weights.shape[1]):
+            zp, sc, qc = quantize_data(weights[:, column].flatten(), qtype, symmetric, reduce_range=reduce_range)
+            assert (zero_point[column], scale[column]) == (zp, sc), column
+            assert np.array_equal(q[:, column], qc), column
+
+
+# --- the export that writes its weights as external data, one tensor at a time --------------------
+
+
+def test_fp32_weights_lie_in_a_data_file_the_manifest_covers(onnx_tiny):
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    onnx_dir = onnx_tiny / "onnx"
+    manifest = json.loads((onnx_dir / MANIFEST).read_text())
+    files = manifest["outputs"]["fp32"]["files"]
+    assert set(files) == {FP32_NAME, onnx_cache.FP32_DATA}
+    for name, record in files.items():
+        assert record["sha256"] == sha256_file(onnx_dir / name)
+    graph = onnx.load(str(onnx_dir / FP32_NAME), load_external_data=False).graph
+    external = [t for t in graph.initializer if uses_external_data(t)]
+    assert external and all(len(t.raw_data) < 1024 for t in graph.initializer if not uses_external_data(t))
+    assert {entry.value for t in external for entry in t.external_data if entry.key == "location"} == {
+        onnx_cache.FP32_DATA}
+    assert set(manifest["outputs"]["int8"]["files"]) == {INT8_NAME}, "the int8 model stays one file"
+
+
+def test_a_flipped_byte_in_the_weights_file_is_detected_and_rebuilt(exported_copy):
+    data = exported_copy / "onnx" / onnx_cache.FP32_DATA
+    good = sha256_file(data)
+    with data.open("r+b") as f:
+        f.seek(data.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert onnx_cache.cached_onnx(exported_copy, quantize=False) is None
+    messages: list[str] = []
+    ensure_onnx(exported_copy, quantize=False, on_status=messages.append)
+    assert any("Converting" in m for m in messages)
+    assert sha256_file(data) == good
+
+
+def test_the_export_is_torchs_own_graph_with_the_same_weights(onnx_tiny_source, onnx_tiny, tmp_path):
+    """torch.onnx.export with its weights inside (the old recipe) gives the same nodes and values."""
+    import onnx
+    import torch
+    from funasr import AutoModel
+    from onnx import numpy_helper
+
+    from live.asr.onnx_build import OPSET
+
+    auto = AutoModel(model=str(onnx_tiny_source), device="cpu", ncpu=1, disable_update=True, disable_pbar=True)
+    model = auto.model.export(max_seq_len=512, device="cpu")
+    model.eval()
+    with torch.no_grad():
+        torch.onnx.export(model, model.export_dummy_inputs(), str(tmp_path / "plain.onnx"), dynamo=False,
+                          opset_version=OPSET, input_names=model.export_input_names(),
+                          output_names=model.export_output_names(), dynamic_axes=model.export_dynamic_axes())
+    plain = onnx.load(str(tmp_path / "plain.onnx")).graph
+    ours = onnx.load(str(onnx_tiny / "onnx" / FP32_NAME)).graph  # external data loaded
+    for field in ("node", "input", "output"):
+        assert [m.SerializeToString() for m in getattr(ours, field)] == [
+            m.SerializeToString() for m in getattr(plain, field)], field
+    assert [t.name for t in ours.initializer] == [t.name for t in plain.initializer]
+    for mine, theirs in zip(ours.initializer, plain.initializer):
+        assert np.array_equal(numpy_helper.to_array(mine), numpy_helper.to_array(theirs)), mine.name
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_by_the_export(onnx_tiny_source, tmp_path):
+    from asr_helpers import damage_checkpoint
+    from funasr import AutoModel
+
+    from live.asr.onnx_export import ExportError, load_weights_mapped
+
+    broken = damage_checkpoint(onnx_tiny_source, tmp_path / "sv-missing", "missing")
+    auto = AutoModel(model=str(onnx_tiny_source), device="cpu", ncpu=1, disable_update=True, disable_pbar=True)
+    with pytest.raises(ExportError, match=r"does not fit config\.yaml \(1 of \d+ weights"):
+        load_weights_mapped(path=str(broken / "model.pt"), model=auto.model)
+    with pytest.raises(ModelError, match="ONNX export failed: error: .*does not fit") as caught:
+        ensure_onnx(broken, quantize=False)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_build_step_killed_for_memory_is_a_one_line_model_error(onnx_tiny_source, tmp_path, monkeypatch):
+    folder = shutil.copytree(onnx_tiny_source, tmp_path / "sv-tiny")
+    monkeypatch.setattr(onnx_cache.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, -9))
+    with pytest.raises(ModelError, match=r"ONNX export was killed by signal 9 \(out of memory\?") as caught:
+        ensure_onnx(folder, quantize=False)
+    assert "\n" not in str(caught.value)
+    assert not (folder / "onnx" / FP32_NAME).exists()

@@ -146,7 +146,7 @@ async def test_explain_shows_above_the_notes(llm_server, tmp_path):
     llm_server.enqueue_text("In plain words: **step 0** sets things up.", chunks=4)
     app = Host(keeper, notes="# The notes\n")
     async with app.run_test() as pilot:
-        pane = app.query_one(NotesPane)
+        app.query_one(NotesPane)
         await pilot.press("exclamation_mark")
         box = app.query_one("#notes-explain", Markdown)
         await until(pilot, lambda: box.source == "In plain words: **step 0** sets things up.")

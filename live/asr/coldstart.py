@@ -1,6 +1,6 @@
 """The first class after install: captions from the start while SenseVoice's ONNX build runs.
 
-The ONNX export is made once per model (about a minute and a few GB of memory for the full model).
+The ONNX export is made once per model (about a minute and ~1.7 GB of memory for the full model).
 A student who starts ``live`` in the lecture hall before it exists should not wait for it: the build
 starts in a process of its own — detached, so it goes on to the end after the session ends and the
 next start is fast — while a quick engine captions (Whisper, ~1 s to load; torch SenseVoice when

@@ -5,7 +5,8 @@ result needs neither. So the export and the quantization run in a child process
 (``python -m live.asr.onnx_build``): the caller never imports torch, and the memory is returned to
 the system when the child exits. This module decides when a build is needed, runs it and records it.
 
-The cache folder holds ``model.onnx`` (fp32), ``model_int8.onnx`` and ``manifest.json``. The manifest
+The cache folder holds ``model.onnx`` (the fp32 graph) with ``model.onnx.data`` (its weights, as ONNX
+external data: keep the two together), ``model_int8.onnx`` and ``manifest.json``. The manifest
 records the sha256 of every source file (model.pt, config.yaml, am.mvn, the bpe model) and of every
 produced file, with the live version, the export recipe and the quantization settings. A cached
 file is used only when all of that still matches; otherwise it is rebuilt, never used.
@@ -43,9 +44,11 @@ StatusCallback = Callable[[str], None]
 
 MANIFEST = "manifest.json"
 FP32_NAME = "model.onnx"
+FP32_DATA = FP32_NAME + ".data"  # written by onnx_export; ONNX Runtime finds it beside the graph
 INT8_NAME = "model_int8.onnx"
 # Bump when the exported graph or the way it is made changes: old caches are then rebuilt.
-EXPORT_RECIPE = 1
+# 2: the fp32 weights in model.onnx.data (same graph and values; int8 byte for byte the same).
+EXPORT_RECIPE = 2
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,9 @@ def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
     # The child must import this package even when it is run from a source checkout.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    # glibc: blocks of 1 MiB and more get their own mapping, returned on free. Otherwise the
+    # exporter's shape inference, copying weights to and fro, can leave ~0.5 GB of freed heap behind.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 20))
     return [sys.executable, "-m", "live.asr.onnx_build", *args], env
 
 
@@ -222,7 +228,7 @@ def _run_child(args: list[str], log_path: Path, what: str) -> None:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
     if result.returncode < 0:
         raise ModelError(f"{what} was killed by signal {-result.returncode} (out of memory? the full model "
-                         f"needs ~4.5 GB once); free memory and start again (log: {log_path})")
+                         f"needs ~1.7 GB once); free memory and start again (log: {log_path})")
     if result.returncode != 0:
         lines = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         last = lines[-1] if lines else f"exit status {result.returncode}"

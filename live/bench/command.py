@@ -41,12 +41,21 @@ def build_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, help="long-run mode: this many hours of talks and silences, accelerated")
     p.add_argument("--speed", type=float, default=20.0, help="long-run clock acceleration (default ×20)")
     p.add_argument("--tui", action="store_true", help="long-run mode in the TUI (drawn off screen), caption view included")
+    srv = p.add_argument_group("server mode (live.bench.server)")
+    srv.add_argument("--server", action="store_true", help="concurrent real-time streams through a `live serve`")
+    srv.add_argument("--streams", default="1,2,4,8", help="stream counts to measure (default 1,2,4,8)")
+    srv.add_argument("--stream-seconds", type=float, default=30.0, help="audio per stream and count (default 30)")
+    srv.add_argument("--ray", action="store_true", help="then the same with two Ray Serve replicas")
     return p
 
 
 def bench_main(args: argparse.Namespace) -> int:
     configs = [Config.parse(c) for c in args.compare] if args.compare else \
         [Config(args.engine, args.backend, args.model)]
+    if args.server:
+        from live.bench.server import bench_server_main
+
+        return bench_server_main(args, configs[0])
     if args.hours:
         clips = [args.input] if args.input else default_clips()
         print(f"long run: {args.hours:g} h of {', '.join(p.name for p in clips)} with 60 s silences, "

@@ -198,6 +198,12 @@ class Session:
     def stats(self):
         return self.worker.stats
 
+    @property
+    def decoding(self):
+        """The decode job running now, if any (a server's shared engine queues finals first by it)."""
+        decoder = getattr(self.worker, "_decoder", None)
+        return decoder.job if decoder is not None else None
+
 
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
     from live.llm import LLMSettings, client_factory, resolve_api_key
@@ -225,6 +231,7 @@ def build_session(
     meta: dict | None = None,
     vad: VadOptions | None = None,
     captions: CaptionOptions | None = None,
+    continue_at: tuple[float, int] | None = None,
 ) -> Session:
     """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
 
@@ -232,8 +239,17 @@ def build_session(
     ``captions``: the stages' options as they are (benchmarks), instead of from the settings. ``partials``:
     decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
     end the session when recognition stops (default: headless), rather than wait for a retry.
+    ``continue_at``: (clock, next segment index) the stream continues from, as the front end knows it
+    (a server resuming a client's session; ``settings.resume`` reads them from the folder instead).
     """
     open_source = open_source or source_factory(settings)
+    worker_class: Callable[..., Worker] = Worker
+    if settings.server:
+        # Recognized by a `live serve`: a worker with the same interface and events that streams there.
+        from live.serve.client import remote_worker
+
+        worker_class = remote_worker(settings)
+        load_engine = load_engine or (lambda _status: (None, ""))  # the server holds the model
     if load_engine is None:
         check_model(settings)
         load_engine = engine_loader(settings)
@@ -247,10 +263,11 @@ def build_session(
         "model": settings.model,
         "language": settings.language,
         "script": settings.script,
+        "server": settings.server,
         "pid": os.getpid(),
         **(meta or {}),
     }
-    resumed: dict = {}
+    resumed: dict = {"start_s": continue_at[0], "first_index": continue_at[1]} if continue_at else {}
     if settings.resume is not None:
         writer, resumed = _resumed_writer(settings.resume, info, settings.record_audio)
     elif folder is not None:
@@ -269,7 +286,7 @@ def build_session(
             service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
         sink(event)
 
-    worker = Worker(
+    worker = worker_class(
         open_source,
         load_engine,
         tee,

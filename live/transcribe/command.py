@@ -74,6 +74,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                      help="Chinese characters (default: Mandarin simplified, Cantonese as recognized)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
+    remote = p.add_argument_group("server")
+    remote.add_argument("--server", metavar="URL", help="transcribe on a `live serve` (http://HOST:14612) instead "
+                        "of here; its key from LIVE_SERVER_API_KEY or --api-key-file")
+    remote.add_argument("--api-key-file", type=Path, metavar="FILE", help="file holding the server's API key (chmod 600)")
     asr.add_argument("--batch-s", type=float, metavar="S", default=BatchOptions.max_batch_s,
                      help=f"longest decode batch of merged speech (default {BatchOptions.max_batch_s:g}; "
                      "0: decode each speech segment alone, as live captions do)")
@@ -142,6 +146,10 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     if not paths:
         return 1
 
+    if getattr(args, "server", None):  # on a `live serve`, through its OpenAI-shaped endpoint
+        from live.serve.rest_client import run_remote
+
+        return run_remote(args, paths, formats, settings.language, notes, progress, out) or (1 if failed else 0)
     held = _HeldWarnings(progress.message)
     logger = logging.getLogger("live")
     logger.addHandler(held)

@@ -150,6 +150,7 @@ class CaptionView(ScrollView, can_focus=True):
         self._lines: list[list[Strip]] = []  # wrapped strips per row, at _width
         self._starts: list[int] = []  # first line of each row
         self._loading = False
+        self._following = True  # at the end, following new captions (until the reader scrolls up)
         self.highlight: re.Pattern[str] | None = None  # what search marks in every row
         self.current_hit: int | None = None  # the ordinal of the row search is on
 
@@ -160,7 +161,7 @@ class CaptionView(ScrollView, can_focus=True):
         row = Row.of(event)
         if row is None:
             return
-        follow = self.is_vertical_scroll_end
+        follow = self._following
         self.total += 1
         if self.first + len(self.rows) != self.total - 1:
             return  # reading back far up: the new row is on disk and comes back on the way down
@@ -236,7 +237,12 @@ class CaptionView(ScrollView, can_focus=True):
 
     def _ensure_width(self) -> None:
         if self._content_width() != self._width or len(self._lines) != len(self.rows):
+            # The width changed under us (a scroll bar came, the layout settled): a view that was
+            # following the captions must still be at the end once the lines are wrapped again.
+            follow = self._following
             self._relayout()
+            if follow:
+                self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def _relayout(self) -> None:
         self._width = self._content_width()
@@ -276,7 +282,7 @@ class CaptionView(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         top = self._row_at(int(self.scroll_y))
-        follow = self.is_vertical_scroll_end
+        follow = self._following
         self._relayout()
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
@@ -302,6 +308,9 @@ class CaptionView(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        # Following or not is where the reader left the view, not where a resize left the offset:
+        # the partial line growing under the view must not make it stop following.
+        self._following = new_value >= self.max_scroll_y - 0.5
         if self._loading:
             return
         if new_value <= 0 and self.first > 0:

@@ -1,0 +1,398 @@
+"""``live run --server URL``: the session's worker, with recognition on a ``live serve`` machine.
+
+``RemoteWorker`` has the interface and the events of ``live.session.worker.Worker`` (run, stop,
+pause, bookmark, retry, clock, stats; Caption, Status, EngineState, Notice, Marker, Finished), so
+``build_session`` puts it in a ``Session`` and the TUI and headless mode work unchanged. It reads
+the local source, records the audio into the local session folder, sends it through a ``Link``,
+and writes each final the server returns to the local transcript before it is shown. A dropped
+connection pauses the captions with a notice while the audio goes on being recorded; the link
+reconnects with backoff and resumes, and the captions catch up.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import queue
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from live.audio import SAMPLE_RATE, AudioSource, EndOfStream, rms_dbfs
+from live.captions import Caption, CaptionOptions
+from live.config import Settings
+from live.errors import ConfigError, DeviceError, LiveError
+from live.serve.link import AudioLog, Link
+from live.session.events import (
+    Bookmark,
+    Command,
+    EngineState,
+    Finished,
+    Marker,
+    Notice,
+    Pause,
+    Retry,
+    Status,
+)
+from live.session.loading import describe
+from live.session.stats import SessionStats
+from live.timefmt import hms
+
+if TYPE_CHECKING:
+    from live.transcript import SessionWriter
+
+log = logging.getLogger("live.serve.client")
+
+KEY_VARIABLE = "LIVE_SERVER_API_KEY"
+RETRY_S = 3.0  # a lost microphone is looked for again this often
+READ_AHEAD_S = 20.0  # a file replayed --fast is read no further ahead of what was sent
+FINISH_S = 60.0  # after stop, how long the last captions are waited for (reconnecting if need be)
+
+
+def stream_url(url: str) -> str:
+    """ws(s)://host:port/v1/stream from what a user types (http(s) works too; the path is added)."""
+    parts = urlsplit(url.strip())
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"--server {url!r} is not a server address; write ws://HOST:14612 or wss://HOST:14612")
+    path = parts.path if parts.path not in ("", "/") else "/v1/stream"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def server_api_key(key_file: Path | None, env: dict[str, str] | None = None) -> str:
+    """The server's key: from ``--api-key-file`` (owner-only), else ``LIVE_SERVER_API_KEY``."""
+    env = dict(os.environ) if env is None else env
+    if key_file is not None:
+        path = Path(key_file).expanduser()
+        try:
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"key file {path} is readable by other users; run: chmod 600 {path}")
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not value:
+            raise ConfigError(f"the key file {path} is empty; put the key from `live keys create` in it")
+        return value.splitlines()[0].strip()
+    value = (env.get(KEY_VARIABLE) or "").strip()
+    if not value:
+        raise ConfigError(f"the server needs an API key: set {KEY_VARIABLE} or pass --api-key-file FILE "
+                          "(the server's admin makes one with `live keys create`)")
+    return value
+
+
+def remote_worker(settings: Settings) -> Callable[..., RemoteWorker]:
+    """``build_session``'s worker for ``settings.server`` (checks the URL and the key now, in one line)."""
+    return functools.partial(RemoteWorker, url=stream_url(settings.server or ""),
+                             token=server_api_key(settings.api_key_file))
+
+
+class RemoteWorker:
+    """Runs one session whose recognition is on a server. Commands are thread-safe."""
+
+    def __init__(self, open_source: Callable[[], AudioSource], load_engine: object, emit: Callable[[object], None],
+                 *, url: str, token: str, writer: SessionWriter | None = None, vad: object = None,
+                 captions: CaptionOptions | None = None, batching: object = None, language: str = "auto",
+                 stop_on_failure: bool = False, max_pending_s: float = 900.0, start_s: float = 0.0,
+                 first_index: int = 0, opening: Marker | None = None) -> None:
+        """As ``Worker``'s; ``start_s``/``first_index``/``opening`` continue a saved session (``--resume``):
+        the server is asked for a session on the same clock."""
+        self._open_source = open_source
+        self._emit_to = emit
+        self.writer = writer
+        self.url = url
+        self.language = language
+        self.partials = (captions or CaptionOptions()).partials
+        self.stop_on_failure = stop_on_failure
+        self.stats = SessionStats()
+        self._origin = round(start_s * SAMPLE_RATE)
+        self._opening = opening
+        self.audio = AudioLog(max_s=max_pending_s, start=self._origin)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.link = Link(url, token, self.audio, self._inbox, language=language, partials=self.partials,
+                         next_index=first_index)
+        self.source: AudioSource | None = None
+        self.failure: str | None = None
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._paused = False
+        self._listening = True
+        self._realtime = True
+        self._anchor: float | None = None
+        self._samples = self._origin  # samples read from the source: the session's clock
+        self._level = -100.0
+        self._server_status: dict = {}
+        self._lost: str | None = None
+        self._next_retry = 0.0
+        self._done = False
+        self._ready = False
+        self._last_latency: float | None = None
+        self._last_status = 0.0
+        self._reported_drop = 0.0
+
+    # -- commands (any thread) ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def pause(self, paused: bool) -> None:
+        self._paused = paused
+        self._commands.put(Pause(paused))
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def bookmark(self, note: str = "", at: float | None = None) -> float:
+        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
+        return command.at
+
+    def retry(self) -> None:
+        self._commands.put(Retry())
+
+    reconnect = retry
+
+    def clock(self) -> float:
+        """Seconds of audio since the session began (wall-clock paced for live sources)."""
+        if not self._realtime or self._anchor is None:
+            return self._samples / SAMPLE_RATE
+        return max(self._samples / SAMPLE_RATE, self._origin / SAMPLE_RATE + time.monotonic() - self._anchor)
+
+    # -- the worker -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        error: str | None = None
+        try:
+            self._emit(EngineState("loading", f"connecting to {self.url}…"))
+            if self._opening is not None:
+                self._mark(self._opening)
+            self.link.start()
+            self.source = self._start_source()
+            while not self._stop.is_set():
+                self._commands_due()
+                if self._lost is not None:
+                    self._retry_source()
+                elif self._read():
+                    break
+                self._handle_inbox(wait=0.0)
+                self._status()
+        except LiveError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("the session stopped")
+            error = f"the session stopped: {describe(exc)}"
+        error = self._finish(error)
+        self._emit(Finished(str(self.writer.folder) if self.writer else None, error))
+
+    def _emit(self, event: object) -> None:
+        try:
+            self._emit_to(event)
+        except Exception:  # a front end's bug must not stop the session
+            log.exception("a front end failed on %s", type(event).__name__)
+
+    def _start_source(self) -> AudioSource:
+        source = self._open_source()
+        source.start()
+        self._realtime = source.realtime
+        return source
+
+    def _read(self) -> bool:
+        """Record and queue what the source has; True at the end of the input."""
+        assert self.source is not None
+        if not self._realtime and self.audio.unsent_s(self.link.sent) > READ_AHEAD_S:
+            self._handle_inbox(wait=0.05)  # a file read ahead of the network gains nothing
+            return False
+        try:
+            block = self.source.read(0.05 if self._realtime else 0.0)
+            while block is not None:
+                self._feed(block)
+                block = self.source.read(0.0) if self._realtime else None
+        except EndOfStream:
+            return True
+        except DeviceError as exc:
+            self._lost, self._next_retry = str(exc), time.monotonic() + RETRY_S
+            self.source.stop()
+            self._emit(Notice("error", f"{exc} — captions so far are saved; retrying every {RETRY_S:g} s (r: now)",
+                              device_lost=True))
+        return False
+
+    def _feed(self, block: np.ndarray) -> None:
+        if self._realtime:
+            start = time.monotonic() - (self._samples - self._origin + len(block)) / SAMPLE_RATE
+            self._anchor = start if self._anchor is None else min(self._anchor, start)
+        if not self._listening:
+            block = np.zeros_like(block)  # paused: silence keeps the clocks, the file and the server aligned
+        self._level = rms_dbfs(block)
+        self._samples += len(block)
+        if self.writer is not None:
+            self.writer.write_audio(block)
+        self.audio.append(block)
+        if self.audio.dropped_s > self._reported_drop + 1:
+            self._reported_drop = self.audio.dropped_s
+            self._emit(Notice("warning", f"the server has been unreachable too long: {self.audio.dropped_s:.0f} s "
+                                         "of audio will not be captioned (they are in the session's audio file)"))
+
+    def _retry_source(self) -> None:
+        if time.monotonic() < self._next_retry:
+            self._handle_inbox(wait=0.05)
+            return
+        self._next_retry = time.monotonic() + RETRY_S
+        try:
+            self.source = self._start_source()
+        except LiveError:
+            return
+        self._lost, self._anchor = None, None
+        self._emit(Notice("information", "microphone reconnected"))
+
+    # -- what the server says ---------------------------------------------------------------------
+
+    def _handle_inbox(self, wait: float) -> None:
+        try:
+            item = self._inbox.get(timeout=wait) if wait else self._inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, item: tuple) -> None:
+        kind = item[0]
+        if kind == "message":
+            self._message(item[1])
+        elif kind == "ready":
+            ready = item[1]
+            model = ready.get("model") or {}
+            if not self._ready or self.failure is not None:
+                self.failure = None
+                if self.stats.engine_ready_s is None:
+                    self.stats.engine_ready_s = time.monotonic() - self.stats.started
+                self._emit(EngineState("ready", f"recognized by {self.url} ({model.get('engine')} · {model.get('name')})",
+                                       model.get("engine"), model.get("name")))
+            if self._ready:
+                self._emit(Notice("information", f"reconnected to the server; captions resume from {hms(ready['clock'])}"))
+            self._ready = True
+        elif kind == "lost":
+            self._emit(Notice("warning", f"connection to the server lost ({item[1]}); reconnecting — the audio is "
+                                         "still recorded and is captioned once it is back"))
+        elif kind == "fatal":
+            self.failure = f"recognition stopped: {item[1]}"
+            self._emit(EngineState("failed", self.failure))
+            if self.stop_on_failure:
+                self._stop.set()
+        elif kind == "done":
+            self._done = True
+
+    def _message(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind in ("final", "partial"):
+            caption = replace(Caption.from_json(message), emitted=self.clock())
+            if kind == "partial" and not self.partials:
+                return
+            if kind == "final":
+                if caption.text and self.writer is not None:
+                    self.writer.add_final(caption)  # on disk before anyone sees it
+                if caption.text:
+                    self.stats.finals += 1
+                    if self.stats.first_final_s is None:
+                        self.stats.first_final_s = time.monotonic() - self.stats.started
+                self._last_latency = caption.latency
+            self._emit(caption)
+        elif kind == "status":
+            self._server_status = message
+        elif kind == "notice":
+            self._emit(Notice(message.get("level", "information"), f"server: {message.get('message', '')}"))
+        elif kind == "error":
+            self._emit(Notice("warning", f"server: {message.get('message', '')}"))
+
+    # -- commands, status, the end -------------------------------------------------------------------
+
+    def _commands_due(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(command, Pause):
+                if command.paused == (not self._listening):
+                    continue
+                self._listening = not command.paused
+                self._mark(Marker("pause" if command.paused else "resume", self.clock()))
+            elif isinstance(command, Bookmark):
+                self._mark(Marker("bookmark", command.at, command.note))
+            elif isinstance(command, Retry):
+                if self._lost is not None:
+                    self._next_retry = 0.0
+                if self.failure is not None and not self.link.alive:
+                    self.link = self.link.again()
+                    self.link.start()
+                else:
+                    self.link.reconnect_now()
+
+    def _mark(self, marker: Marker) -> None:
+        if self.writer is not None:
+            self.writer.add_entry(marker.to_json())
+        self._emit(marker)
+
+    def _status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < 0.1:
+            return
+        self._last_status = now
+        remote = self._server_status
+        backlog = self.audio.unsent_s(self.link.sent)
+        self.stats.max_backlog_s = max(self.stats.max_backlog_s, backlog)
+        self.stats.overflows = self.source.overflows if self.source else 0
+        self.stats.account(bool(remote.get("in_speech")) or remote.get("pending_finals", 0) > 0)
+        self._emit(Status(
+            clock=self.clock(), level_dbfs=self._level, in_speech=bool(remote.get("in_speech")),
+            overflows=self.stats.overflows, backlog_s=backlog, pending_finals=int(remote.get("pending_finals", 0)),
+            paused=not self._listening, latency=self._last_latency,
+            behind=bool(remote.get("behind")) or backlog > 2.0,
+        ))
+
+    def _finish(self, error: str | None) -> str | None:
+        """Send the rest and wait for the server's last finals (bounded), then close the files."""
+        try:
+            self._commands_due()
+            self.audio.close()
+            if self.failure is None and error is None:
+                deadline = time.monotonic() + FINISH_S + self.audio.unsent_s(self.link.sent)
+                while not self._done and self.failure is None and self.link.alive and time.monotonic() < deadline:
+                    self._handle_inbox(wait=0.1)
+                    self._commands_due()  # a bookmark while the last captions come is still saved
+                    self._status()
+                self._handle_inbox(wait=0.0)
+                if not self._done and self.failure is None:
+                    self._emit(Notice("warning", "the server did not caption the last words in time; the audio "
+                                                 "is saved in the session folder"))
+            self._status(force=True)
+        except Exception as exc:
+            log.exception("finishing the session failed")
+            error = error or f"saving stopped: {describe(exc)}"
+        finally:
+            self.link.abort()
+            self.link.join(5.0)
+            if self.source is not None:
+                self.source.stop()
+            if self.writer is not None:
+                try:
+                    self.writer.close()
+                except Exception as exc:
+                    log.exception("closing the session folder failed")
+                    error = error or f"saving stopped: {describe(exc)}"
+        return error or self.failure

@@ -1,0 +1,240 @@
+"""``live serve`` and ``live keys``: the command lines. Heavy imports (FastAPI, uvicorn, Ray) wait
+until a command runs, so ``live --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import socket
+import sys
+import time
+from pathlib import Path
+
+from live.errors import ConfigError, LiveError
+
+DEFAULT_PORT = 14612
+ENGINE_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
+LIMIT_FLAGS = ("max_streams", "streams_per_key", "minutes_per_day", "upload_mb", "max_frame_s", "idle_timeout_s",
+               "max_session_h", "buffer_s")
+
+
+def add_serve_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``serve`` and ``keys`` to ``live``'s subcommands."""
+    from live.serve.limits import Limits
+
+    p = sub.add_parser(
+        "serve", help="the classroom recognition server (WebSocket streams, OpenAI-shaped file API)",
+        description="One machine holds the model; `live run --server ws://HOST:PORT` streams to it. Streams: "
+        "WebSocket /v1/stream; files: POST /v1/audio/transcriptions (OpenAI's shape); probes: /healthz, "
+        "/readyz, /metrics. Every stream and file needs a key: `live keys create`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    net = p.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    net.add_argument("--tls-cert", type=Path, metavar="FILE", help="TLS certificate (PEM): serve https/wss")
+    net.add_argument("--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM)")
+    net.add_argument("--insecure", action="store_true",
+                     help="allow a non-loopback --host without TLS (a trusted network only: keys travel in clear)")
+    net.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                     help="a browser origin allowed to open streams, e.g. https://lecture.example.edu (repeat; * any)")
+    store = p.add_argument_group("storage")
+    store.add_argument("--db", type=Path, metavar="PATH", help="key database (default $XDG_DATA_HOME/live/server.db)")
+    store.add_argument("--data-dir", type=Path, metavar="DIR",
+                       help="each stream's session folder goes under DIR/streams (default $XDG_DATA_HOME/live/server)")
+    asr = p.add_argument_group("recognition (as for `live run`)")
+    asr.add_argument("--engine", metavar="auto|sensevoice|whisper")
+    asr.add_argument("--backend", metavar="auto|onnx|torch")
+    asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID")
+    asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="default for streams that say auto")
+    asr.add_argument("--compute", metavar="cpu|cuda")
+    asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (per replica with --ray)")
+    asr.add_argument("--max-batch", type=int, default=8, metavar="N",
+                     help="most streams' requests in one model call (engines with a batch axis; default 8)")
+    asr.add_argument("--ray", metavar="ADDRESS",
+                     help="decode on Ray Serve replicas: a cluster address (ray://host:10001, auto) or local")
+    asr.add_argument("--ray-replicas", type=int, default=2, metavar="N", help="Ray Serve replicas (default 2)")
+    lim = p.add_argument_group("limits")
+    defaults = Limits()
+    for name in LIMIT_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        kind = int if isinstance(getattr(defaults, name), int) else float
+        lim.add_argument(flag, type=kind, default=getattr(defaults, name), metavar="N",
+                         help=f"{_LIMIT_HELP[name]} (default {getattr(defaults, name):g})")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    k = sub.add_parser("keys", help="make, list and revoke API keys for `live serve`",
+                       description="Keys are stored hashed in SQLite; a new key is printed once, alone on the last "
+                       "line of stdout.")
+    actions = k.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="make a key and print it (once)")
+    create.add_argument("--name", default="", help="who or what it is for")
+    create.add_argument("--scope", choices=("stream", "admin"), default="stream",
+                        help="stream (default): stream and transcribe; admin: also manage keys")
+    create.add_argument("--expires", type=float, metavar="DAYS", help="expire after DAYS days (default never)")
+    create.add_argument("--max-streams", type=int, metavar="N", help="this key's concurrent streams (default: the server's)")
+    create.add_argument("--minutes-per-day", type=float, metavar="M", help="this key's audio minutes a day")
+    listing = actions.add_parser("list", help="the keys, their use and state (never a secret)")
+    listing.add_argument("--json", action="store_true", help="one JSON object a line")
+    revoke = actions.add_parser("revoke", help="revoke a key (its open streams are closed)")
+    revoke.add_argument("id", help="the key's id (the part after lv_)")
+    for action in (create, listing, revoke):
+        action.add_argument("--db", type=Path, metavar="PATH", help="key database (default $XDG_DATA_HOME/live/server.db)")
+
+
+_LIMIT_HELP = {
+    "max_streams": "streams and uploads at once, in all",
+    "streams_per_key": "of those, per key",
+    "minutes_per_day": "audio minutes per key per day, 0: no limit",
+    "upload_mb": "largest file upload in MB",
+    "max_frame_s": "longest audio in one WebSocket frame, seconds",
+    "idle_timeout_s": "close a stream silent this long, seconds",
+    "max_session_h": "longest stream, hours",
+    "buffer_s": "audio held per connection before the server stops reading it, seconds",
+}
+
+
+# --- live serve --------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, tls_cert: Path | None, tls_key: Path | None, insecure: bool) -> None:
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("TLS needs both --tls-cert FILE and --tls-key FILE")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{path}: no such file (given to --tls-cert/--tls-key)")
+    if tls_cert is None and not is_loopback(host) and not insecure:
+        raise ConfigError(f"refusing to serve on {host} without TLS: keys and audio would travel in clear; pass "
+                          "--tls-cert FILE --tls-key FILE, or --insecure on a network you trust")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=128)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pass --port N "
+                          "(or --host ADDRESS)") from None
+
+
+def _logging(level: str) -> None:
+    from live.serve.keys import protect_logs
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    protect_logs(handler)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("faster_whisper").setLevel(max(logging.WARNING, root.level))  # a line per decode otherwise
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    from live.config import load_settings
+    from live.serve.keys import default_db
+    from live.serve.limits import Limits
+    from live.serve.state import ServerConfig, default_data_dir
+
+    settings = load_settings({k: getattr(args, k) for k in ENGINE_KEYS})
+    limits = Limits(**{name: getattr(args, name) for name in LIMIT_FLAGS})
+    check_binding(args.host, args.tls_cert, args.tls_key, args.insecure)
+    if args.max_batch < 1 or args.ray_replicas < 1:
+        raise ConfigError("--max-batch and --ray-replicas must be at least 1")
+    if args.ray:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("--ray needs Ray Serve: pip install 'live-captions[ray]'")
+    config = ServerConfig(settings=settings, db=(args.db or default_db()).expanduser(),
+                          data_dir=(args.data_dir or default_data_dir()).expanduser(), limits=limits,
+                          origins=tuple(args.allow_origin), max_batch=args.max_batch, ray=args.ray,
+                          ray_replicas=args.ray_replicas)
+    sock = listen(args.host, args.port)
+    _logging(args.log_level)
+    import uvicorn
+
+    from live.serve.app import create_app
+    from live.serve.keys import KeyStore
+    from live.serve.state import engine_backend
+    from live.session import check_model
+
+    KeyStore(config.db).close()  # a database that cannot be opened fails here, in one line
+    check_model(settings)
+    # The model loads before the port opens: one that cannot be loaded is one line and exit 2, not a
+    # server that answers 503 for ever. (Ray, too, wants its driver on the main thread.)
+    print(f"live serve: loading the model ({'on Ray: ' + args.ray if args.ray else 'here'})…", file=sys.stderr,
+          flush=True)
+    backend = engine_backend(config)
+    app = create_app(config, load_backend=lambda: backend)
+    scheme = "https" if args.tls_cert else "http"
+    port = sock.getsockname()[1]
+    print(f"live serve: {scheme}://{args.host}:{port} (streams: {'wss' if args.tls_cert else 'ws'}://{args.host}:{port}"
+          f"/v1/stream; keys: {config.db}; sessions: {config.data_dir / 'streams'})", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_config=None, lifespan="on", ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        ws_max_size=max(1 << 20, 4 * limits.frame_bytes(48000)), ws_ping_interval=20, ws_ping_timeout=20,
+        timeout_graceful_shutdown=10, server_header=False,
+    ))
+    server.run(sockets=[sock])
+    return 0
+
+
+# --- live keys ---------------------------------------------------------------------------------
+
+
+def keys_main(args: argparse.Namespace) -> int:
+    from live.serve.keys import KeyStore, default_db
+
+    store = KeyStore((args.db or default_db()).expanduser())
+    try:
+        if args.keys_command == "create":
+            key, token = store.create(args.name, args.scope, expires_days=args.expires, max_streams=args.max_streams,
+                                      minutes_per_day=args.minutes_per_day)
+            until = f", expires {_when(key.expires)}" if key.expires else ""
+            print(f"live: created {key.scope} key {key.id}{f' ({key.name})' if key.name else ''}{until}; it is shown "
+                  "this once (the server keeps only its hash):", file=sys.stderr)
+            print(token, flush=True)
+            return 0
+        if args.keys_command == "list":
+            return _list(store.list_keys(), as_json=args.json)
+        if not store.revoke(args.id):
+            raise LiveError(f"no key with id {args.id} in {store.path}; see `live keys list`")
+        print(f"live: revoked {args.id}; its open streams are closed within seconds", file=sys.stderr)
+        return 0
+    finally:
+        store.close()
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+def _list(keys, *, as_json: bool) -> int:
+    if as_json:
+        for key in keys:
+            print(json.dumps(key.to_json()))
+        return 0
+    if not keys:
+        print("live: no keys yet; make one with `live keys create --name NAME`", file=sys.stderr)
+        return 0
+    rows = [("ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST USED", "STREAMS", "FILES", "AUDIO MIN", "STATE")]
+    for k in keys:
+        rows.append((k.id, k.name or "-", k.scope, _when(k.created), _when(k.expires), _when(k.last_used),
+                     str(k.streams), str(k.files), f"{k.audio_s / 60:.1f}", k.state()))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
