@@ -60,7 +60,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     src.add_argument("--input", "-i", type=Path, metavar="FILE",
                      help="replay an audio or video file in real time instead of the microphone")
     src.add_argument("--fast", action="store_true", default=None, help="with --input: as fast as the machine can")
-    src.add_argument("--demo", action="store_true", default=None, help="replay the lecture clip that ships with live")
+    src.add_argument("--demo", nargs="?", const="en", choices=("en", "zh"), metavar="en|zh",
+                     help="replay a lecture clip that ships with live: en (default) or zh (Mandarin)")
     src.add_argument("--device", "-d", metavar="INDEX|NAME", help="microphone (see `live devices`); default: the system's; "
                      "'monitor': what this computer plays (an online lecture)")
     src.add_argument("--mix", nargs="?", const="monitor", metavar="SYSTEM_AUDIO",
@@ -75,6 +76,8 @@ def _run_parser(sub: argparse._SubParsersAction | None = None) -> argparse.Argum
     asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto: onnx when available)")
     asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id (iic/SenseVoiceSmall)")
     asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
+    asr.add_argument("--script", metavar="simplified|traditional|traditional-hk",
+                     help="Chinese characters (default: Mandarin simplified, Cantonese as recognized)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
     asr.add_argument("--vocab", type=Path, metavar="FILE",
@@ -140,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "compute", "threads",
-            "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio", "headless",
-            "json", "partials", "slides", "start", "server", "api_key_file", "vocab", "translate")
+RUN_KEYS = ("input", "fast", "demo", "device", "mix", "engine", "backend", "model", "language", "script",
+            "compute", "threads", "vad_aggressiveness", "silence_ms", "max_segment_s", "session_dir", "record_audio",
+            "headless", "json", "partials", "slides", "start", "server", "api_key_file", "vocab", "translate")
 
 
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",

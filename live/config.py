@@ -15,6 +15,9 @@ from typing import Any
 
 from live.asr.base import BACKENDS, ENGINES, LANGUAGES
 from live.errors import ConfigError
+from live.textnorm import SCRIPTS
+
+DEMOS = ("en", "zh")  # the clips in live/data (see live/data/SOURCES.md)
 
 try:
     import tomllib
@@ -42,7 +45,8 @@ class Settings:
     Attributes:
         input: replay this audio/video file instead of the microphone.
         fast: with ``input``, go as fast as the machine can instead of real time.
-        demo: replay the short lecture clip that ships with the project.
+        demo: replay a short lecture clip that ships with the project: "en" (a talk in English) or
+            "zh" (a Mandarin lecture); None replays nothing. ``true`` in the config file means "en".
         device: microphone index or (part of its) name; None = the default input; "monitor" (or a
             listed monitor's name) = what the computer plays (``live.audio.loopback``).
         mix: system audio mixed in with the microphone ("monitor": the default output's); None = none.
@@ -50,6 +54,8 @@ class Settings:
         backend: SenseVoice runtime: "auto" (onnx when available), "onnx" or "torch".
         model: a local model folder or a hub id.
         language: "auto", "zh", "en", "yue", "ja" or "ko".
+        script: how Chinese is written: None (default) Mandarin in simplified characters and Cantonese as
+            recognized; "simplified", "traditional" (Taiwan) or "traditional-hk" (Hong Kong) for both.
         compute: "cpu" or "cuda".
         threads: recognition threads (None = all cores).
         session_dir: the folder under which each session gets its own folder.
@@ -71,13 +77,14 @@ class Settings:
 
     input: Path | None = None
     fast: bool = False
-    demo: bool = False
+    demo: str | None = None
     device: str | None = None
     mix: str | None = None
     engine: str = "auto"
     backend: str = "auto"
     model: str | None = None
     language: str = "auto"
+    script: str | None = None
     compute: str = "cpu"
     threads: int | None = None
     session_dir: Path = field(default_factory=default_session_root)
@@ -98,12 +105,16 @@ class Settings:
     api_key_file: Path | None = None
 
     def validate(self) -> Settings:
+        if self.demo is not None and self.demo not in DEMOS:
+            raise ConfigError(f"unknown demo '{self.demo}'; choose one of: {', '.join(DEMOS)}")
         if self.engine not in ENGINES:
             raise ConfigError(f"unknown engine '{self.engine}'; choose one of: {', '.join(ENGINES)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{self.backend}'; choose one of: {', '.join(BACKENDS)}")
         if self.language not in LANGUAGES:
             raise ConfigError(f"unknown language '{self.language}'; choose one of: {', '.join(LANGUAGES)}")
+        if self.script is not None and self.script not in SCRIPTS:
+            raise ConfigError(f"unknown script '{self.script}'; choose one of: {', '.join(SCRIPTS)}")
         if self.compute not in ("cpu", "cuda"):
             raise ConfigError(f"unknown compute device '{self.compute}'; choose cpu or cuda")
         if not 0 <= self.vad_aggressiveness <= 3:
@@ -138,6 +149,10 @@ def _coerce(name: str, value: Any) -> Any:
             return value
         if value is None:
             return None
+        if name == "demo":  # `demo = true` (a flag before there were two clips) means the English one
+            text = str(value).strip().lower()
+            return {"true": "en", "1": "en", "yes": "en", "on": "en", "false": None, "0": None, "no": None,
+                    "off": None, "": None}.get(text, text)
         if "bool" in kind:
             if isinstance(value, bool):
                 return value

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import struct
-import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.errors import SessionError
 from live.files import atomic_write, read_jsonl
+from live.subtitles import columns, split_cues
 from live.timefmt import hms
 
 log = logging.getLogger("live.transcript")
@@ -280,29 +280,18 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _line_width(text: str) -> int:
-    # CJK text has no spaces and wide glyphs: ~16 characters a line, as subtitle guides advise.
-    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
-    return 16 if cjk > len(text) / 3 else 42
-
-
 def cues(finals: Iterable[Caption]) -> list[tuple[float, float, str]]:
-    """Split finals into subtitle cues of at most two lines, timed in proportion to their text."""
+    """Split finals into subtitle cues of at most two lines (live.subtitles: 42 characters a line for
+    Latin text, 16 for Chinese), timed in proportion to their text."""
     out: list[tuple[float, float, str]] = []
     for cap in finals:
-        text = cap.text.strip()
-        if not text:
+        blocks = ["\n".join(lines) for lines in split_cues(cap.text)]
+        if not blocks:
             continue
-        width = _line_width(text)
-        if width == 42:
-            lines = textwrap.wrap(text, width)
-        else:
-            lines = [text[i:i + width] for i in range(0, len(text), width)]
-        blocks = ["\n".join(lines[i:i + 2]) for i in range(0, len(lines), 2)]
-        total = sum(len(b) for b in blocks)
+        total = sum(columns(b) for b in blocks)
         t = cap.start
         for block in blocks:
-            dur = (cap.end - cap.start) * len(block) / total
+            dur = (cap.end - cap.start) * columns(block) / total
             out.append((t, t + dur, block))
             t += dur
     return out

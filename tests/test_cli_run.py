@@ -58,7 +58,7 @@ def gold_reel(tmp_path_factory, shared_audio):
 @pytest.mark.slow
 def test_whisper_through_the_live_pipeline_meets_the_wer_bound(gold_reel, tmp_path):
     reel, spans = gold_reel
-    done = live("--input", str(reel), "--fast", "--headless", "--json", "--engine", "whisper",
+    done = live("--input", str(reel), "--fast", "--headless", "--json", "--engine", "whisper", "--language", "en",
                 "--session-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     finals = [json.loads(line) for line in done.stdout.splitlines()]
@@ -85,7 +85,7 @@ def test_whisper_through_the_live_pipeline_meets_the_wer_bound(gold_reel, tmp_pa
 def test_cuts_inside_long_speech_lose_and_repeat_nothing(tmp_path):
     """--max-segment-s 4 forces cuts inside the Harvard sentences; each sentence still comes out once."""
     done = live("--input", str(DATA / "realpython_harvard.flac"), "--fast", "--headless", "--json",
-                "--engine", "whisper", "--max-segment-s", "4", "--session-dir", str(tmp_path))
+                "--engine", "whisper", "--language", "en", "--max-segment-s", "4", "--session-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     finals = [json.loads(line) for line in done.stdout.splitlines()]
     assert all(f["end"] - f["start"] <= 4.0 + 1e-6 for f in finals)
@@ -96,7 +96,7 @@ def test_cuts_inside_long_speech_lose_and_repeat_nothing(tmp_path):
 
 
 def test_headless_text_mode_prints_timestamped_finals(tmp_path):
-    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper",
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper", "--language", "en",
                 "--session-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -108,7 +108,7 @@ def test_headless_text_mode_prints_timestamped_finals(tmp_path):
 def test_partials_come_before_their_final_and_carry_latency(tmp_path):
     # Real time: partials are decoded while the decoder keeps up (a --fast replay is always behind).
     done = live("--input", str(DATA / "jfk.flac"), "--headless", "--json", "--partials",
-                "--engine", "whisper", "--session-dir", str(tmp_path))
+                "--engine", "whisper", "--language", "en", "--session-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert {e["type"] for e in events} == {"partial", "final"}
@@ -129,7 +129,7 @@ def test_kill_9_mid_session_keeps_every_printed_final(tmp_path, shared_audio):
     """Real-time replay of a talk; after two finals are printed the process is killed with SIGKILL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "live", "--input", str(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac"),
-         "--headless", "--json", "--engine", "whisper", "--session-dir", str(tmp_path)],
+         "--headless", "--json", "--engine", "whisper", "--language", "en", "--session-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     printed = []
@@ -157,7 +157,8 @@ def test_headless_captions_the_virtual_microphone(tmp_path_factory, tmp_path, sh
     try:
         env = {**os.environ, **mic.client_env()}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "live", "--headless", "--engine", "whisper", "--session-dir", str(tmp_path)],
+            [sys.executable, "-m", "live", "--headless", "--engine", "whisper", "--language", "en",
+             "--session-dir", str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         time.sleep(4)  # model load; the microphone is recorded from the start anyway
@@ -240,7 +241,7 @@ def test_help_documents_the_options_and_json_format():
     done = live("--help")
     assert done.returncode == 0
     for word in ("--input", "--fast", "--demo", "--device", "--engine", "--model", "--language", "--session-dir",
-                 "--headless", "--json", "--partials", "emitted - speech_end", "config.toml", "LIVE_"):
+                 "--headless", "--json", "--partials", "emitted - speech_end", "config.toml", "LIVE_", "--script"):
         assert word in done.stdout, word
 
 
@@ -254,7 +255,7 @@ def test_microphone_pulled_mid_session_saves_and_reconnects(tmp_path_factory, tm
     try:
         env = {**os.environ, **mic.client_env()}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "live", "--headless", "--json", "--engine", "whisper",
+            [sys.executable, "-m", "live", "--headless", "--json", "--engine", "whisper", "--language", "en",
              "--session-dir", str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
@@ -289,7 +290,7 @@ def test_headless_notes_take_the_slides_as_context(tmp_path, llm_server):
 
     deck = make_pptx(tmp_path / "lecture.pptx")
     llm_server.enqueue_text("# Hidden Markov Models\n\n- **Viterbi** (slide 2): ask what you can do.\n")
-    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper",
+    done = live("--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--engine", "whisper", "--language", "en",
                 "--slides", str(deck), "--llm-base-url", llm_server.url, "--llm-model", "m", "--notes-every", "5",
                 "--session-dir", str(tmp_path / "s"), env={"LIVE_LLM_API_KEY": "sk-test-SECRET-abcdef0123456789"})
     assert done.returncode == 0, done.stderr
@@ -316,6 +317,19 @@ def test_live_run_replays_the_audio_track_of_a_video(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:s=160x120:d=11",
                     "-i", str(DATA / "jfk.flac"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
                     "-shortest", str(video)], check=True)
-    done = live("--input", str(video), "--fast", "--headless", "--engine", "whisper", "--session-dir", str(tmp_path / "s"))
+    done = live("--input", str(video), "--fast", "--headless", "--engine", "whisper", "--language", "en",
+                "--session-dir", str(tmp_path / "s"))
     assert done.returncode == 0, done.stderr
     assert "ask what you can do for your country" in normalize(done.stdout)
+
+
+def test_demo_takes_an_optional_language_and_script_a_choice():
+    from live.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["run", "--demo"]).demo == "en"
+    assert parse(["run", "--demo", "zh", "--headless"]).demo == "zh"
+    assert parse(["run", "--script", "traditional"]).script == "traditional"
+    assert parse(["transcribe", "x.flac", "--script", "traditional-hk"]).script == "traditional-hk"
+    done = live("--demo", "fr", "--headless")
+    assert done.returncode == 2 and "invalid choice: 'fr'" in done.stderr

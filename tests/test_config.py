@@ -50,3 +50,23 @@ def test_bad_config_file(tmp_path):
         load_settings({}, env={"LIVE_CONFIG": str(cfg)})
     with pytest.raises(ConfigError, match="bad value for threads"):
         load_settings({}, env={"XDG_CONFIG_HOME": str(tmp_path), "LIVE_THREADS": "many"})
+
+
+def test_script_for_taiwan_and_hong_kong_from_file_env_or_flag(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('script = "traditional"\n')
+    assert load_settings({}, env={"LIVE_CONFIG": str(cfg)}).script == "traditional"
+    assert load_settings({}, env={"LIVE_SCRIPT": "traditional-hk"}).script == "traditional-hk"
+    assert load_settings({}, env={}).script is None  # Mandarin simplified, Cantonese as recognized
+    with pytest.raises(ConfigError, match="unknown script 'latin'; choose one of: simplified, traditional"):
+        load_settings({"script": "latin"}, env={})
+
+
+def test_demo_names_a_clip_and_true_still_means_the_english_one(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("demo = true\n")
+    assert load_settings({}, env={"LIVE_CONFIG": str(cfg)}).demo == "en"
+    assert load_settings({"demo": "zh"}, env={}).demo == "zh"
+    assert load_settings({}, env={"LIVE_DEMO": "0"}).demo is None
+    with pytest.raises(ConfigError, match="unknown demo 'fr'"):
+        load_settings({"demo": "fr"}, env={})

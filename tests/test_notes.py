@@ -112,11 +112,74 @@ def test_notes_language_follows_the_lecture_or_the_setting(llm_server, session, 
     keeper.add_final(final(0, "我们今天讲线性代数", language="zh"))
     keeper.add_final(final(1, "矩阵乘法 matrix multiplication", language="zh"))
     keeper.update()
-    assert "Write in Chinese, the language of the lecture." in llm_server.requests[0].messages[0]["content"]
+    assert "Write in Chinese (简体中文), the language of the lecture." in llm_server.requests[0].messages[0]["content"]
     english = make_keeper(llm_server, tmp_path / "other", notes_language="English")
     english.add_final(final(0, "我们今天讲线性代数", language="zh"))
     english.update()
     assert "Write in English." in llm_server.requests[1].messages[0]["content"]
+
+
+# A Chinese science lecture, code-switched as they are: mostly Mandarin, an English sentence, English terms.
+CHINESE_LECTURE = [
+    ("zh", "今天我们讲信息论里面最重要的一个概念，就是熵，英文叫 entropy"),
+    ("zh", "熵衡量的是一个随机变量的不确定性，不确定性越大，熵就越大"),
+    ("en", "As Shannon put it, information is the resolution of uncertainty."),
+    ("zh", "我们用 Kullback-Leibler divergence 来比较两个概率分布之间的差别"),
+    ("zh", "下周的作业是第三章的习题，星期五之前交"),
+]
+CHINESE_SHAPE = ["# 讲座内容摘要", "## 1. 核心主题", "## 2. 主要知识点与结构", "## 3. 重要细节", "## 4. 拓展与补充",
+                 "## 5. 总结"]
+
+
+def _assert_chinese_notes_request(system: str) -> None:
+    assert "Write in Chinese (简体中文), the language of the lecture." in system
+    positions = [system.index(heading) for heading in CHINESE_SHAPE]
+    assert positions == sorted(positions)  # the headings in the order of the shape
+    assert "照原样用英文写，不要翻译成中文" in system  # English terms kept as the lecturer said them
+    assert "## Important details" not in system and "## Summary" not in system
+
+
+def test_a_chinese_lecture_gets_chinese_notes_in_the_chinese_shape(llm_server, session):
+    keeper = make_keeper(llm_server, session)
+    for i, (language, text) in enumerate(CHINESE_LECTURE):
+        keeper.add_final(final(i, text, language=language))
+    keeper.update()
+    system, user = llm_server.requests[0].messages
+    _assert_chinese_notes_request(system["content"])
+    assert "Kullback-Leibler divergence" in user["content"] and "Shannon" in user["content"]
+
+
+def test_an_english_lecture_keeps_the_english_shape(llm_server, session):
+    keeper = make_keeper(llm_server, session)
+    keeper.add_final(final(0))
+    keeper.update()
+    system = llm_server.requests[0].messages[0]["content"]
+    assert "Write in English, the language of the lecture." in system
+    assert "## Important details" in system and "讲座内容摘要" not in system
+
+
+def test_chinese_notes_when_asked_for_by_name_and_traditional_when_the_transcript_is(llm_server, session, tmp_path):
+    keeper = make_keeper(llm_server, session, notes_language="中文")
+    keeper.add_final(final(0))  # an English lecture, Chinese notes asked for
+    keeper.update()
+    assert "讲座内容摘要" in llm_server.requests[0].messages[0]["content"]
+    taiwan = make_keeper(llm_server, tmp_path / "tw")
+    taiwan.add_final(final(0, "熵衡量的是一個隨機變量的不確定性，不確定性越大，熵就越大", language="zh"))
+    taiwan.update()
+    assert "Write in Chinese (繁體中文), the language of the lecture." in llm_server.requests[1].messages[0]["content"]
+
+
+def test_summarize_a_chinese_session_asks_for_chinese_notes(llm_server, session):
+    session.mkdir(parents=True)
+    lines = [{"type": "final", "start": i * 10.0, "end": i * 10.0 + 8.0, "text": text, "language": language}
+             for i, (language, text) in enumerate(CHINESE_LECTURE)]
+    (session / "transcript.jsonl").write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                                              encoding="utf-8")
+    settings = settings_for(llm_server)
+    summarize_session(session, LLMClient(settings, KEY), settings)
+    (req,) = llm_server.requests
+    _assert_chinese_notes_request(req.messages[0]["content"])
+    assert "熵就越大" in req.last_user
 
 
 def test_prompts_can_be_overridden_by_the_user(llm_server, session, tmp_path):

@@ -28,7 +28,7 @@ def test_finals_are_on_disk_before_close(tmp_path):
     lines = (tmp_path / "s" / "transcript.jsonl").read_text().splitlines()
     assert json.loads(lines[0]) == {
         "type": "final", "start": 0.0, "end": 2.0, "text": "hello there", "language": "en",
-        "emotion": "neutral", "events": ["Speech"], "emitted": 2.5, "index": 0,
+        "emotion": "neutral", "events": ["Speech"], "emitted": 2.5, "index": 0, "speech_end": None,
     }
     w.close()
 
@@ -61,9 +61,57 @@ def test_long_finals_split_into_two_line_cues_with_monotonic_times():
         assert all(len(line) <= 42 for line in block.splitlines()) and len(block.splitlines()) <= 2
     assert out[0][0] == 10.0 and out[-1][1] == pytest.approx(25.0)
     assert all(x[1] <= y[0] + 1e-9 for x, y in zip(out, out[1:]))
-    # Chinese lines are kept short (about 16 characters).
+    # Chinese lines are kept short (16 characters).
     zh = cues([final(0, 0.0, 6.0, "我认为跑步最重要的就是给我带来了身体健康" * 2)])
     assert all(len(line) <= 16 for _, _, block in zh for line in block.splitlines())
+
+
+LECTURE = ("正是因为存在绝对正义，所以我们接受现实的相对正义，但是不要因为现实的相对正义，我们就认为这个世界没有"
+           "正义。因为如果当你认为这个世界没有正义，那么你就会放弃追求它。")
+CODE_SWITCHED = "he must be home now for the light is on他一定在家因为灯亮着，就是有一种推理或者解释的那种感觉"
+
+
+@pytest.mark.parametrize("text", [LECTURE, CODE_SWITCHED, "我们今天讲 Fourier transform 和 Laplace transform 的关系。",
+                                  "版本号是3.5，温度是36.5度，我们把参数设为0.001然后再看结果会怎么样呢好不好"])
+def test_chinese_cues_follow_the_sixteen_character_standard_and_break_sensibly(text):
+    from live.subtitles import CJK_LINE, columns, split_cues
+
+    found = split_cues(text)
+    lines = [line for cue in found for line in cue]
+    assert all(1 <= len(cue) <= 2 for cue in found)
+    assert all(columns(line) <= 2 * CJK_LINE for line in lines)  # 16 Chinese characters; Latin counts half
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost, nothing reordered
+    assert not any(line[0] in "，。、；：！？）」" for line in lines)  # no line opens with closing punctuation
+    at = 0
+    for line in lines[:-1]:  # a break is at a space or beside a CJK character: never inside a word or number
+        at = text.index(line, at) + len(line)
+        assert text[at] == " " or not (text[at - 1].isascii() or text[at].isascii()), (line, text[at:])
+    if text == LECTURE:  # clauses end lines: each line of this passage ends at its punctuation
+        assert [line[-1] for line in lines[:4]] == ["，", "，", "，", "。"]
+
+
+def test_two_line_cues_are_balanced_and_latin_lines_stay_within_42():
+    from live.subtitles import split_cues
+
+    (cue,) = split_cues("And so my fellow Americans, ask not what your country can do for you")
+    assert cue == ["And so my fellow Americans,", "ask not what your country can do for you"]
+    assert split_cues("Ask not what your country can do for you.") == [["Ask not what your country can do for you."]]
+    (cue,) = split_cues("我认为跑步最重要的就是给我带来了身体健康")  # 20 characters: two even lines, not 16 + 4
+    assert cue == ["我认为跑步最重要的就", "是给我带来了身体健康"]
+
+
+def test_chinese_srt_cues_through_the_session_writer(tmp_path):
+    import srt
+
+    w = SessionWriter(tmp_path / "s", record_audio=False)
+    w.add_final(Caption("final", 1.0, 13.0, LECTURE, "zh", index=0))
+    w.close()
+    subtitles = list(srt.parse((tmp_path / "s" / "transcript.srt").read_text(encoding="utf-8")))
+    assert len(subtitles) == 3
+    assert all(len(s.content.splitlines()) <= 2 and all(len(line) <= 16 for line in s.content.splitlines())
+               for s in subtitles)
+    assert "".join(s.content.replace("\n", "") for s in subtitles) == LECTURE
+    assert subtitles[0].start.total_seconds() == 1.0 and subtitles[-1].end.total_seconds() == pytest.approx(13.0)
 
 
 def test_srt_and_vtt_times_parse_back():

@@ -107,8 +107,8 @@ def test_headless_json_prints_translations_after_their_finals(tmp_path, llm_serv
     llm_server.responder = translating
     done = subprocess.run(
         [sys.executable, "-m", "live", "--input", str(DATA / "jfk.flac"), "--fast", "--headless", "--json",
-         "--engine", "whisper", "--translate", "zh", "--llm-base-url", llm_server.url + "/v1", "--llm-model", "m",
-         "--notes-every", "0", "--session-dir", str(tmp_path)],
+         "--engine", "whisper", "--language", "en", "--translate", "zh", "--llm-base-url", llm_server.url + "/v1",
+         "--llm-model", "m", "--notes-every", "0", "--session-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "LIVE_LLM_API_KEY": KEY})
     assert done.returncode == 0, done.stderr
     printed = [json.loads(line) for line in done.stdout.splitlines()]
@@ -203,7 +203,7 @@ def test_live_transcribe_translates_files_with_the_courses_terms(tmp_path, llm_s
                       'translate_model = "translate-model"\nmax_retries = 0\n')
     done = subprocess.run(
         [sys.executable, "-m", "live", "transcribe", str(DATA / "jfk.flac"), "-o", str(tmp_path / "out"),
-         "--engine", "whisper", "--translate", "zh", "--vocab", str(DATA / "course_vocab.txt"),
+         "--engine", "whisper", "--language", "en", "--translate", "zh", "--vocab", str(DATA / "course_vocab.txt"),
          "--format", "srt,jsonl"],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "LIVE_CONFIG": str(config), "LIVE_LLM_API_KEY": KEY})

@@ -194,6 +194,35 @@ def test_wrap_keeps_every_cjk_character_and_its_width():
     assert " ".join(wrap(mixed, 12)).replace(" ", "") == mixed.replace(" ", "")
 
 
+def test_a_chinese_lecture_on_a_narrow_screen_snapshot(tmp_path, whisper_engine, snap_compare):
+    """Mandarin and a code-switched caption wrapped at 60 columns by display width: no character lost at a
+    line end, no line opening with ，。, English words whole; the status bar names the engine."""
+    from live.session import EngineState, Status
+
+    app = app_for(tmp_path, lambda _s: (whisper_engine, "w"), input=silence(tmp_path), fast=True)
+
+    async def fill(pilot):
+        await wait_for(pilot, lambda: app.finished)
+        events = [
+            EngineState("ready", "whisper base (multilingual, for --language auto)", "whisper", "base"),
+            Caption("final", 0.0, 5.5, "欢迎大家来体验达摩院推出的语音识别模型", "zh", index=0),
+            Caption("final", 6.3, 19.4, "正是因为存在绝对正义，所以我们接受现实的相对正义，但是不要因为现实的相对正义，"
+                    "我们就认为这个世界没有正义。", "zh", index=1),
+            Caption("final", 20.2, 28.6, "he must be home now for the light is on他一定在家，因为灯亮着，就是有一种推理或者"
+                    "解释的那种感觉", "zh", index=2),
+            Caption("partial", 29.0, 31.0, "我们用 Kullback-Leibler divergence 来比较两个分布", "zh", index=3),
+            Status(clock=31.0, level_dbfs=-23.0, in_speech=True, overflows=0, backlog_s=0.0, pending_finals=0,
+                   paused=False, latency=0.8),
+        ]
+        for event in events:
+            app.post_message(PipelineEvent(event))
+        await pilot.pause(0.3)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=(60, 16), run_before=fill)
+
+
 async def test_a_mandarin_caption_loses_no_character_at_line_breaks_on_screen(tmp_path, whisper_engine):
     app = app_for(tmp_path, lambda _s: (whisper_engine, "w"), input=silence(tmp_path), fast=True)
     text = "欢迎大家来体验达摩院推出的语音识别模型，我认为跑步最重要的就是给我带来了身体健康，广州市房地产中介协会分析"

@@ -18,3 +18,22 @@ def wer(ref: str, hyp: str) -> tuple[int, int]:
         for j, hw in enumerate(h, 1):
             prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
     return d[len(h)], len(r)
+
+
+_CER_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9']+")
+
+
+def cer_tokens(text: str) -> list[str]:
+    """Chinese characters one by one, Latin words and numbers whole; punctuation and spaces dropped."""
+    return _CER_TOKEN.findall(text.lower())
+
+
+def cer(ref: str, hyp: str) -> tuple[int, int]:
+    """Character edit distance (a Latin word counts as one) and the reference length."""
+    r, h = cer_tokens(ref), cer_tokens(hyp)
+    d = list(range(len(h) + 1))
+    for i, rc in enumerate(r, 1):
+        prev, d[0] = d[0], i
+        for j, hc in enumerate(h, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rc != hc))
+    return d[len(h)], len(r)

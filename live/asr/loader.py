@@ -1,12 +1,15 @@
 """Pick and load the recognition engine, and say in one line what was loaded and why.
 
 "auto" prefers SenseVoice (a given folder, one already downloaded, or one that can be downloaded
-now) and falls back to Whisper tiny.en, which ships with the ``whisper`` extra and needs no network.
+now; it covers zh/en/yue/ja/ko) and falls back to Whisper, which ships with the ``whisper`` extra and
+needs no network: base (multilingual) for zh/yue/ja/ko/auto, tiny.en only for English. "whisper"
+follows the same rule; ``--model base|tiny.en|FOLDER`` overrides it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,11 +91,55 @@ def _sensevoice_reason(folder: Path, runtime: str) -> str:
     return f"sensevoice{suffix}: {_shown(folder)}"
 
 
+# Whisper size names faster-whisper knows (fetched from Hugging Face, except the two that ship in packages).
+_WHISPER_SIZE = re.compile(r"(tiny|base|small|medium|large(-v[123])?|turbo|large-v3-turbo|distil-[\w.-]+)(\.en)?")
+
+
+def whisper_model_for(language: str) -> str:
+    """The packaged Whisper for a language: tiny.en for English, base (multilingual) for the rest."""
+    return "tiny.en" if language == "en" else "base"
+
+
+def _interim_whisper(language: str) -> str:
+    """The Whisper that captions while SenseVoice's ONNX build runs: by language, as the fallback is."""
+    from live.models.packaged import packages_installed
+
+    name = whisper_model_for(language)
+    return name if name == "tiny.en" or packages_installed() else "tiny.en"
+
+
+def _role(name: str) -> str:
+    return "English only" if name.endswith(".en") else "multilingual"
+
+
 def _load_whisper(model: str | None, *, device: str, threads: int | None, on_status: StatusCallback) -> Engine:
     from live.asr.whisper import WhisperEngine
 
+    if model == "base":
+        from live.models.packaged import packaged_folder
+
+        packaged_folder(on_status=on_status)  # assembled once, with a status line while it is
     on_status(f"loading Whisper {model or 'tiny.en'}…")
     return WhisperEngine(model, device=device, threads=threads)
+
+
+def _packaged_whisper(language: str, why: str | None, *, device: str, threads: int | None,
+                      on_status: StatusCallback) -> tuple[Engine, str]:
+    """Whisper chosen by language (no --model): base, or tiny.en for English and when base is not
+    installed and the language may be English. ``why``: why not SenseVoice (auto), or None."""
+    from live.models.packaged import packages_installed
+
+    name = whisper_model_for(language)
+    note = ""
+    if name == "base" and not packages_installed():
+        if language != "auto":
+            raise ModelError(f"Whisper base (multilingual, for --language {language}) is not installed"
+                             f"{f' and {why}' if why else ''}: pip install 'live-captions[whisper]', or pass "
+                             "--model FOLDER with a multilingual Whisper or SenseVoice folder")
+        name, note = "tiny.en", "; Whisper base not installed, English only"
+    loaded = _load_whisper(name, device=device, threads=threads, on_status=on_status)
+    chosen = f"whisper {loaded.model} ({_role(loaded.model)}, for --language {language})"
+    return loaded, f"{chosen}: {why}{note}" if why else f"{chosen}{note}"
 
 
 def _whisper_installed() -> bool:
@@ -102,11 +149,12 @@ def _whisper_installed() -> bool:
 
 
 def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads: int | None = None,
-                backend: str = "auto", on_status: StatusCallback = lambda s: None,
+                backend: str = "auto", language: str = "auto", on_status: StatusCallback = lambda s: None,
                 interim: bool = False) -> tuple[Engine, str] | tuple[Engine, str, Loader]:
     """Load the engine asked for and return it with a one-line reason for the status bar.
 
-    ``model`` is a folder or hub id for SenseVoice, a folder or size name for Whisper. ``on_status``
+    ``model`` is a folder or hub id for SenseVoice, a folder or size name for Whisper. ``language``
+    (the spoken language asked for) chooses the Whisper model when none is named. ``on_status``
     receives progress lines ("downloading 42 %…", "loading SenseVoice…") while this runs.
     ``interim``: when SenseVoice's ONNX build is not there yet, do not wait for it — start it in the
     background and return a quick engine now, plus the loader of the fast one as a third item (a live
@@ -119,6 +167,8 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
     progress = _download_reporter(on_status)
 
     if engine == "whisper":
+        if model is None:
+            return _packaged_whisper(language, None, device=device, threads=threads, on_status=on_status)
         loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
         return loaded, f"whisper {loaded.model}"
 
@@ -130,7 +180,8 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
 
             quick = start_while_building(
                 folder, device=device, threads=threads, on_status=on_status,
-                load_whisper=lambda: _load_whisper(None, device=device, threads=threads, on_status=on_status),
+                load_whisper=lambda: _load_whisper(_interim_whisper(language), device=device, threads=threads,
+                                                   on_status=on_status),
                 fast_reason=_sensevoice_reason(folder, "onnx int8"))
             if quick is not None:
                 return quick
@@ -146,6 +197,9 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
         if is_whisper_folder(Path(model).expanduser()):
             loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
             return loaded, f"whisper {loaded.model}: {_shown(Path(model).expanduser())}"
+        if not Path(model).expanduser().exists() and _WHISPER_SIZE.fullmatch(model):
+            loaded = _load_whisper(model, device=device, threads=threads, on_status=on_status)
+            return loaded, f"whisper {loaded.model}: --model {model}"
         return sensevoice(model)
 
     try:
@@ -158,8 +212,7 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
                 f"no speech model: {why} and faster-whisper is not installed; pass --model FOLDER with a "
                 "SenseVoice folder, or pip install 'live-captions[whisper]'") from sensevoice_error
         on_status(f"{why}; loading Whisper instead…")
-        loaded = _load_whisper(None, device=device, threads=threads, on_status=on_status)
-        return loaded, f"whisper {loaded.model}: {why}"
+        return _packaged_whisper(language, why, device=device, threads=threads, on_status=on_status)
 
 
 def _why_not(error: ModelError) -> str:

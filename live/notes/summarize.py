@@ -31,7 +31,7 @@ from live.notes.finals import (
     transcript_room,
 )
 from live.notes.keeper import write_notes
-from live.notes.prompts import Prompts, clean_answer, language_rule
+from live.notes.prompts import Prompts, clean_answer, notes_system
 from live.transcript import TRANSCRIPT
 
 
@@ -49,7 +49,7 @@ def summarize_session(session_dir: Path, client: LLMClient, settings: LLMSetting
     if not finals:
         raise SessionError(f"{session_dir / TRANSCRIPT} holds no final captions; nothing to summarize")
     prompts = Prompts(settings.prompts_dir)
-    system = prompts.render("notes_system", language_rule=language_rule(settings, finals))
+    system = notes_system(prompts, settings, finals)
     if context and context.strip():
         system = f"{system}\n\n{context.strip()}"
     say = on_progress or (lambda _msg: None)

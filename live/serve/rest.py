@@ -27,6 +27,7 @@ from live.serve.keys import ApiKey
 from live.serve.limits import seconds_to_utc_midnight
 from live.serve.metrics import CONTENT_TYPE
 from live.serve.state import Server
+from live.textnorm import join_text
 from live.transcribe.job import FileTranscription
 from live.transcript import to_srt, to_vtt
 from live.vad import VadOptions
@@ -110,7 +111,7 @@ def transcriptions(
     if language == "auto":
         language = server.settings.language  # type: ignore[assignment]
     finals, duration = _transcribe(server, key, file, language)
-    text = " ".join(c.text for c in finals if c.text).strip()
+    text = join_text(c.text for c in finals)  # a space between Latin words, none between Chinese finals
     if response_format == "text":
         return PlainTextResponse(text + "\n" if text else "")
     if response_format == "srt":
@@ -154,7 +155,7 @@ def _transcribe(server: Server, key: ApiKey, upload: UploadFile, language: str) 
             shutil.copyfileobj(upload.file, tmp)
             tmp.flush()
             engine = server.scheduler.engine(stream, lambda: "file")
-            job = FileTranscription(tmp.name, engine, language=language, batching=BatchOptions(),
+            job = FileTranscription(tmp.name, engine, language=language, batching=BatchOptions(), script=s.script,
                                     vad=VadOptions(aggressiveness=s.vad_aggressiveness, silence_ms=s.silence_ms,
                                                    max_segment_s=s.max_segment_s))
             try:

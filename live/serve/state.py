@@ -73,7 +73,7 @@ def engine_backend(config: ServerConfig) -> Backend:
     from live.asr.loader import load_engine
 
     engine, reason = load_engine(s.engine, model=s.model, device=s.compute, threads=s.threads, backend=s.backend,
-                                 on_status=lambda text: log.info("%s", text))
+                                 language=s.language, on_status=lambda text: log.info("%s", text))
     log.info("engine: %s", reason)
     return LocalBackend(engine, max_batch=config.max_batch)
 

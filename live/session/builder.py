@@ -46,14 +46,15 @@ Sink = Callable[[object], None]
 NotesMode = Literal["on", "when-key", "off"]
 
 
-def demo_clip() -> Path:
-    """The short real lecture clip that ships with the package (see live/data/SOURCES.md)."""
-    return Path(str(resources.files("live") / "data" / "demo.flac"))
+def demo_clip(language: str = "en") -> Path:
+    """A short real lecture clip that ships with the package: "en" or "zh" (see live/data/SOURCES.md)."""
+    name = "demo.flac" if language == "en" else f"demo-{language}.flac"
+    return Path(str(resources.files("live") / "data" / name))
 
 
 def source_factory(settings: Settings) -> Callable[[], AudioSource]:
     """Check the input now (a clear error before any UI), open it later in the worker."""
-    path = demo_clip() if settings.demo else settings.input
+    path = demo_clip(settings.demo) if settings.demo else settings.input
     if path is not None:
         probe = FileSource(path, realtime=False)
         probe.start()  # decodes the first block: a corrupt or audio-less file fails here, in one line
@@ -103,7 +104,8 @@ def engine_loader(settings: Settings) -> EngineLoader:
 
         return load_engine(
             settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-            backend=settings.backend, on_status=on_status, interim=True,  # captions before an ONNX build ends
+            backend=settings.backend, language=settings.language, on_status=on_status,
+            interim=True,  # captions before an ONNX build ends
         )
 
     return load
@@ -285,12 +287,13 @@ def build_session(
     info = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
-        "input": str(settings.input) if settings.input else ("demo" if settings.demo else "microphone"),
+        "input": str(settings.input) if settings.input else (f"demo {settings.demo}" if settings.demo else "microphone"),
         "device": settings.device,
         "mix": settings.mix,
         "engine": settings.engine,
         "model": settings.model,
         "language": settings.language,
+        "script": settings.script,
         "server": settings.server,
         "pid": os.getpid(),
         **(meta or {}),
@@ -335,7 +338,8 @@ def build_session(
             max_segment_s=settings.max_segment_s,
         ),
         captions=captions or CaptionOptions(
-            partials=(not settings.headless or settings.partials) if partials is None else partials),
+            partials=(not settings.headless or settings.partials) if partials is None else partials,
+            script=settings.script),
         batching=batching,
         language=settings.language,
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,

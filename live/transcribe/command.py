@@ -75,6 +75,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto)")
     asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id")
     asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
+    asr.add_argument("--script", metavar="simplified|traditional|traditional-hk",
+                     help="Chinese characters (default: Mandarin simplified, Cantonese as recognized)")
     asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
     asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
     asr.add_argument("--vocab", type=Path, metavar="FILE",
@@ -88,7 +90,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                      "0: decode each speech segment alone, as live captions do)")
 
 
-SETTING_KEYS = ("engine", "backend", "model", "language", "compute", "threads", "vocab", "translate")
+SETTING_KEYS = ("engine", "backend", "model", "language", "script", "compute", "threads", "vocab", "translate")
 
 
 @dataclass
@@ -170,7 +172,7 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
             folder = output_folder(path, args.output_dir, taken)
             taken.add(folder)
             held.held.clear()
-            if not _one_file(path, folder, engine, reason, formats, settings.language, vad, batching, notes,
+            if not _one_file(path, folder, engine, reason, formats, settings, vad, batching, notes,
                              progress, held, out, language_help):
                 failed += 1
     finally:
@@ -182,15 +184,15 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     return 1 if failed else 0
 
 
-def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tuple[str, ...], language: str,
+def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tuple[str, ...], settings: Settings,
               vad: VadOptions, batching: BatchOptions, notes: _Notes | None, progress: Progress,
               held: _HeldWarnings, out: TextIO, language_help: _LanguageHelp) -> bool:
     """Transcribe one file, say how it went in one line; True when it fully succeeded."""
     vocabulary = language_help.vocabulary
     translator = language_help.translator()
     try:
-        result = transcribe_file(path, engine, folder, formats=formats, language=language, vad=vad,
-                                 batching=batching, engine_label=reason,
+        result = transcribe_file(path, engine, folder, formats=formats, language=settings.language,
+                                 script=settings.script, vad=vad, batching=batching, engine_label=reason,
                                  on_start=lambda stated: progress.start(path.name, stated),
                                  on_progress=progress.update,
                                  revise=vocabulary.revise if vocabulary is not None else None, translator=translator)
@@ -264,7 +266,8 @@ def _load_engine(settings: Settings, progress: Progress) -> tuple[Engine, str]:
 
     check_model(settings)
     return load_engine(settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
-                       backend=settings.backend, on_status=lambda text: progress.message(f"live: {text}"))
+                       backend=settings.backend, language=settings.language,
+                       on_status=lambda text: progress.message(f"live: {text}"))
 
 
 def _prepare_notes(args: argparse.Namespace, settings: Settings, progress: Progress) -> _Notes:

@@ -60,10 +60,12 @@ class FileTranscription:
     def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
                  batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
                  writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None,
-                 revise: Callable[[Caption], Caption] | None = None, translator: Translator | None = None) -> None:
+                 script: str | None = None, revise: Callable[[Caption], Caption] | None = None,
+                 translator: Translator | None = None) -> None:
         self.path = Path(path)
         self.engine = engine
         self.language = language
+        self.script = script
         self.vad = vad or VadOptions()
         self.batching = batching or BatchOptions()
         self.on_progress = on_progress
@@ -105,7 +107,7 @@ class FileTranscription:
 
         worker = Worker(
             lambda: source, lambda _status: (engine, ""), emit, writer=self.writer, vad=self.vad,
-            captions=CaptionOptions(partials=False, speculate_ms=0), batching=self.batching,
+            captions=CaptionOptions(partials=False, speculate_ms=0, script=self.script), batching=self.batching,
             language=self.language, stop_on_failure=True,
             hooks=WorkerHooks(self.revise, translator.settle if translator is not None else None),
         )
@@ -221,8 +223,8 @@ def _os_reason(folder: Path) -> str:
 
 
 def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequence[str] = DEFAULT_FORMATS,
-                    language: str = "auto", vad: VadOptions | None = None, batching: BatchOptions | None = None,
-                    engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
+                    language: str = "auto", script: str | None = None, vad: VadOptions | None = None,
+                    batching: BatchOptions | None = None, engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
                     on_progress: Callable[[float], None] | None = None,
                     revise: Callable[[Caption], Caption] | None = None,
                     translator: Translator | None = None) -> FileResult:
@@ -238,7 +240,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     check_input(path)
     result = FileResult(path, folder, stated_s=media_duration(path))
     job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress,
-                            revise=revise, translator=translator)
+                            script=script, revise=revise, translator=translator)
     meta = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
@@ -247,6 +249,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
         "model": getattr(engine, "model", None),
         "engine_reason": engine_label or None,
         "language": language,
+        "script": script,
         "batching": asdict(job.batching),
     }
     job.open()  # an unreadable file fails here, before its folder is made
