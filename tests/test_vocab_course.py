@@ -274,3 +274,28 @@ def test_an_engine_switched_to_later_is_prepared_too():
     assert engine is quick and quick.hotwords == "Laplacian, Heaviside." and "2 in Whisper's prompt" in reason
     engine, reason = then(lambda _text: None)
     assert engine is fast and reason == "sensevoice onnx int8 · vocabulary: 3 terms"
+
+
+def test_slides_alone_correct_but_do_not_bias_whisper(tmp_path):
+    """Biasing makes Whisper decode each final twice; only an explicit --vocab asks for that."""
+    from slides_helpers import make_pptx
+
+    from live.vocab.course import CourseVocabulary
+
+    deck = make_pptx(tmp_path / "deck.pptx")
+
+    class Biasable:
+        hotwords = None
+        english_only = True
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    slides_only = CourseVocabulary.load(None, deck)
+    engine = Biasable()
+    said = slides_only.prepare(engine)
+    assert engine.hotwords is None and "Whisper's prompt" not in said and slides_only.corrector is not None
+    vocab_file = tmp_path / "terms.txt"
+    vocab_file.write_text("Laplacian\n")
+    explicit = CourseVocabulary.load(vocab_file, deck)
+    assert "in Whisper's prompt" in explicit.prepare(engine) and "Laplacian" in engine.hotwords

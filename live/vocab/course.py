@@ -69,8 +69,11 @@ def course_vocabulary(vocab: Path | None = None, slides: Path | None = None) -> 
 class CourseVocabulary:
     """The vocabulary as a session uses it: a bias for the engine and a corrector for the finals."""
 
-    def __init__(self, vocab: Vocabulary, options: CorrectorOptions | None = None) -> None:
+    def __init__(self, vocab: Vocabulary, options: CorrectorOptions | None = None, *, bias: bool = True) -> None:
+        """``bias``: also bias Whisper (it decodes each final twice, to keep only what the terms gain:
+        captions come later). On for an explicit ``--vocab``; slides alone only correct, which is cheap."""
         self.vocab = vocab
+        self.bias = bias
         self.corrector: Corrector | None = Corrector(vocab, options)
         self.bias_terms: tuple[str, ...] = ()  # what went into Whisper's prompt
         self.corrected = 0  # finals corrected so far
@@ -78,7 +81,7 @@ class CourseVocabulary:
     @classmethod
     def load(cls, vocab: Path | None = None, slides: Path | None = None) -> CourseVocabulary | None:
         terms = course_vocabulary(vocab, slides)
-        return cls(terms) if terms is not None else None
+        return cls(terms, bias=vocab is not None) if terms is not None else None
 
     @property
     def terms(self) -> list[str]:
@@ -89,7 +92,7 @@ class CourseVocabulary:
         """Bias ``engine`` when it can be biased, make the corrector ready (its matching libraries load
         now, not on the first final); one line saying what was done."""
         said = f"vocabulary: {len(self.vocab)} terms"
-        if hasattr(engine, "hotwords") and callable(getattr(engine, "count_tokens", None)):
+        if self.bias and hasattr(engine, "hotwords") and callable(getattr(engine, "count_tokens", None)):
             bias = whisper_bias(self.vocab, count_tokens=engine.count_tokens,  # type: ignore[attr-defined]
                                 english_only=bool(getattr(engine, "english_only", False)))
             engine.hotwords = bias.hotwords  # type: ignore[attr-defined]
