@@ -33,10 +33,12 @@ class Decoder:
     """One replica: the model, loaded once, decoding batches (the deployment's class)."""
 
     def __init__(self, engine: str, model: str | None, backend: str, compute: str, threads: int | None,
-                 max_batch: int) -> None:
+                 max_batch: int, language: str = "auto") -> None:
         from live.asr.loader import load_engine
 
-        loaded, self.reason = load_engine(engine, model=model, device=compute, threads=threads, backend=backend)
+        # The language decides which Whisper loads (tiny.en for English, base otherwise), as on the gateway.
+        loaded, self.reason = load_engine(engine, model=model, device=compute, threads=threads, backend=backend,
+                                          language=language)
         self.local = LocalBackend(loaded, max_batch=max_batch)
 
     def info(self) -> dict:
@@ -85,7 +87,7 @@ class RayBackend:
             ray_actor_options={"num_cpus": settings.threads or 1},
         )
         s = settings
-        handle = serve.run(deployment.bind(s.engine, s.model, s.backend, s.compute, s.threads, max_batch),
+        handle = serve.run(deployment.bind(s.engine, s.model, s.backend, s.compute, s.threads, max_batch, s.language),
                            name=APP_NAME, route_prefix=None)
         info = handle.info.remote().result()
         log.info("Ray Serve: %d replicas of %s %s (%s)", replicas, info["name"], info["model"], info["reason"])
