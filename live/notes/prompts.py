@@ -5,7 +5,6 @@ and the rules for what a user's prompt must keep and what language the notes are
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path

@@ -16,7 +16,6 @@ import logging
 import os
 import queue
 import stat
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,11 +31,10 @@ from live.config import Settings
 from live.errors import ConfigError, DeviceError, LiveError
 from live.serve.link import AudioLog, Link
 from live.session.hooks import WorkerHooks
+from live.session.commands import Commands
 from live.session.events import (
     Bookmark,
-    Command,
     EngineState,
-    Finished,
     Marker,
     Notice,
     Pause,
@@ -96,7 +94,7 @@ def remote_worker(settings: Settings) -> Callable[..., RemoteWorker]:
                              token=server_api_key(settings.api_key_file))
 
 
-class RemoteWorker:
+class RemoteWorker(Commands):
     """Runs one session whose recognition is on a server. Commands are thread-safe."""
 
     def __init__(self, open_source: Callable[[], AudioSource], load_engine: object, emit: Callable[[object], None],
@@ -106,6 +104,7 @@ class RemoteWorker:
                  first_index: int = 0, opening: Marker | None = None, hooks: WorkerHooks | None = None) -> None:
         """As ``Worker``'s; ``start_s``/``first_index``/``opening`` continue a saved session (``--resume``):
         the server is asked for a session on the same clock."""
+        super().__init__()
         self._open_source = open_source
         self._emit_to = emit
         self.writer = writer
@@ -122,9 +121,6 @@ class RemoteWorker:
                          next_index=first_index)
         self.source: AudioSource | None = None
         self.failure: str | None = None
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._paused = False
         self._listening = True
         self._realtime = True
         self._anchor: float | None = None
@@ -141,28 +137,6 @@ class RemoteWorker:
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def pause(self, paused: bool) -> None:
-        self._paused = paused
-        self._commands.put(Pause(paused))
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def bookmark(self, note: str = "", at: float | None = None) -> float:
-        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
-        return command.at
-
-    def retry(self) -> None:
-        self._commands.put(Retry())
-
     def clock(self) -> float:
         """Seconds of audio since the session began (wall-clock paced for live sources)."""
         if not self._realtime or self._anchor is None:
@@ -171,35 +145,22 @@ class RemoteWorker:
 
     # -- the worker -----------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        error: str | None = None
-        try:
-            self._emit(EngineState("loading", f"connecting to {self.url}…"))
-            if self._opening is not None:
-                self._mark(self._opening)
-            self.link.start()
-            self.source = self._start_source()
-            while not self._stop.is_set():
-                self._commands_due()
-                if self._lost is not None:
-                    self._retry_source()
-                elif self._read():
-                    break
-                self._handle_inbox(wait=0.0)
-                self._status()
-        except LiveError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("the session stopped")
-            error = f"the session stopped: {describe(exc)}"
-        error = self._finish(error)
-        self._emit(Finished(str(self.writer.folder) if self.writer else None, error))
+    def _begin(self) -> None:
+        self._emit(EngineState("loading", f"connecting to {self.url}…"))
+        if self._opening is not None:
+            self._mark(self._opening)
+        self.link.start()
+        self.source = self._start_source()
 
-    def _emit(self, event: object) -> None:
-        try:
-            self._emit_to(event)
-        except Exception:  # a front end's bug must not stop the session
-            log.exception("a front end failed on %s", type(event).__name__)
+    def _step(self) -> bool:
+        self._commands_due()
+        if self._lost is not None:
+            self._retry_source()
+        elif self._read():
+            return True
+        self._handle_inbox(wait=0.0)
+        self._status()
+        return False
 
     def _start_source(self) -> AudioSource:
         source = self._open_source()
@@ -324,9 +285,8 @@ class RemoteWorker:
     def _commands_due(self) -> None:
         self.hooks.deliver(self._mark)  # translations: their finals are saved already
         while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
+            command = self._next_command()
+            if command is None:
                 return
             if isinstance(command, Pause):
                 if command.paused == (not self._listening):

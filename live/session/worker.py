@@ -14,8 +14,6 @@ thread writes the session folder, and a final is on disk before any front end se
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -26,8 +24,9 @@ from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
 from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
+from live.session.commands import Commands
 from live.session.decoder import Decoder
-from live.session.events import Bookmark, Command, EngineState, Finished, Marker, Notice, Pause, Retry, Status
+from live.session.events import Bookmark, EngineState, Marker, Notice, Pause, Retry, Status
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.marks import MarkerQueue
@@ -46,7 +45,7 @@ log = logging.getLogger("live.session")
 MAX_PENDING_S = 300.0  # closed speech kept for decoding while recognition is behind or stopped
 
 
-class Worker:
+class Worker(Commands):
     """Runs one session. Commands are thread-safe; ``run`` blocks until the session is done."""
 
     def __init__(
@@ -69,6 +68,7 @@ class Worker:
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
         resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
+        super().__init__()
         self._open_source = open_source
         self._load_engine = load_engine
         self._emit_to = emit
@@ -87,9 +87,6 @@ class Worker:
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
         self._load: ModelLoad | None = None
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._paused = False  # as asked; the worker applies it in order with the other commands
         self._listening = True
         self._clock = StreamClock()
         self._reconnect = Reconnect()
@@ -99,63 +96,28 @@ class Worker:
 
     # -- commands (any thread) ---------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def pause(self, paused: bool) -> None:
-        self._paused = paused
-        self._commands.put(Pause(paused))
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def bookmark(self, note: str = "", at: float | None = None) -> float:
-        self._commands.put(command := Bookmark(self.clock() if at is None else at, note))  # at: default now
-        return command.at
-
-    def retry(self) -> None:
-        self._commands.put(Retry())
-
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
         return self._clock.now(self.segmenter.clock)
 
     # -- the worker ----------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        error: str | None = None
-        try:
-            self._start_load()
-            if self._opening is not None:
-                self._mark(self._opening)
-            self.source = self._start_source()
-            while not self._stop.is_set():
-                self._commands_due()
-                self._attach_engine()
-                if self._reconnect.lost is not None:
-                    self._retry_source()
-                elif self._read():
-                    break
-                self._decode()
-                self._status()
-        except LiveError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("the session stopped")
-            error = f"the session stopped: {describe(exc)}"
-        error = self._finish(error)
-        self._emit(Finished(str(self.writer.folder) if self.writer else None, error))
+    def _begin(self) -> None:
+        self._start_load()
+        if self._opening is not None:
+            self._mark(self._opening)
+        self.source = self._start_source()
 
-    def _emit(self, event: object) -> None:
-        try:
-            self._emit_to(event)
-        except Exception:  # a front end's bug must not stop the captions; the log keeps it
-            log.exception("a front end failed on %s", type(event).__name__)
+    def _step(self) -> bool:
+        self._commands_due()
+        self._attach_engine()
+        if self._reconnect.lost is not None:
+            self._retry_source()
+        elif self._read():
+            return True
+        self._decode()
+        self._status()
+        return False
 
     def _start_source(self) -> AudioSource:
         source = self._open_source()
@@ -321,9 +283,8 @@ class Worker:
     def _commands_due(self) -> None:
         self.hooks.deliver(self._mark)  # translations: their finals are saved already
         while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:  # then the markers whose earlier speech is captioned (all, when ending)
+            command = self._next_command()
+            if command is None:  # then the markers whose earlier speech is captioned (all, when ending)
                 return self._markers.release(self.clock(), self._mark, everything=self._ended)
             if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
