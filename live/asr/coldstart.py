@@ -21,11 +21,17 @@ from pathlib import Path
 from live.asr.base import Engine
 from live.asr.onnx_cache import cached_onnx, child_command, choose_out_dir
 from live.errors import ModelError
+from live.models import cpu_threads
 
 log = logging.getLogger("live.asr.coldstart")
 
 StatusCallback = Callable[[str], None]
 BUILD_LOG = "build.log"
+# The build gets one core, at a lower priority, and the quick engine the others: on two cores an
+# export sharing both with Whisper made its first decode 13x slower (OpenMP threads wait for each
+# other when one is descheduled), and the first caption of a talk came after ~28 s instead of ~15 s.
+BUILD_NICE = 10
+BUILD_CORES = 1
 
 
 @dataclass
@@ -46,7 +52,8 @@ class BackgroundBuild:
         except OSError as err:
             raise ModelError(f"cannot create the ONNX cache folder {out_dir} ({err.strerror}): make it "
                              "writable or free some space") from err
-        command, env = child_command(["ensure", str(model_dir)])
+        command, env = child_command(["ensure", str(model_dir), "--nice", str(BUILD_NICE),
+                                      "--cores", str(BUILD_CORES)])
         with log_file:
             # A session of its own: quitting the app (or closing its terminal) does not stop the build.
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
@@ -65,9 +72,9 @@ class BackgroundBuild:
 
 
 def _interim_engine(device: str, threads: int | None, folder: Path, on_status: StatusCallback,
-                    load_whisper: Callable[[], Engine]) -> tuple[Engine, str]:
+                    load_whisper: Callable[[int | None], Engine]) -> tuple[Engine, str]:
     if importlib.util.find_spec("faster_whisper") is not None:
-        engine = load_whisper()
+        engine = load_whisper(threads)
         return engine, f"whisper {engine.model}"
     from live.asr.sensevoice import SenseVoiceEngine
 
@@ -76,7 +83,7 @@ def _interim_engine(device: str, threads: int | None, folder: Path, on_status: S
 
 
 def start_while_building(folder: Path, *, device: str, threads: int | None, on_status: StatusCallback,
-                         load_whisper: Callable[[], Engine], fast_reason: str,
+                         load_whisper: Callable[[int | None], Engine], fast_reason: str,
                          ) -> tuple[Engine, str, Callable[[StatusCallback], tuple[Engine, str]]] | None:
     """None when SenseVoice's ONNX build is already there. Otherwise start the build in the
     background and return a quick engine, its reason, and the loader of the fast engine (which
@@ -84,7 +91,8 @@ def start_while_building(folder: Path, *, device: str, threads: int | None, on_s
     if cached_onnx(folder) is not None:
         return None
     build = BackgroundBuild.start(folder)
-    interim, name = _interim_engine(device, threads, folder, on_status, load_whisper)
+    quick_threads = threads or max(1, cpu_threads() - BUILD_CORES)  # the cores the build leaves
+    interim, name = _interim_engine(device, quick_threads, folder, on_status, load_whisper)
 
     def fast(status: StatusCallback) -> tuple[Engine, str]:
         from live.asr.onnx_engine import OnnxSenseVoiceEngine

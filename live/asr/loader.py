@@ -180,8 +180,8 @@ def load_engine(engine: str, *, model: str | None, device: str = "cpu", threads:
 
             quick = start_while_building(
                 folder, device=device, threads=threads, on_status=on_status,
-                load_whisper=lambda: _load_whisper(_interim_whisper(language), device=device, threads=threads,
-                                                   on_status=on_status),
+                load_whisper=lambda quick_threads: _load_whisper(_interim_whisper(language), device=device,
+                                                                 threads=quick_threads, on_status=on_status),
                 fast_reason=_sensevoice_reason(folder, "onnx int8"))
             if quick is not None:
                 return quick

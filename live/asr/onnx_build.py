@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from live.asr.onnx_cache import DEFAULT_QUANTIZATION, FP32_NAME, INT8_NAME, Quantization
@@ -75,12 +76,23 @@ def main(argv: list[str] | None = None) -> None:
     quant.add_argument("work", type=Path)
     ensure = steps.add_parser("ensure", help="build whatever the cache lacks (a build in the background)")
     ensure.add_argument("model_dir", type=Path)
+    ensure.add_argument("--nice", type=int, default=0,
+                        help="lower this build's CPU priority (and its steps'): a session's captions come first")
+    ensure.add_argument("--cores", type=int, default=0, help="run the build on this many cores (the last ones)")
     args = parser.parse_args(argv)
     # The quantizer logs one INFO line per tensor: keep the log to warnings, plus our own lines.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     if args.step == "ensure":
         from live.asr.onnx_cache import ensure_onnx
+
+        # The export and quantize children inherit both (and cpu_threads() follows the affinity).
+        if args.cores and hasattr(os, "sched_setaffinity"):
+            cores = sorted(os.sched_getaffinity(0))
+            if len(cores) > args.cores:
+                os.sched_setaffinity(0, cores[-args.cores:])
+        if args.nice and hasattr(os, "nice"):
+            os.nice(args.nice)
 
         ensure_onnx(args.model_dir, on_status=lambda text: print(text, flush=True))
     elif args.step == "export":

@@ -2,7 +2,8 @@
 
 Each configuration runs ``live --headless --json --partials`` in a fresh process (so its load time and
 memory are its own) while this process samples its CPU and memory. Reported per configuration:
-final-caption latency p50/p95/max (``emitted - end``), delay from a segment's start to its first
+final-caption latency p50/p95/max from the end of speech (``emitted - speech_end``, with
+``emitted - end`` beside it), delay from a segment's start to its first
 partial, ASR real-time factor by segment length, CPU while speaking and while silent, peak memory,
 time to the first caption, overflows and backlog; and, from a TUI launched in a pseudo-terminal, the
 time until its first frame is on screen. ``--compare`` runs several configurations one after another in the
