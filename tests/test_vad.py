@@ -150,9 +150,12 @@ def test_long_speech_is_cut_at_max_segment_with_no_sample_lost_or_doubled():
     cuts = [(a, b) for a, b in zip(segments, segments[1:]) if a.end == b.start]
     assert len(cuts) >= 3  # ~20 s of speech in ≤ 5 s pieces
     levels = frame_levels(x)
-    for a, _ in cuts:  # cut at the quietest frame of the last 3 s, so never in the loudest speech
+    searched = int(options.cut_search_s * 1000) // 30
+    for a, _ in cuts:  # cut at the quietest frame of the last cut_search_s before the segment was full
         f = int(a.end * SAMPLE_RATE) // FRAME
-        window = levels[max(0, f - 100):f + 1]
+        full = int((a.start + options.max_segment_s) * SAMPLE_RATE) // FRAME
+        window = levels[max(0, full - searched):full]
+        assert full - searched - 1 <= f < full
         assert levels[f] <= np.percentile(window, 10)
 
 
@@ -315,3 +318,19 @@ def test_closing_silence_adapts_to_a_speaker_who_pauses_briefly():
     assert not any(abs(s.speech_end - boundary) < 0.05 for s in fixed)
     assert any(abs(s.speech_end - boundary) < 0.05 for s in adaptive)
     assert_segments_are_the_input(adaptive, x)
+
+
+def test_a_run_on_speakers_forced_cuts_are_decided_soon_after_the_cut(shared_audio):
+    # The 2-minute talk has stretches with no pause long enough to close a segment: forced cuts.
+    # Each segment is closed at most cut_search_s (+ a frame) after its end of speech, so its final
+    # can come within a second and a half of the words, not three.
+    x = decode_file(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac")
+    segmenter, lags, cuts = Segmenter(), [], 0
+    previous = None
+    for i in range(0, len(x), FRAME):
+        for segment in segmenter.feed(x[i:i + FRAME]):
+            lags.append((i + FRAME) / SAMPLE_RATE - segment.speech_end)
+            cuts += previous is not None and previous.end == segment.start
+            previous = segment
+    assert cuts >= 2
+    assert max(lags) <= VadOptions().cut_search_s + 0.06, sorted(lags)[-5:]
