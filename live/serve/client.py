@@ -349,12 +349,5 @@ class RemoteWorker(Commands):
         finally:
             self.link.abort()
             self.link.join(5.0)
-            if self.source is not None:
-                self.source.stop()
-            if self.writer is not None:
-                try:
-                    self.writer.close()
-                except Exception as exc:
-                    log.exception("closing the session folder failed")
-                    error = error or f"saving stopped: {describe(exc)}"
+            error = self._release(error)
         return error or self.failure

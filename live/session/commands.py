@@ -19,6 +19,7 @@ from live.session.events import Bookmark, Command, Finished, Pause, Retry
 from live.session.loading import describe
 
 if TYPE_CHECKING:
+    from live.audio import AudioSource
     from live.transcript import SessionWriter
 
 log = logging.getLogger("live.session")
@@ -29,6 +30,7 @@ class Commands:
     the body of its thread: ``_begin`` once, ``_step`` until it says the input ended, ``_finish``."""
 
     writer: SessionWriter | None
+    source: AudioSource | None
     _emit_to: Callable[[object], None]
 
     def __init__(self) -> None:
@@ -101,3 +103,15 @@ class Commands:
 
     def _finish(self, error: str | None) -> str | None:
         raise NotImplementedError
+
+    def _release(self, error: str | None) -> str | None:
+        """Stop the audio source and close the session folder, whatever went before; the first error."""
+        if self.source is not None:
+            self.source.stop()
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception as exc:
+                log.exception("closing the session folder failed")
+                error = error or f"saving stopped: {describe(exc)}"
+        return error
