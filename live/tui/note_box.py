@@ -9,37 +9,22 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from live.timefmt import hms
+from live.tui.widgets import LineBox
 
 
-class NoteBox(Horizontal):
+class NoteBox(LineBox):
     """A one-line box for a bookmark's note; it posts ``Saved`` or ``Cancelled``."""
 
     DEFAULT_CSS = """
-    NoteBox {
-        display: none;
-        height: 1;
-        background: $panel;
-    }
-    NoteBox.-open {
-        display: block;
-    }
     NoteBox > #note-label {
         width: auto;
         padding: 0 1;
         color: yellow;
         text-style: bold;
-    }
-    NoteBox > Input, NoteBox > Input:focus {
-        width: 1fr;
-        height: 1;
-        border: none;
-        padding: 0;
-        background: $panel;
     }
     """
 
@@ -64,24 +49,15 @@ class NoteBox(Horizontal):
         yield Static("★", id="note-label")
         yield Input(placeholder="your note for this bookmark — Enter saves, Esc cancels", id="note-input")
 
-    @property
-    def is_open(self) -> bool:
-        return self.has_class("-open")
-
-    @property
-    def input(self) -> Input:
-        return self.query_one(Input)
-
     def open(self, at: float) -> None:
         """Ask for the note of a bookmark at ``at``."""
         self.at = at
         self.query_one("#note-label", Static).update(f"★ {hms(at)}")
         self.input.clear()
-        self.add_class("-open")
-        self.input.focus()
+        self._reveal()
 
     def close(self) -> None:
-        self.remove_class("-open")
+        super().close()
         self.at = None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -14,11 +14,11 @@ from bisect import bisect_left
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
 from live.tui.caption_view import CaptionView
+from live.tui.widgets import LineBox
 
 
 def pattern_for(query: str) -> re.Pattern[str] | None:
@@ -96,29 +96,14 @@ class Search:
             self.view.jump_to(self.current)
 
 
-class SearchBox(Horizontal):
+class SearchBox(LineBox):
     """The one-line search box; it tells the app what was typed and which way to go."""
 
     DEFAULT_CSS = """
-    SearchBox {
-        display: none;
-        height: 1;
-        background: $panel;
-    }
-    SearchBox.-open {
-        display: block;
-    }
     SearchBox > #search-label {
         width: auto;
         padding: 0 1;
         text-style: bold;
-    }
-    SearchBox > Input, SearchBox > Input:focus {
-        width: 1fr;
-        height: 1;
-        border: none;
-        padding: 0;
-        background: $panel;
     }
     SearchBox > #search-count {
         width: auto;
@@ -155,20 +140,8 @@ class SearchBox(Horizontal):
         yield Input(placeholder="search this lecture — Enter/↓ next, ↑ previous, Esc closes", id="search-input")
         yield Static("", id="search-count", markup=False)
 
-    @property
-    def is_open(self) -> bool:
-        return self.has_class("-open")
-
-    @property
-    def input(self) -> Input:
-        return self.query_one(Input)
-
     def open(self) -> None:
-        self.add_class("-open")
-        self.input.focus()
-
-    def close(self) -> None:
-        self.remove_class("-open")
+        self._reveal()
 
     def show_count(self, text: str) -> None:
         self.query_one("#search-count", Static).update(text)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from live.captions import Caption
 from live.session.events import Status
@@ -66,3 +67,41 @@ class ProblemLine(Static):
     def show(self, text: str | None) -> None:
         self.update(text or "")
         self.display = bool(text)
+
+
+class LineBox(Horizontal):
+    """A one-line box above the status bar with one Input (search, a bookmark's note): hidden until
+    opened; subclasses add their label and messages."""
+
+    DEFAULT_CSS = """
+    LineBox {
+        display: none;
+        height: 1;
+        background: $panel;
+    }
+    LineBox.-open {
+        display: block;
+    }
+    LineBox > Input, LineBox > Input:focus {
+        width: 1fr;
+        height: 1;
+        border: none;
+        padding: 0;
+        background: $panel;
+    }
+    """
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    def _reveal(self) -> None:
+        self.add_class("-open")
+        self.input.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
