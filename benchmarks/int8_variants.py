@@ -27,18 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from asr_speed import speech  # noqa: E402  (real speech from ../shared, cut to length)
 from live.asr.onnx_build import _quantize  # noqa: E402
 from live.asr.onnx_cache import FP32_NAME, INT8_NAME, Quantization  # noqa: E402
-from live.asr.onnx_engine import WITH_ITN, _language_id  # noqa: E402
-
-
-def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+from live.asr.onnx_engine import WITH_ITN, _language_id, open_session  # noqa: E402
 
 
 def call(sess, feats: np.ndarray) -> np.ndarray:
@@ -77,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         _quantize(fp32, work, Quantization(weight_type="QInt8", reduce_range=True))
         print(f"quantized QInt8+reduce_range in {time.perf_counter() - t0:.0f} s", flush=True)
-        variants = {"fp32": session(fp32, args.threads),
-                    "QUInt8 (shipped)": session(onnx_dir / INT8_NAME, args.threads),
-                    "QInt8 reduce_range": session(work / INT8_NAME, args.threads)}
+        variants = {"fp32": open_session(fp32, args.threads),
+                    "QUInt8 (shipped)": open_session(onnx_dir / INT8_NAME, args.threads),
+                    "QInt8 reduce_range": open_session(work / INT8_NAME, args.threads)}
         reference = {length: call(variants["fp32"], f) for length, f in feats.items()}
         times: dict[tuple[str, float], list[float]] = {}
         names = list(variants)

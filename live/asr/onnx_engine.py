@@ -42,6 +42,21 @@ def ctc_greedy(logits: np.ndarray) -> list[int]:
     return [int(token) for token in best[keep] if token != BLANK_ID]
 
 
+def open_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session set up as live decodes (benchmarks time graphs the same way)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
+    # Full graph optimisation matters most for int8 (~1.5x slower without it).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads would otherwise spin after every decode: between captions a live session
+    # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def _language_id(language: str) -> int:
     try:
         return LANGUAGE_IDS[language]
@@ -70,21 +85,13 @@ class OnnxSenseVoiceEngine:
         self.model = f"{folder.name} (onnx {'int8' if quantized else 'fp32'})"
         onnx_path = ensure_onnx(folder, quantize=quantized, on_status=on_status)
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 - imported here so that a missing one gets the message below
             import sentencepiece as spm
         except ImportError as err:
             raise ModelError(f"the ONNX engine needs {err.name}: pip install 'live-captions[onnx]'") from err
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
-        # Full graph optimisation matters most for int8 (~1.5x slower without it).
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle worker threads would otherwise spin after every decode: between captions a live session
-        # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self._session = open_session(onnx_path, self.threads)
         except Exception as err:  # onnxruntime raises its own untyped errors for unreadable graphs
             raise ModelError(f"ONNX Runtime cannot load {onnx_path} ({err}): delete {onnx_path.parent} "
                              "so it is exported again") from err
