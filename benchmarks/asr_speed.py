@@ -27,11 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from live.audio.source import SAMPLE_RATE  # noqa: E402
+
 SHARED_AUDIO = REPO.parent / "shared" / "audio"
 CLIPS = ("en/jfk.flac", "en/realpython_harvard.flac", "en/wenet_librispeech-1995-1837-0001.flac",
          "en/pocketsphinx_librivox_0870.flac", "zh/funasr_cs_example1.flac", "zh/funasr_asr_example.flac")
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
-SAMPLE_RATE = 16000
 PAUSE_S = 0.2
 
 

@@ -34,21 +34,16 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path[:0] = [p for p in (str(REPO), str(REPO / "tests")) if p not in sys.path]
 
+from live.audio import SAMPLE_RATE  # noqa: E402
 from live.vocab import Corrector, Vocabulary, load_vocab, whisper_bias  # noqa: E402
 from live.vocab.bias import DEFAULT_BUDGET  # noqa: E402
+from vocab_helpers import COURSE as DEFAULT_VOCAB  # noqa: E402
+from vocab_helpers import PASSAGE  # noqa: E402
+from vocab_helpers import SIX as TERMS  # noqa: E402
 
 SHARED_AUDIO = REPO.parent / "shared" / "audio"
-DEFAULT_VOCAB = REPO / "tests" / "data" / "course_vocab.txt"
-TERMS = ("Laplacian", "Heaviside", "Kullback-Leibler divergence", "Lipschitz constant", "Mahalanobis distance",
-         "Cholesky factorization")
-PASSAGE = ("In today's lecture we apply the Laplacian operator to a Heaviside step function. "
-           "Then we compare two distributions with the Kullback-Leibler divergence. "
-           "Next we bound the gradient with a Lipschitz constant, measure outliers with the Mahalanobis "
-           "distance, and solve the linear system with a Cholesky factorization.")
-SAMPLE_RATE = 16000
 
 
 NUMBERS = {w: str(i) for i, w in enumerate(

@@ -15,8 +15,8 @@ import numpy as np
 import soundfile as sf
 
 import live
+from live.audio.source import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 DEMO = Path(live.__file__).resolve().parent / "data" / "demo.flac"  # real talk, ships with live
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 

@@ -7,12 +7,14 @@ import shlex
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from live.audio import SAMPLE_RATE, decode_file, rms_dbfs
+from live.audio import SAMPLE_RATE, decode_file, list_devices, rms_dbfs
 
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -118,3 +120,23 @@ def virtual_mic_or_skip(root: Path) -> VirtualMic:
     mic = VirtualMic(root)
     mic.start()
     return mic
+
+
+@contextmanager
+def virtual_mic_in_this_process(root: Path) -> Iterator[VirtualMic]:
+    """The virtual microphone's private PulseAudio, seen by this process's PortAudio (and its children)
+    while inside; the daemon stopped and the environment put back after."""
+    mic = virtual_mic_or_skip(root)
+    env = mic.client_env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield mic
+    finally:
+        mic.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        list_devices(rescan=True)

@@ -92,3 +92,23 @@ def offline_hubs(monkeypatch, reachable_hubs) -> None:
 # --- notes (LLM): a scripted OpenAI-compatible server on loopback (tests/llm_server.py) -----------------
 
 from llm_server import llm_server  # noqa: E402,F401 - the fixture: a fresh scripted server per test
+
+
+# --- Whisper tiny.en, loaded once per test module that asks for it ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def whisper_engine():
+    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+    from live.asr.whisper import WhisperEngine
+
+    return WhisperEngine()
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    """The server tests' engine: two threads, as one shared model behind a server."""
+    pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
+    from live.asr.whisper import WhisperEngine
+
+    return WhisperEngine(threads=2)

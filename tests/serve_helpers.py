@@ -20,6 +20,7 @@ import numpy as np
 import uvicorn
 
 from live.audio import SAMPLE_RATE
+from live.captions import Caption
 from live.config import Settings
 from live.serve.app import create_app
 from live.serve.keys import KeyStore
@@ -28,6 +29,9 @@ from live.serve.scheduler import LocalBackend
 from live.serve.state import ServerConfig
 
 REPO = Path(__file__).resolve().parents[1]
+HEADLESS_KEYS = set(Caption("final", 0.0, 1.0, "x").to_json())  # exactly `live --headless --json`
+JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
+
 
 
 def pcm16(audio: np.ndarray) -> bytes:

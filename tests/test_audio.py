@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from audio_helpers import DATA, best_lag_correlation, clip, locate, virtual_mic_or_skip
+from audio_helpers import DATA, best_lag_correlation, clip, locate, virtual_mic_in_this_process
 
 from live.audio import (
     SAMPLE_RATE,
@@ -334,19 +334,9 @@ def test_no_microphone_is_a_device_error_pointing_at_input_files():
 @pytest.fixture(scope="module")
 def virtual_mic(tmp_path_factory):
     """A private PulseAudio daemon with a virtual microphone, seen by this process's PortAudio."""
-    mic = virtual_mic_or_skip(tmp_path_factory.mktemp("vmic"))
-    env = mic.client_env()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    list_devices(rescan=True)  # PortAudio lists devices once; make it look again, now with the mic
-    yield mic
-    mic.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    list_devices(rescan=True)
+    with virtual_mic_in_this_process(tmp_path_factory.mktemp("vmic")) as mic:
+        list_devices(rescan=True)  # PortAudio lists devices once; make it look again, now with the mic
+        yield mic
 
 
 def _first_audio(source: MicSource, within: float = 10.0) -> np.ndarray:

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 from notes_helpers import KEY, final, make_keeper, settings_for
 
 from audio_helpers import DATA, clip
+from tui_helpers import wait_for
 from live.captions import Caption, Captioner
 from live.config import Settings
 from live.llm import LLMClient
@@ -28,14 +28,6 @@ from live.tui.note_box import NoteBox
 from live.tui.notes import AskScreen
 from live.tui.widgets import PartialLine
 from live.vad import Segmenter
-
-
-@pytest.fixture(scope="module")
-def whisper_engine():
-    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
 
 
 class Recorder:
@@ -104,15 +96,6 @@ def test_a_bookmark_or_pause_mid_sentence_waits_for_that_sentence(tmp_path, whis
 
 
 # --- the TUI: B asks for the student's words -----------------------------------------------------------
-
-
-async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out waiting for the screen to change")
 
 
 def rows(app) -> list:

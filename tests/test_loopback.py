@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_helpers import DATA, clip, locate, virtual_mic_or_skip
+from audio_helpers import DATA, clip, locate, virtual_mic_in_this_process
 from live.audio import SAMPLE_RATE, EndOfStream, FileSource, MixSource, list_devices
 from live.audio import loopback
 from live.audio.loopback import SystemInput, find_system_input, input_factory, install_hint, list_system_inputs
@@ -115,37 +115,28 @@ def test_mix_never_waits_for_a_late_source_and_keeps_real_time(tmp_path):
 def speakers(tmp_path_factory):
     """The virtual microphone's private PulseAudio, with a 48 kHz stereo null sink "speakers" as the
     default output; this process (and its children) see that daemon."""
-    mic = virtual_mic_or_skip(tmp_path_factory.mktemp("vmic"))
-    env = mic.client_env()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=speakers", "rate=48000", "channels=2",
-                    "sink_properties=device.description=Speakers"], check=True, capture_output=True, timeout=30)
-    subprocess.run(["pactl", "set-default-sink", "speakers"], check=True, timeout=30)
-    list_devices(rescan=True)
-    players: list[subprocess.Popen] = []
+    with virtual_mic_in_this_process(tmp_path_factory.mktemp("vmic")) as mic:
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=speakers", "rate=48000",
+                        "channels=2", "sink_properties=device.description=Speakers"],
+                       check=True, capture_output=True, timeout=30)
+        subprocess.run(["pactl", "set-default-sink", "speakers"], check=True, timeout=30)
+        list_devices(rescan=True)
+        players: list[subprocess.Popen] = []
 
-    def play(path: Path) -> subprocess.Popen:
-        """Play a clip on the speakers in real time, as a browser would."""
-        command = (f'ffmpeg -nostdin -v quiet -i "{path}" -f s16le -ac 2 -ar 48000 - | '
-                   "pacat --playback --raw --format=s16le --rate=48000 --channels=2 --device=speakers")
-        player = subprocess.Popen(["bash", "-c", command], start_new_session=True)
-        players.append(player)
-        return player
+        def play(path: Path) -> subprocess.Popen:
+            """Play a clip on the speakers in real time, as a browser would."""
+            command = (f'ffmpeg -nostdin -v quiet -i "{path}" -f s16le -ac 2 -ar 48000 - | '
+                       "pacat --playback --raw --format=s16le --rate=48000 --channels=2 --device=speakers")
+            player = subprocess.Popen(["bash", "-c", command], start_new_session=True)
+            players.append(player)
+            return player
 
-    play.mic = mic  # type: ignore[attr-defined]
-    yield play
-    for player in players:
-        if player.poll() is None:
-            os.killpg(player.pid, signal.SIGTERM)
-        player.wait(timeout=10)
-    mic.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    list_devices(rescan=True)
+        play.mic = mic  # type: ignore[attr-defined]
+        yield play
+        for player in players:
+            if player.poll() is None:
+                os.killpg(player.pid, signal.SIGTERM)
+            player.wait(timeout=10)
 
 
 @pytest.mark.mic

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audio_helpers import DATA, clip
-from serve_helpers import REPO, LiveServer, ServeProcess, free_port
+from serve_helpers import HEADLESS_KEYS, JFK, REPO, LiveServer, ServeProcess, free_port
 from wer_helpers import wer
 
 from live.captions import Caption
@@ -25,16 +25,6 @@ from live.serve.client import server_api_key, stream_url
 from live.session import Finished, Notice, build_session
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
-
-HEADLESS_KEYS = set(Caption("final", 0.0, 1.0, "x").to_json())  # exactly `live --headless --json`
-JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine(threads=2)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,11 @@ import asyncio
 import httpx
 import pytest
 from audio_helpers import clip
-from serve_helpers import ServeProcess, run, stream
+from serve_helpers import JFK, ServeProcess, run, stream
 from wer_helpers import wer
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
 pytest.importorskip("ray", reason="Ray Serve is the `ray` extra")
-
-JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
 
 
 @pytest.mark.slow

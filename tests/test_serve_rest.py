@@ -16,22 +16,13 @@ import srt
 import webvtt
 from audio_helpers import DATA, clip
 from prometheus_client.parser import text_string_to_metric_families
-from serve_helpers import LiveServer, run, stream
+from serve_helpers import JFK, LiveServer, run, stream
 from wer_helpers import wer
 
 from live.serve.keys import KeyStore
 from live.serve.limits import Limits
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
-
-JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine(threads=2)
 
 
 @pytest.fixture(scope="module")

@@ -12,26 +12,15 @@ import httpx
 import numpy as np
 import pytest
 from audio_helpers import clip
-from serve_helpers import Engineered, LiveServer, run, stream
+from serve_helpers import HEADLESS_KEYS, JFK, Engineered, LiveServer, run, stream
 from websockets.exceptions import InvalidStatus
 from wer_helpers import wer
 
 from live.audio import Resampler
-from live.captions import Caption
 from live.serve.keys import KeyStore
 from live.serve.limits import Limits
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
-
-HEADLESS_KEYS = set(Caption("final", 0.0, 1.0, "x").to_json())  # exactly `live --headless --json`
-JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine(threads=2)
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,6 @@ from live.transcript import SessionWriter
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
 
 
-@pytest.fixture(scope="module")
-def whisper_engine():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
-
-
 class Flaky:
     """A real engine that raises on the chosen decodes (or at load), as a runtime error inside
     CTranslate2 / ONNX Runtime would."""

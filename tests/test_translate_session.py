@@ -26,13 +26,6 @@ from translate_helpers import KEY, asked, translating
 
 # --- sessions --------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def whisper_engine():
-    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
-
 
 def session_settings(tmp_path: Path, llm, input: Path = DATA / "jfk.flac", **kw) -> Settings:
     kw.setdefault("fast", True)

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import DATA
+from tui_helpers import wait_for
 from live.captions import Caption
 from live.config import Settings
 from live.session import EngineState, Status
@@ -19,13 +20,6 @@ from live.tui.caption_view import CaptionView
 from live.tui.widgets import PartialLine, StatusBar
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
-
-
-@pytest.fixture(scope="module")
-def whisper_engine():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
 
 
 def settings(tmp_path: Path, input: Path, **kw) -> Settings:
@@ -39,14 +33,6 @@ def loader(engine):
 
 def log_text(app) -> str:
     return "\n".join(app.query_one(CaptionView).text_lines())
-
-
-async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
-    for _ in range(int(seconds * 10)):
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("timed out waiting for the screen to change")
 
 
 async def test_captions_appear_and_quit_writes_the_session(tmp_path, whisper_engine):

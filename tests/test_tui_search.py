@@ -4,7 +4,7 @@ Enter/Down/Up between them, a hit older than the view's window read back from tr
 from __future__ import annotations
 
 import json
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from rich.color import Color
 
+from tui_helpers import wait_for as wait_for_screen
 from live.captions import Caption
 from live.config import Settings
 from live.session import Marker
@@ -31,26 +32,13 @@ SPECIAL = {
 N = 400
 
 
-@pytest.fixture(scope="module")
-def whisper_engine():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
-
-
 def silence(tmp_path: Path) -> Path:
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(8000, np.float32), 16000)
     return path
 
 
-async def wait_for(pilot, condition, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out waiting for the screen to change")
+wait_for = partial(wait_for_screen, seconds=30.0)
 
 
 def highlighted(view: CaptionView) -> list[str]:

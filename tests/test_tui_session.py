@@ -13,6 +13,7 @@ import soundfile as sf
 from rich.cells import cell_len
 
 from audio_helpers import DATA
+from tui_helpers import wait_for
 from live.audio import FileSource
 from live.captions import Caption
 from live.config import Settings
@@ -22,13 +23,6 @@ from live.tui.messages import PipelineEvent
 from live.tui.widgets import ProblemLine
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
-
-
-@pytest.fixture(scope="module")
-def whisper_engine():
-    from live.asr.whisper import WhisperEngine
-
-    return WhisperEngine()
 
 
 class Flaky:
@@ -52,15 +46,6 @@ def app_for(tmp_path: Path, load, input: Path = DATA / "realpython_harvard.flac"
 
 def screen_text(app) -> str:
     return "\n".join(app.query_one(CaptionView).text_lines())
-
-
-async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out waiting for the screen to change")
 
 
 async def test_a_decode_error_shows_one_line_keeps_captions_and_q_leaves_within_two_seconds(tmp_path, whisper_engine):

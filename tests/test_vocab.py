@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from asr_helpers import SHARED_AUDIO, gold_english_clips, white_noise
 
+from vocab_helpers import COURSE, PASSAGE, SIX
 from live.errors import ConfigError
 from live.vocab import (
     PROMPT_BUDGET,
@@ -29,14 +30,6 @@ from live.vocab import (
 )
 from live.vocab.bias import DEFAULT_BUDGET
 from live.vocab.gains import bias_terms, keep_term_gains
-
-COURSE = Path(__file__).parent / "data" / "course_vocab.txt"
-SIX = ("Laplacian", "Heaviside", "Kullback-Leibler divergence", "Lipschitz constant", "Mahalanobis distance",
-       "Cholesky factorization")
-PASSAGE = ("In today's lecture we apply the Laplacian operator to a Heaviside step function. "
-           "Then we compare two distributions with the Kullback-Leibler divergence. "
-           "Next we bound the gradient with a Lipschitz constant, measure outliers with the Mahalanobis "
-           "distance, and solve the linear system with a Cholesky factorization.")
 
 
 @pytest.fixture(scope="module")

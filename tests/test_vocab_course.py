@@ -18,6 +18,7 @@ import soundfile as sf
 
 from asr_helpers import gold_english_clips
 from audio_helpers import DATA
+from vocab_helpers import COURSE, PASSAGE, SIX
 from live.asr.base import Transcription
 from live.captions import Caption
 from live.config import Settings
@@ -26,13 +27,6 @@ from live.vocab import VocabError, Vocabulary
 from live.vocab.course import CourseVocabulary, course_vocabulary
 from wer_helpers import normalize, wer
 
-COURSE = DATA / "course_vocab.txt"
-SIX = ("Laplacian", "Heaviside", "Kullback-Leibler divergence", "Lipschitz constant", "Mahalanobis distance",
-       "Cholesky factorization")
-PASSAGE = ("In today's lecture we apply the Laplacian operator to a Heaviside step function. "
-           "Then we compare two distributions with the Kullback-Leibler divergence. "
-           "Next we bound the gradient with a Lipschitz constant, measure outliers with the Mahalanobis "
-           "distance, and solve the linear system with a Cholesky factorization.")
 # tiny.en's own output for that passage without a vocabulary (real recognizer strings, as SenseVoice's
 # misses would be), two Mandarin finals with homophones of terms, and ordinary speech.
 HEARD = [

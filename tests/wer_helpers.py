@@ -9,15 +9,19 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split())
 
 
+def edits(r: list[str], h: list[str]) -> tuple[int, int]:
+    """Levenshtein distance between two token lists, and the reference's length."""
+    d = list(range(len(h) + 1))
+    for i, rt in enumerate(r, 1):
+        prev, d[0] = d[0], i
+        for j, ht in enumerate(h, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rt != ht))
+    return d[len(h)], len(r)
+
+
 def wer(ref: str, hyp: str) -> tuple[int, int]:
     """Word edit distance and the reference length."""
-    r, h = normalize(ref).split(), normalize(hyp).split()
-    d = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, d[0] = d[0], i
-        for j, hw in enumerate(h, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
-    return d[len(h)], len(r)
+    return edits(normalize(ref).split(), normalize(hyp).split())
 
 
 _CER_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9']+")
@@ -30,10 +34,4 @@ def cer_tokens(text: str) -> list[str]:
 
 def cer(ref: str, hyp: str) -> tuple[int, int]:
     """Character edit distance (a Latin word counts as one) and the reference length."""
-    r, h = cer_tokens(ref), cer_tokens(hyp)
-    d = list(range(len(h) + 1))
-    for i, rc in enumerate(r, 1):
-        prev, d[0] = d[0], i
-        for j, hc in enumerate(h, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (rc != hc))
-    return d[len(h)], len(r)
+    return edits(cer_tokens(ref), cer_tokens(hyp))
