@@ -18,6 +18,7 @@ from live.errors import DeviceError
 
 # One logger for the whole audio stage: `live transcribe` holds its warnings by this name.
 logger = logging.getLogger("live.audio")
+CLOSE_TIMEOUT_S = 1.0  # well inside the two seconds that quitting may take
 
 
 class MicSource(AudioSource):
@@ -206,7 +207,18 @@ class MicSource(AudioSource):
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        # sounddevice ignores PortAudio errors here by default: a vanished device cannot be closed
-        # cleanly, and there is nothing left to save from it.
-        stream.abort()
-        stream.close()
+        # A sound server that died mid-stream can leave PortAudio's abort waiting forever (seen with
+        # PulseAudio killed): close on a thread of its own and leave the stream after a moment, so that
+        # quitting or reconnecting never hangs on it.
+        closer = threading.Thread(target=_close, args=(stream,), name="live-mic-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            logger.warning("%s did not close within %.0f s; left open", self._name, CLOSE_TIMEOUT_S)
+
+
+def _close(stream: Any) -> None:
+    # sounddevice ignores PortAudio errors here by default: a vanished device cannot be closed
+    # cleanly, and there is nothing left to save from it.
+    stream.abort()
+    stream.close()
