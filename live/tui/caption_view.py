@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,9 +166,14 @@ class CaptionView(ScrollView, can_focus=True):
         if self.first + len(self.rows) != self.total - 1:
             return  # reading back far up: the new row is on disk and comes back on the way down
         self.rows.append(row)
+        # Only the new row is wrapped when the width holds: re-wrapping the window per final cost
+        # O(rows) each (23 s for a thousand finals).
+        same = self._width == self._content_width() and len(self._lines) == len(self.rows) - 1
+        if same:
+            self._lines.append(self._render_row(row, self._width, self.total - 1))
         if follow and len(self.rows) > KEEP_ROWS:
             self._drop_front(len(self.rows) - KEEP_ROWS)
-        self._relayout()
+        self._restack() if same else self._relayout()
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
@@ -247,6 +252,10 @@ class CaptionView(ScrollView, can_focus=True):
     def _relayout(self) -> None:
         self._width = self._content_width()
         self._lines = [self._render_row(row, self._width, self.first + i) for i, row in enumerate(self.rows)]
+        self._restack()
+
+    def _restack(self) -> None:
+        """Where each row's lines start, from the wrapped lines held now."""
         self._starts, n = [], 0
         for strips in self._lines:
             self._starts.append(n)
@@ -378,10 +387,6 @@ class CaptionView(ScrollView, can_focus=True):
                 lines += len(self._lines.pop(0))
             self.first += 1
         return lines
-
-    def load(self, events: Iterable[object]) -> None:
-        for event in events:
-            self.add(event)
 
     def load_saved(self) -> None:
         """Show what the session's transcript already holds (a resumed session), its last rows only."""
