@@ -193,6 +193,13 @@ class Segmenter:
         return (self._base + self._samples_fed) / SAMPLE_RATE
 
     @property
+    def horizon(self) -> float:
+        """The earliest a segment not open yet can begin: one opening now takes back its pre-roll
+        and its opening window, so speech before ``clock`` may still start a segment up to here."""
+        lookback = (self._preroll_frames + self._start_frames) * self._frame
+        return (self._base + self._samples_fed - lookback) / SAMPLE_RATE
+
+    @property
     def level_dbfs(self) -> float:
         """Level of the last whole frame, for the meter."""
         return self._level

@@ -260,7 +260,9 @@ def test_a_held_marker_leaves_when_no_caption_is_coming():
     queue.hold(Marker("bookmark", 1.5, "soon heard"))
     assert queue.due(now=1.6) == []  # the VAD is half a second short of it: speech may still open before
     captioner.insert_audio(np.zeros(8000, np.float32))
-    assert [m.note for m in queue.due(now=1.6)] == ["soon heard"]
+    assert queue.due(now=2.0) == []  # heard up to it, but a segment opening now would take back its pre-roll
+    captioner.insert_audio(np.zeros(8000, np.float32))
+    assert [m.note for m in queue.due(now=2.0)] == ["soon heard"]
     queue.hold(Marker("bookmark", 9.0, "mic gone"))  # audio stopped arriving at 1.5 s: not waited for
     assert [m.note for m in queue.due(now=9.1)] == ["mic gone"]
 
@@ -272,6 +274,22 @@ def test_a_held_marker_leaves_when_no_caption_is_coming():
     queue.hold(Marker("pause", 3.9))
     assert queue.due(now=4.0) == []  # speech that began before it is still to be captioned...
     assert len(queue.due(now=9.0)) == 1  # ...but it waits no longer than max_hold_s (recognition may be down)
+
+
+def test_a_bookmark_pressed_as_a_sentence_begins_waits_for_that_sentences_caption():
+    """The VAD opens a segment a moment after its speech begins and the segment takes back its pre-roll:
+    a bookmark made in between goes after that sentence, on screen as in the notes (which order by time)."""
+    audio = np.concatenate([np.zeros(16000, np.float32), clip("jfk.flac")])  # "And so my fellow..." at 1 s
+    captioner = Captioner(Segmenter())
+    queue = MarkerQueue(captioner)
+    captioner.insert_audio(audio[:int(1.08 * 16000)])
+    assert captioner.segmenter.open_span is None and captioner.pending_start is None  # not opened yet
+    queue.hold(Marker("bookmark", 1.05, "as it began"))
+    assert queue.due(now=1.08) == []
+    captioner.insert_audio(audio[int(1.08 * 16000):int(1.5 * 16000)])
+    span = captioner.segmenter.open_span
+    assert span is not None and span[1] < 1.05  # the sentence began before the bookmark...
+    assert queue.due(now=1.5) == []  # ...so the bookmark waits for its caption
 
 
 def test_a_resumed_session_takes_its_earlier_bookmarks_into_the_notes(llm_server, tmp_path):

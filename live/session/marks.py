@@ -3,7 +3,8 @@
 A student presses ``b`` while a sentence is still being spoken: the partial is on screen, its final
 comes seconds later. Written at once, the bookmark would sit *before* that caption in the transcript
 and on screen, although the caption began earlier. So a marker is held until every segment that began
-before its moment has been captioned (or given up on), and until the VAD has heard up to that moment;
+before its moment has been captioned (or given up on), and until the VAD has heard far enough past that
+moment that no segment still to open can begin before it (a new one takes back its pre-roll);
 markers leave in the order they were made. ``MarkerQueue`` only decides; the worker writes and emits.
 
 No caption may be coming at all (recognition stopped, the microphone gone): a marker then leaves
@@ -61,8 +62,10 @@ class MarkerQueue:
     def _speech_before(self, at: float) -> bool:
         """Whether speech that began before ``at`` may still become a caption."""
         segmenter = self.captioner.segmenter
-        if at - self.max_lag_s <= segmenter.clock < at:
-            return True  # the VAD has not heard that far yet: a segment may still open before ``at``
+        if segmenter.clock >= at - self.max_lag_s and segmenter.horizon < at:
+            # The VAD has not heard far enough past ``at``: a segment opening a moment later takes its
+            # pre-roll back and may still begin before it (a bookmark pressed as a sentence starts).
+            return True
         span = segmenter.open_span
         if span is not None and span[1] < at:
             return True  # the sentence being spoken when the marker was made
