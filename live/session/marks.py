@@ -49,7 +49,7 @@ class MarkerQueue:
         out: list[Marker] = []
         while self._held:
             at = self._held[0].at
-            if not everything and now - at < self.max_hold_s and self._speech_before(at):
+            if not everything and now - at < self.max_hold_s and self._speech_before(self._held[0]):
                 break
             out.append(self._held.popleft())
         return out
@@ -59,13 +59,15 @@ class MarkerQueue:
         for marker in self.due(now, everything=everything):
             emit(marker)
 
-    def _speech_before(self, at: float) -> bool:
-        """Whether speech that began before ``at`` may still become a caption."""
-        segmenter = self.captioner.segmenter
-        if segmenter.clock >= at - self.max_lag_s and segmenter.horizon < at:
-            # The VAD has not heard far enough past ``at``: a segment opening a moment later takes its
-            # pre-roll back and may still begin before it (a bookmark pressed as a sentence starts).
-            return True
+    def _speech_before(self, marker: Marker) -> bool:
+        """Whether speech that began before the marker may still become a caption."""
+        segmenter, at = self.captioner.segmenter, marker.at
+        # A segment opening a moment from now takes its pre-roll back and may still begin before a
+        # bookmark pressed as a sentence starts. Pause and resume are made where the worker itself
+        # closes the speech (and then feeds silence): hearing up to them is enough.
+        heard = segmenter.horizon if marker.kind == "bookmark" else segmenter.clock
+        if segmenter.clock >= at - self.max_lag_s and heard < at:
+            return True  # the VAD has not heard far enough past the marker
         span = segmenter.open_span
         if span is not None and span[1] < at:
             return True  # the sentence being spoken when the marker was made
