@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from live.asr.loader import load_engine  # noqa: E402
-from live.audio import decode_file  # noqa: E402
+from live.audio import SAMPLE_RATE, decode_file  # noqa: E402
 from live.vad import Segmenter, VadOptions  # noqa: E402
 from wer_helpers import wer  # noqa: E402
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             for i in range(0, len(audio), FRAME):
                 for segment in segmenter.feed(audio[i:i + FRAME]):
                     segments.append(segment)
-                    lags.append((i + FRAME) / 16000 - segment.speech_end)
+                    lags.append((i + FRAME) / SAMPLE_RATE - segment.speech_end)
             segments += segmenter.flush()
             errors, words = wer(reference, " ".join(engine.transcribe(s.audio, "en").text for s in segments))
             total = totals[search]

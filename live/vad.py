@@ -194,9 +194,9 @@ class Segmenter:
 
     @property
     def horizon(self) -> float:
-        """The earliest a segment not open yet can begin: one opening now takes back its pre-roll
-        and its opening window, so speech before ``clock`` may still start a segment up to here."""
-        lookback = (self._preroll_frames + self._start_frames) * self._frame
+        """The earliest a segment not open yet can begin: one opening now starts its pre-roll and its
+        opening window before ``clock``."""
+        lookback = self._history.maxlen * self._frame  # what ``_open`` turns into the segment's start
         return (self._base + self._samples_fed - lookback) / SAMPLE_RATE
 
     @property

@@ -33,7 +33,6 @@ HEADLESS_KEYS = set(Caption("final", 0.0, 1.0, "x").to_json())  # exactly `live 
 JFK = "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
 
 
-
 def pcm16(audio: np.ndarray) -> bytes:
     return np.clip(np.rint(audio * 32768.0), -32768, 32767).astype("<i2").tobytes()
 

@@ -48,8 +48,8 @@ class MarkerQueue:
         the session is ending)."""
         out: list[Marker] = []
         while self._held:
-            at = self._held[0].at
-            if not everything and now - at < self.max_hold_s and self._speech_before(self._held[0]):
+            marker = self._held[0]
+            if not everything and now - marker.at < self.max_hold_s and self._speech_before(marker):
                 break
             out.append(self._held.popleft())
         return out

@@ -166,14 +166,15 @@ class CaptionView(ScrollView, can_focus=True):
         if self.first + len(self.rows) != self.total - 1:
             return  # reading back far up: the new row is on disk and comes back on the way down
         self.rows.append(row)
-        # Only the new row is wrapped when the width holds: re-wrapping the window per final cost
-        # O(rows) each (23 s for a thousand finals).
-        same = self._width == self._content_width() and len(self._lines) == len(self.rows) - 1
-        if same:
-            self._lines.append(self._render_row(row, self._width, self.total - 1))
         if follow and len(self.rows) > KEEP_ROWS:
             self._drop_front(len(self.rows) - KEEP_ROWS)
-        self._restack() if same else self._relayout()
+        # Only the new row is wrapped when the width holds: re-wrapping the window per final cost
+        # O(rows) each (23 s for a thousand finals).
+        if self._width == self._content_width() and len(self._lines) == len(self.rows) - 1:
+            self._lines.append(self._render_row(row, self._width, self.total - 1))
+            self._restack()
+        else:
+            self._relayout()
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
