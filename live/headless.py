@@ -16,7 +16,7 @@ from typing import TextIO
 
 from live.captions import Caption
 from live.notes import NotesEvent
-from live.session.events import EngineState, Finished, Notice, Translation
+from live.events import EngineState, Finished, Notice, Translation
 from live.timefmt import hms
 
 

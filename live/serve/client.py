@@ -32,7 +32,7 @@ from live.errors import ConfigError, DeviceError, LiveError
 from live.serve.link import AudioLog, Link
 from live.session.hooks import WorkerHooks
 from live.session.commands import Commands
-from live.session.events import (
+from live.events import (
     Bookmark,
     EngineState,
     Marker,

@@ -2,7 +2,7 @@
 
 from live.session.builder import (Session, build_session, check_model, course_vocabulary, demo_clip, slides_context,
                                   source_factory)
-from live.session.events import (
+from live.events import (
     Bookmark,
     EngineState,
     Finished,

@@ -27,7 +27,7 @@ from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.errors import SessionError
 from live.files import read_jsonl
-from live.session.events import Marker
+from live.events import Marker
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.timefmt import mmss

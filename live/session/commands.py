@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from live.errors import LiveError
-from live.session.events import Bookmark, Command, Finished, Pause, Retry
+from live.events import Bookmark, Command, Finished, Pause, Retry
 from live.session.loading import describe
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from live.captions import Caption
-    from live.session.events import Translation
+    from live.events import Translation
 
 
 class WorkerHooks:

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from live.session.events import Marker
+from live.events import Marker
 
 if TYPE_CHECKING:
     from live.captions import Captioner

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from live.errors import LiveError
-from live.session.events import Notice
+from live.events import Notice
 from live.session.loading import describe
 
 if TYPE_CHECKING:

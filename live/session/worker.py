@@ -26,7 +26,7 @@ from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
 from live.session.commands import Commands
 from live.session.decoder import Decoder
-from live.session.events import Bookmark, EngineState, Marker, Notice, Pause, Retry, Status
+from live.events import Bookmark, EngineState, Marker, Notice, Pause, Retry, Status
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, ModelLoad, describe
 from live.session.marks import MarkerQueue
@@ -38,7 +38,7 @@ from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
-    from live.session.events import Translation
+    from live.events import Translation
 
 log = logging.getLogger("live.session")
 

@@ -23,7 +23,7 @@ from live.audio import FileSource, check_media_path, media_duration
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.errors import LiveError, SessionError
 from live.files import atomic_write
-from live.session.events import Finished, Status
+from live.events import Finished, Status
 from live.session.hooks import WorkerHooks
 from live.session.worker import Worker
 from live.timefmt import hms, mmss

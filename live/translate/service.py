@@ -22,7 +22,7 @@ from live.captions import Caption
 from live.errors import LiveError
 from live.llm import AuthError, BadRequest, BalanceError, Cancelled, LLMClient, NoAPIKey, estimate_tokens
 from live.notes.prompts import Prompts
-from live.session.events import Notice, Translation
+from live.events import Notice, Translation
 from live.translate.prompt import Glossary, check_target, messages, parse_answer
 from live.translate.queue import Pending, TranslateOptions, TranslationQueue
 

@@ -18,7 +18,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.notes import NotesEvent
 from live.session import EngineLoader, EngineState, Finished, Marker, Notice, Session, Status
-from live.session.events import Translation
+from live.events import Translation
 from live.tui.caption_view import CaptionView
 from live.tui.messages import PipelineEvent
 from live.tui.note_box import NoteBox

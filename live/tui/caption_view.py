@@ -30,7 +30,7 @@ from textual.strip import Strip
 
 from live.captions import Caption
 from live.files import read_jsonl
-from live.session.events import Marker
+from live.events import Marker
 from live.timefmt import hms
 
 KEEP_ROWS = 300  # rows kept while following the captions

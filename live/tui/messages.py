@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from live.captions import Caption
-from live.session.events import Status
+from live.events import Status
 
 
 class PipelineEvent(Message):

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from live.captions import Caption
-from live.session.events import Status
+from live.events import Status
 from live.timefmt import hms
 
 BARS = " ▁▂▃▄▅▆▇█"

@@ -1,4 +1,4 @@
-"""What a session tells its front end, and what a front end may ask of it.
+"""What a session tells its front end, and what a front end may ask of it (the ground every layer may read).
 
 A front end (the TUI, headless mode, file transcription, a server connection) renders these events
 and sends the commands; it never builds a pipeline of its own. Captions are ``live.captions.Caption``;
