@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from live.asr.base import BACKENDS, ENGINES, LANGUAGES
+from live.asr.base import BACKENDS, ENGINES
 from live.errors import ConfigError
+from live.language import LANGUAGES, check_target
 from live.textnorm import SCRIPTS
 
 DEMOS = ("en", "zh")  # the clips in live/data (see live/data/SOURCES.md)
@@ -130,8 +131,6 @@ class Settings:
         if self.translate is not None and self.translate.strip().lower() in ("", "off", "none"):
             self.translate = None
         if self.translate is not None:
-            from live.translate.prompt import check_target
-
             self.translate = check_target(self.translate)
         return self
 

@@ -14,6 +14,7 @@ A plain object with no clock and no thread: feed it finals in order (``observe``
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,31 @@ from typing import Protocol
 
 from live.errors import ConfigError
 
+LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")  # what the engines recognize (--language)
+LANGUAGE_NAMES = {
+    "zh": "Chinese", "en": "English", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
+    "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian",
+}
+_CHINESE_NAMES = ("chinese", "mandarin", "cantonese", "中文", "汉语", "漢語", "普通话", "普通話", "粤语", "粵語")
+_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
 _NOT_A_LANGUAGE = {None, "", "auto", "nospeech", "unknown"}
+
+
+def is_chinese(language: str | None) -> bool:
+    """True for a language code or name that means Chinese ("zh", "zh-TW", "yue", "Chinese", "中文", ...)."""
+    if not language:
+        return False
+    name = language.strip().casefold()
+    return name in ("zh", "yue") or name.startswith(("zh-", "zh_")) or any(n in name for n in _CHINESE_NAMES)
+
+
+def check_target(code: str) -> str:
+    """A language code to translate into, normalized ("ZH" → "zh"); ConfigError if it is not one (it
+    names files: transcript.zh.srt)."""
+    text = str(code or "").strip().lower().replace("_", "-")
+    if not _CODE.fullmatch(text):
+        raise ConfigError(f"--translate takes a language code such as zh, en, ja, de or pt-br (got {code!r})")
+    return text
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Speech recognition engines behind one interface (see ``base.Engine``)."""
 
-from live.asr.base import LANGUAGES, Engine, Transcription
+from live.asr.base import Engine, Transcription
 
-__all__ = ["LANGUAGES", "Engine", "Transcription"]
+__all__ = ["Engine", "Transcription"]

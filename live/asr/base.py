@@ -7,7 +7,6 @@ from typing import Protocol
 
 import numpy as np
 
-LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
 ENGINES = ("auto", "sensevoice", "whisper")
 BACKENDS = ("auto", "onnx", "torch")  # SenseVoice runtimes
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from live.asr.base import LANGUAGES, Transcription
+from live.asr.base import Transcription
+from live.language import LANGUAGES
 from live.asr.frontend import Frontend
 from live.asr.onnx_cache import StatusCallback, ensure_onnx
 from live.asr.tags import parse_rich

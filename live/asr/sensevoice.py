@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from live.asr.base import LANGUAGES, Transcription
+from live.asr.base import Transcription
+from live.language import LANGUAGES
 from live.asr.tags import parse_rich
 from live.errors import ConfigError, InputError, ModelError
 from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files

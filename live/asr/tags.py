@@ -10,7 +10,8 @@ import logging
 import re
 from collections import Counter
 
-from live.asr.base import LANGUAGES, Transcription
+from live.asr.base import Transcription
+from live.language import LANGUAGES
 
 log = logging.getLogger("live.asr.tags")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from live.asr.base import LANGUAGES, Transcription
+from live.asr.base import Transcription
+from live.language import LANGUAGES
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads, is_whisper_folder
 from live.textnorm import join_text

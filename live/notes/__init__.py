@@ -29,7 +29,6 @@ from live.notes.keeper import (
     write_notes,
 )
 from live.notes.prompts import (
-    LANGUAGE_NAMES,
     PROMPT_NAMES,
     REQUIRED,
     Prompts,
@@ -40,7 +39,7 @@ from live.notes.service import EventKind, NotesEvent, NotesService, RequestKind
 from live.notes.summarize import summarize_main, summarize_session
 
 __all__ = [
-    "HISTORY_DIR", "LANGUAGE_NAMES", "PROMPT_NAMES", "QA", "REQUIRED", "RETRY_AFTER_FAILURE_S", "SUMMARY",
+    "HISTORY_DIR", "PROMPT_NAMES", "QA", "REQUIRED", "RETRY_AFTER_FAILURE_S", "SUMMARY",
     "CaptionLike", "ClientSource", "ContextSource", "Conversation", "EventKind", "Final", "NotesEvent",
     "NotesKeeper", "NotesService", "NothingYet", "OnToken", "Prompts", "RequestKind", "Turn", "UpdateStats",
     "chunk_finals", "clean_answer", "format_finals", "language_rule", "read_transcript", "span",

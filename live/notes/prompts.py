@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from live.errors import ConfigError
+from live.language import LANGUAGE_NAMES, is_chinese, lecture_language
 from live.llm import LLMSettings
 from live.notes.finals import Final
 
@@ -63,25 +64,9 @@ def clean_answer(text: str) -> str:
     return (fenced.group(1) if fenced else text).strip() + "\n"
 
 
-LANGUAGE_NAMES = {
-    "zh": "Chinese", "en": "English", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean",
-    "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian",
-}
-_CHINESE_NAMES = ("chinese", "mandarin", "cantonese", "中文", "汉语", "漢語", "普通话", "普通話", "粤语", "粵語")
-
-
-def is_chinese(language: str | None) -> bool:
-    """True for a language code or name that means Chinese ("zh", "zh-TW", "yue", "Chinese", "中文", ...)."""
-    if not language:
-        return False
-    name = language.strip().casefold()
-    return name in ("zh", "yue") or name.startswith(("zh-", "zh_")) or any(n in name for n in _CHINESE_NAMES)
-
-
 def notes_language(settings: LLMSettings, finals: Sequence[Final]) -> str | None:
     """What the notes are written in: ``notes_language`` when set, else the lecture's language (the
     session language of live.language: one English sentence does not make a Chinese lecture English)."""
-    from live.language import lecture_language
 
     return settings.notes_language or lecture_language(finals)
 

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from live.serve.keys import ApiKey, AuthError
 from live.serve.limits import seconds_to_utc_midnight
-from live.serve.protocol import BEARER_PREFIX, SUBPROTOCOL, ProtocolError, parse_start
+from live.wire.protocol import BEARER_PREFIX, SUBPROTOCOL, ProtocolError, parse_start
 from live.serve.state import Server
 from live.serve.stream import StreamConnection, close
 

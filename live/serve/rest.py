@@ -19,7 +19,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from live.asr.base import LANGUAGES
+from live.language import LANGUAGES
 from live.captions import BatchOptions, Caption
 from live.errors import InputError, LiveError, ModelError
 from live.serve.deps import ApiError, ServerDep, StreamKey, error_responses

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from live.files import atomic_write, read_jsonl
-from live.serve.protocol import ProtocolError, Start
+from live.wire.protocol import ProtocolError, Start
 from live.transcript import TRANSCRIPT
 
 log = logging.getLogger("live.serve")

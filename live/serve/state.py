@@ -15,7 +15,7 @@ from live.config import Settings
 from live.serve.keys import KeyStore
 from live.serve.limits import Limits, Slots
 from live.serve.metrics import Metrics
-from live.serve.protocol import ProtocolError
+from live.wire.protocol import ProtocolError
 from live.serve.scheduler import Backend, DecodeScheduler, LocalBackend
 from live.serve.sessions import StreamSessions
 

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from live.captions import Caption
 from live.serve.keys import ApiKey
-from live.serve.protocol import (
+from live.wire.protocol import (
     NORMAL_CLOSE,
     SUBPROTOCOL,
     ProtocolError,

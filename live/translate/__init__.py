@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from live.translate.prompt import Glossary, check_target, parse_answer, target_name
+from live.translate.prompt import Glossary, parse_answer, target_name
 from live.translate.queue import FILE_OPTIONS, Pending, TranslateOptions, TranslationQueue
 from live.translate.service import TranslateStats, Translator
 
@@ -35,5 +35,5 @@ def translator_for(llm: Mapping[str, Any], target: str, *, terms: Sequence[str] 
 
 __all__ = [
     "FILE_OPTIONS", "Glossary", "Pending", "TranslateOptions", "TranslateStats", "TranslationQueue", "Translator",
-    "check_target", "parse_answer", "target_name", "translator_for",
+    "parse_answer", "target_name", "translator_for",
 ]

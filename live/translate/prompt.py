@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from live.errors import ConfigError
-from live.notes.prompts import LANGUAGE_NAMES, Prompts
+from live.language import LANGUAGE_NAMES
+from live.notes.prompts import Prompts
 from live.translate.queue import Pending
 
 SYSTEM = "translate_system"
@@ -26,22 +26,12 @@ MAX_ENTRY_CHARS = 80
 NAMES = {**LANGUAGE_NAMES, "zh": "Simplified Chinese", "zh-hant": "Traditional Chinese", "yue": "Cantonese",
          "nl": "Dutch", "ar": "Arabic", "hi": "Hindi", "vi": "Vietnamese", "th": "Thai", "id": "Indonesian",
          "tr": "Turkish", "pl": "Polish", "uk": "Ukrainian", "sv": "Swedish"}
-_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*")
 
 # "[12] text", "【12】text", "(12) text", "12. text", "12: text": a number in brackets or before a delimiter
 _LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:[\[【(（]\s*(\d{1,9})\s*[\]】)）]|(\d{1,9})\s*[.:：、)）])\s*(.*)$")
 _ENTRY = re.compile(r"^\s*[-*]?\s*=\s*(.+?)\s*(?:=>|⇒|→)\s*(.+?)\s*$")
 _FENCE = re.compile(r"^\s*```\w*\s*$")
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
-
-
-def check_target(code: str) -> str:
-    """The language code ``--translate`` was given, normalized ("ZH" → "zh"); ConfigError if it is not
-    one (it names files: transcript.zh.srt)."""
-    text = str(code or "").strip().lower().replace("_", "-")
-    if not _CODE.fullmatch(text):
-        raise ConfigError(f"--translate takes a language code such as zh, en, ja, de or pt-br (got {code!r})")
-    return text
 
 
 def target_name(code: str) -> str:

@@ -23,7 +23,8 @@ from live.errors import LiveError
 from live.llm import AuthError, BadRequest, BalanceError, Cancelled, LLMClient, NoAPIKey, estimate_tokens
 from live.notes.prompts import Prompts
 from live.events import Notice, Translation
-from live.translate.prompt import Glossary, check_target, messages, parse_answer
+from live.language import check_target
+from live.translate.prompt import Glossary, messages, parse_answer
 from live.translate.queue import Pending, TranslateOptions, TranslationQueue
 
 log = logging.getLogger("live.translate")

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from live.asr.base import LANGUAGES
+from live.language import LANGUAGES
 
 SUBPROTOCOL = "live.v1"
 BEARER_PREFIX = "bearer."  # browsers offer the key as a subprotocol: "bearer.lv_…"
