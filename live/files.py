@@ -1,16 +1,17 @@
-"""Small file helpers every stage shares: whole-file writes that are never seen half done, and
-JSON-lines reading that survives a torn last line."""
+"""Small file helpers every stage shares: whole-file writes that are never seen half done,
+JSON-lines reading that survives a torn last line, and the one reader of a file holding a secret."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from live.errors import SessionError
+from live.errors import ConfigError, LiveError, SessionError
 
 log = logging.getLogger("live.files")
 
@@ -50,3 +51,25 @@ def read_jsonl(path: Path) -> Iterator[dict]:
                 continue
             if isinstance(obj, dict):
                 yield obj
+
+
+def read_key_file(path: Path, label: str, *, error: type[LiveError] = ConfigError, hint: str = "put the key in it",
+                  unsafe: type[LiveError] | None = None) -> str:
+    """The key in the first line of ``path``, a file its owner alone may read. Every problem is one
+    line (``error``; ``unsafe`` for a file others can read) naming ``label``, what the user calls it."""
+    path = Path(path).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{label} {path} does not exist; create it or unset it") from None
+    except OSError as exc:
+        raise error(f"cannot read {label} {path}: {exc.strerror or exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise (unsafe or error)(f"key file {path} is readable by other users; run: chmod 600 {path}")
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {label} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not value:
+        raise error(f"{label} {path} is empty; {hint}")
+    return value.splitlines()[0].strip()

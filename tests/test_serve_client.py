@@ -21,7 +21,7 @@ from wer_helpers import wer
 from live.captions import Caption
 from live.config import Settings
 from live.errors import ConfigError
-from live.serve.client import server_api_key, stream_url
+from live.session.remote import server_api_key, stream_url
 from live.session import Finished, Notice, build_session
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
@@ -84,7 +84,7 @@ def test_the_remote_worker_keeps_the_local_workers_interface():
     """Session, the TUI and headless mode call these; a change to the local worker must reach this one."""
     import inspect
 
-    from live.serve.client import RemoteWorker
+    from live.session.remote import RemoteWorker
     from live.session import Worker
 
     public = {n for n in dir(Worker) if not n.startswith("_")} - {"captioner", "segmenter", "source", "writer"}

@@ -13,7 +13,7 @@ from audio_helpers import clip
 
 from live.asr.base import Transcription
 from live.audio import SAMPLE_RATE
-from live.serve.link import AudioLog
+from live.session.link import AudioLog
 from live.wire.protocol import (
     ERRORS,
     ProtocolError,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from live.errors import ConfigError, LLMError
+from live.files import read_key_file
 from live.llm.errors import NoAPIKey
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
@@ -169,24 +169,10 @@ def resolve_api_key(settings: LLMSettings, env: Mapping[str, str] = os.environ) 
         value = (env.get(var) or "").strip()
         if value:
             return value
-    path = settings.api_key_file
-    if path is None:
+    if settings.api_key_file is None:
         return None
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise NoAPIKey(f"llm.api_key_file {path} does not exist; create it or unset it") from None
-    except OSError as exc:
-        raise NoAPIKey(f"cannot read llm.api_key_file {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise LLMError(f"key file {path} is readable by other users; run: chmod 600 {path}")
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NoAPIKey(f"cannot read llm.api_key_file {path}: {exc}") from None
-    if not value:
-        raise NoAPIKey(f"llm.api_key_file {path} is empty; put the API key in it")
-    return value.splitlines()[0].strip()
+    return read_key_file(settings.api_key_file, "llm.api_key_file", error=NoAPIKey, unsafe=LLMError,
+                         hint="put the API key in it")
 
 
 def key_hint(settings: LLMSettings) -> str:

@@ -22,7 +22,7 @@ from live import __version__
 from live.serve import admin, rest
 from live.serve.deps import ApiError
 from live.serve.gate import stream_endpoint
-from live.serve.keys import protect_logs
+from live.wire.auth import protect_logs
 from live.serve.scheduler import Backend
 from live.serve.state import Server, ServerConfig
 

@@ -129,7 +129,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def _logging(level: str) -> None:
-    from live.serve.keys import protect_logs
+    from live.wire.auth import protect_logs
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -92,7 +92,7 @@ def _one(client, url: str, path: Path, folder: Path, formats: Sequence[str], lan
 def run_remote(args, paths: list[Path], formats: tuple[str, ...], language: str, notes, progress: Progress,
                out: TextIO) -> int:
     """``live transcribe --server``'s body: the files through the server, the notes (if asked) written here."""
-    from live.serve.client import server_api_key
+    from live.session.remote import server_api_key
     from live.transcribe.command import _close_client, _summarize
     from live.transcribe.job import output_folder
     from live.transcript import TRANSCRIPT

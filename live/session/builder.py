@@ -277,7 +277,7 @@ def build_session(
     worker_class: Callable[..., Worker] = Worker
     if settings.server:
         # Recognized by a `live serve`: a worker with the same interface and events that streams there.
-        from live.serve.client import remote_worker
+        from live.session.remote import remote_worker
 
         worker_class = remote_worker(settings)
         load_engine = load_engine or (lambda _status: (None, ""))  # the server holds the model

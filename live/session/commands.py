@@ -26,7 +26,7 @@ log = logging.getLogger("live.session")
 
 
 class Commands:
-    """The thread-safe command side of a worker (``Worker``, and ``live.serve.client.RemoteWorker``) and
+    """The thread-safe command side of a worker (``Worker``, and ``live.session.remote.RemoteWorker``) and
     the body of its thread: ``_begin`` once, ``_step`` until it says the input ended, ``_finish``."""
 
     writer: SessionWriter | None

@@ -15,7 +15,6 @@ import functools
 import logging
 import os
 import queue
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,7 +28,8 @@ from live.audio import SAMPLE_RATE, AudioSource, EndOfStream, rms_dbfs
 from live.captions import Caption, CaptionOptions
 from live.config import Settings
 from live.errors import ConfigError, DeviceError, LiveError
-from live.serve.link import AudioLog, Link
+from live.files import read_key_file
+from live.session.link import AudioLog, Link
 from live.session.hooks import WorkerHooks
 from live.session.commands import Commands
 from live.events import (
@@ -48,7 +48,7 @@ from live.timefmt import hms
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
 
-log = logging.getLogger("live.serve.client")
+log = logging.getLogger("live.session.remote")
 
 KEY_VARIABLE = "LIVE_SERVER_API_KEY"
 RETRY_S = 3.0  # a lost microphone is looked for again this often
@@ -70,17 +70,7 @@ def server_api_key(key_file: Path | None, env: dict[str, str] | None = None) -> 
     """The server's key: from ``--api-key-file`` (owner-only), else ``LIVE_SERVER_API_KEY``."""
     env = dict(os.environ) if env is None else env
     if key_file is not None:
-        path = Path(key_file).expanduser()
-        try:
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ConfigError(f"key file {path} is readable by other users; run: chmod 600 {path}")
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        if not value:
-            raise ConfigError(f"the key file {path} is empty; put the key from `live keys create` in it")
-        return value.splitlines()[0].strip()
+        return read_key_file(key_file, "the key file", hint="put the key from `live keys create` in it")
     value = (env.get(KEY_VARIABLE) or "").strip()
     if not value:
         raise ConfigError(f"the server needs an API key: set {KEY_VARIABLE} or pass --api-key-file FILE "

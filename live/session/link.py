@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from live.audio import SAMPLE_RATE
+from live.wire.auth import protect_logs
 
-log = logging.getLogger("live.serve.client")
+log = logging.getLogger("live.session.remote")
 
 FRAME_SAMPLES = SAMPLE_RATE // 2  # at most 0.5 s of audio a frame (the server takes up to 1 s)
 BACKOFF_S = (0.5, 10.0)  # first and longest wait between reconnects
@@ -137,7 +138,6 @@ class Link:
     # -- from the worker thread --------------------------------------------------------------------
 
     def start(self) -> None:
-        from live.serve.keys import protect_logs
 
         protect_logs()  # websockets logs the Authorization header at DEBUG
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="live-link", daemon=True)
