@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 
 from live.captions import BatchOptions  # noqa: E402
 from live.textnorm import is_simplified  # noqa: E402
-from live.transcribe.job import FileTranscription  # noqa: E402
+from live.session.filejob import FileTranscription  # noqa: E402
 
 SHARED_AUDIO = REPO.parent / "shared" / "audio"
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[a-z0-9']+")

@@ -57,7 +57,8 @@ def load(engine: str, model_dir: Path, threads: int | None):
 
 
 def run_once(audio: Path, engine, batch_s: float) -> dict:
-    from live.transcribe import BatchOptions, FileTranscription
+    from live.captions import BatchOptions
+    from live.session.filejob import FileTranscription
 
     job = FileTranscription(audio, engine, batching=BatchOptions(max_batch_s=batch_s))
     began = time.perf_counter()

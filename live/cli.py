@@ -225,9 +225,9 @@ def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, r
     settings.llm = {**settings.llm, **(llm or {})}
     LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.slides is not None:
-        from live.session import slides_context
+        from live.slides import slides_context
 
-        slides_context(settings)  # unreadable slides: one line now, not after the UI is up
+        slides_context(settings.slides)  # unreadable slides: one line now, not after the UI is up
     if settings.vocab is not None:
         from live.vocab import load_vocab
 

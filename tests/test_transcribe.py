@@ -17,11 +17,11 @@ import pytest
 
 from audio_helpers import DATA
 from live.errors import ConfigError, SessionError
+from live.session.filejob import FileTranscription
 from live.transcribe import (
     Batch,
     Batcher,
     BatchOptions,
-    FileTranscription,
     Progress,
     output_folder,
     transcribe_file,

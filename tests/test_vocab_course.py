@@ -1,4 +1,4 @@
-"""The course's vocabulary in a session (live.vocab.course): terms from --vocab and the slides, Whisper
+"""The course's vocabulary in a session (live.session.vocabulary): terms from --vocab and the slides, Whisper
 biased once its model has loaded, every final corrected before it is saved — through the live path
 (`live --input clip --vocab file`), with Whisper tiny.en on a clip espeak-ng speaks, with an engine that
 cannot be biased (SenseVoice's place) on real recognizer output, and on clips where no term is said."""
@@ -24,7 +24,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.session import build_session
 from live.vocab import VocabError, Vocabulary
-from live.vocab.course import CourseVocabulary, course_vocabulary
+from live.session.vocabulary import CourseVocabulary, course_vocabulary
 from wer_helpers import normalize, wer
 
 # tiny.en's own output for that passage without a vocabulary (real recognizer strings, as SenseVoice's
@@ -274,7 +274,7 @@ def test_slides_alone_correct_but_do_not_bias_whisper(tmp_path):
     """Biasing makes Whisper decode each final twice; only an explicit --vocab asks for that."""
     from slides_helpers import make_pptx
 
-    from live.vocab.course import CourseVocabulary
+    from live.session.vocabulary import CourseVocabulary
 
     deck = make_pptx(tmp_path / "deck.pptx")
 

@@ -150,10 +150,10 @@ def add_summarize_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
 def summarize_command(args: argparse.Namespace) -> int:
     """``live summarize`` from its parsed options (a bad option or deck raises a LiveError: one line)."""
     from live.config import load_settings
-    from live.session import slides_context
+    from live.slides import slides_context
 
     settings = load_settings({"slides": args.slides})
     settings.llm = {**settings.llm, **{key: getattr(args, flag) for flag, key in LLM_OPTIONS.items()
                                        if getattr(args, flag) is not None}}
     llm = LLMSettings.from_mapping(settings.llm)
-    return summarize_main(args.session, llm, context=slides_context(settings))
+    return summarize_main(args.session, llm, context=slides_context(settings.slides))

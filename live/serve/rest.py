@@ -28,7 +28,7 @@ from live.serve.limits import seconds_to_utc_midnight
 from live.serve.metrics import CONTENT_TYPE
 from live.serve.state import Server
 from live.textnorm import join_text
-from live.transcribe.job import FileTranscription
+from live.session.filejob import FileTranscription
 from live.transcript import to_srt, to_vtt
 from live.vad import VadOptions
 

@@ -1,6 +1,6 @@
 """The session core: one worker that never freezes, built the same way for every front end."""
 
-from live.session.builder import (Session, build_session, check_model, course_vocabulary, demo_clip, slides_context,
+from live.session.builder import (Session, build_session, check_model, course_vocabulary, demo_clip,
                                   source_factory)
 from live.events import (
     Bookmark,
@@ -21,5 +21,5 @@ __all__ = [
     "Bookmark", "EngineLoader", "EngineState", "Finished", "Marker", "Notice", "Pause", "Retry", "Session",
     "SessionStats", "Status", "StatusCallback", "Translation", "Worker", "build_session", "check_model", "course_vocabulary",
     "demo_clip",
-    "slides_context", "source_factory",
+    "source_factory",
 ]

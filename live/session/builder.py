@@ -9,7 +9,6 @@ Tests pass their own ``open_source`` or ``load_engine``.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from live.vad import VadOptions
 if TYPE_CHECKING:
     from live.notes import NotesService
     from live.translate import TranslateOptions, Translator
-    from live.vocab.course import CourseVocabulary
+    from live.session.vocabulary import CourseVocabulary
 
 log = logging.getLogger("live.session")
 
@@ -74,28 +73,6 @@ def check_model(settings: Settings) -> None:
         if settings.engine == "auto" and is_whisper_folder(folder):
             return  # auto runs a Whisper folder with Whisper
         check_sensevoice_folder(folder)
-
-
-def slides_context(settings: Settings) -> str | None:
-    """The slides as a block for the notes' system prompt (SlidesError in one line if unreadable)."""
-    if settings.slides is None:
-        return None
-    try:
-        stat = settings.slides.stat()
-        key = (settings.slides.resolve(), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = (settings.slides, 0, 0)  # load_slides says what is wrong with it
-    return _slides_block(*key)
-
-
-@functools.lru_cache(maxsize=4)
-def _slides_block(path: Path, mtime_ns: int, size: int) -> str:
-    # Keyed by mtime and size too: the CLI checks the deck before the UI, the notes read it after;
-    # a deck parsed once serves both, and an edited deck is parsed again.
-    from live.slides import slides_prompt_block
-    from live.vocab.course import read_deck
-
-    return slides_prompt_block(read_deck(path))
 
 
 def engine_loader(settings: Settings) -> EngineLoader:
@@ -218,12 +195,13 @@ class Session:
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
     from live.llm import LLMSettings, client_factory, resolve_api_key
     from live.notes import NotesKeeper, NotesService
+    from live.slides import slides_context
 
     llm = LLMSettings.from_mapping(settings.llm)
     if mode == "off" or (mode == "when-key" and not (resolve_api_key(llm) and llm.interval_minutes > 0)):
         return None
     # The slides are read on the notes' own thread, the first time a request needs them.
-    keeper = NotesKeeper(client_factory(llm), folder, llm, context=lambda: slides_context(settings))
+    keeper = NotesKeeper(client_factory(llm), folder, llm, context=lambda: slides_context(settings.slides))
     return NotesService(keeper, sink)
 
 
@@ -231,7 +209,7 @@ def course_vocabulary(settings: Settings) -> CourseVocabulary | None:
     """The terms of --vocab and --slides (VocabError or SlidesError in one line); None without either."""
     if settings.vocab is None and settings.slides is None:
         return None
-    from live.vocab.course import CourseVocabulary
+    from live.session.vocabulary import CourseVocabulary
 
     return CourseVocabulary.load(settings.vocab, settings.slides)
 

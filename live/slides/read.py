@@ -6,18 +6,16 @@ saying what to do, as for every other input.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from live.errors import InputError
-
-from live.slides.prompt import fit_slides_text, join_lines
-from live.slides.terms import find_terms
+from live.slides.deck import Deck, Slide
 
 log = logging.getLogger("live.slides")
 
@@ -29,32 +27,6 @@ TITLE_SIZE_RATIO = 1.15
 
 class SlidesError(InputError):
     """A --slides deck that is missing, of an unsupported format, encrypted, empty or damaged."""
-
-
-@dataclass(frozen=True)
-class Slide:
-    """One slide: its number in the deck (from 1), its title, its body text and the speaker notes."""
-
-    number: int
-    title: str
-    text: str
-    notes: str = ""
-
-
-@dataclass
-class Deck:
-    """A slide deck's text."""
-
-    path: Path
-    slides: list[Slide] = field(default_factory=list)
-
-    def as_context(self, max_chars: int = 12_000) -> str:
-        """The slides as ``Slide N: title`` blocks, at most ``max_chars`` long (see `fit_slides_text`)."""
-        return fit_slides_text(self.slides, max_chars)
-
-    def terms(self, limit: int = 40) -> list[str]:
-        """Technical terms of the deck, most widespread first (see `find_terms`)."""
-        return find_terms([join_lines(s.title, s.text, s.notes) for s in self.slides], limit)
 
 
 def load_slides(path: str | Path) -> Deck:
@@ -226,3 +198,25 @@ def _drop_boilerplate(slides: list[Slide]) -> list[Slide]:
 
     return [Slide(s.number, s.title, "\n".join(l for l in s.text.splitlines() if keep(l)), s.notes) for s in slides]
 
+
+
+def read_deck(path: Path) -> Deck:
+    """The deck at ``path``, parsed once per version of the file however many parts of a session need it
+    (the notes, the vocabulary, the CLI's check before the UI); SlidesError in one line."""
+    return deck_version(*version(path))
+
+
+def version(path: Path) -> tuple[Path, int, int]:
+    """What tells one version of a file from another: its resolved path, mtime and size."""
+    path = Path(path).expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return path, 0, 0  # load_slides says what is wrong with it
+    return path.resolve(), stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def deck_version(path: Path, mtime_ns: int, size: int) -> Deck:
+    """The deck of one version of a file (see ``version``), parsed once."""
+    return load_slides(path)

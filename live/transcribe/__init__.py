@@ -11,7 +11,6 @@ from live.transcribe.job import (
     FORMATS,
     OUTPUT_FILES,
     FileResult,
-    FileTranscription,
     check_input,
     output_folder,
     to_markdown,
@@ -20,7 +19,7 @@ from live.transcribe.job import (
 from live.transcribe.progress import Progress
 
 __all__ = [
-    "Batch", "BatchOptions", "Batcher", "DEFAULT_FORMATS", "FORMATS", "FileResult", "FileTranscription",
+    "Batch", "BatchOptions", "Batcher", "DEFAULT_FORMATS", "FORMATS", "FileResult",
     "OUTPUT_FILES", "Progress", "add_transcribe_parser", "check_input", "main", "output_folder",
     "parse_formats", "to_markdown", "transcribe_file", "transcribe_main",
 ]

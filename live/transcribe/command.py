@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, TextIO
 from live.asr.base import Engine
 from live.captions import BatchOptions
 from live.errors import ConfigError, InputError, LiveError
-from live.transcribe.job import DEFAULT_FORMATS, FORMATS, FileResult, check_input, output_folder, transcribe_file
+from live.transcribe.notes import FileNotes
+from live.transcribe.job import DEFAULT_FORMATS, FORMATS, check_input, output_folder, transcribe_file
 from live.transcribe.progress import Progress, _HeldWarnings
 from live.transcript import TRANSCRIPT
 from live.timefmt import mmss
@@ -23,11 +24,8 @@ from live.vad import VadOptions
 
 if TYPE_CHECKING:
     from live.config import Settings
-    from live.llm import LLMClient, LLMSettings
     from live.translate import Translator
-    from live.vocab.course import CourseVocabulary
-
-SLIDES_CONTEXT_CHARS = 12_000
+    from live.session.vocabulary import CourseVocabulary
 
 # --- the command ----------------------------------------------------------------------------------
 
@@ -93,16 +91,6 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 SETTING_KEYS = ("engine", "backend", "model", "language", "script", "compute", "threads", "vocab", "translate")
 
 
-@dataclass
-class _Notes:
-    """What --summarize needs: the LLM client and the slides' prompt block (None: no notes)."""
-
-    client: LLMClient | None = None
-    settings: LLMSettings | None = None
-    context: str | None = None
-    problem: str | None = None  # why notes cannot be written (said once, up front)
-
-
 def transcribe_main(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run ``live transcribe`` from parsed arguments; 0 when every file succeeded, 1 when one
     failed, 2 for a usage error (bad flag, slides that cannot be read, no model)."""
@@ -129,7 +117,7 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
     batching = BatchOptions(max_batch_s=args.batch_s)
     vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
                      max_segment_s=settings.max_segment_s)
-    notes = _prepare_notes(args, settings, progress) if args.summarize else None
+    notes = FileNotes.prepare(args.slides, settings, progress) if args.summarize else None
     if getattr(args, "server", None) and (settings.vocab is not None or settings.translate is not None):
         raise ConfigError("--vocab and --translate work on this machine's transcription, not yet through "
                           "--server: leave --server out to use them")
@@ -156,7 +144,7 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
         return 1
 
     if getattr(args, "server", None):  # on a `live serve`, through its OpenAI-shaped endpoint
-        from live.serve.rest_client import run_remote
+        from live.transcribe.remote import run_remote
 
         return run_remote(args, paths, formats, settings.language, notes, progress, out) or (1 if failed else 0)
     held = _HeldWarnings(progress.message)
@@ -177,7 +165,8 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
                 failed += 1
     finally:
         logger.removeHandler(held)
-        _close_client(notes)
+        if notes is not None:
+            notes.close()
     if notes is not None and notes.problem:
         progress.message(f"live: no notes were written: {notes.problem}")
         failed = failed or len(paths)
@@ -185,7 +174,7 @@ def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
 
 
 def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tuple[str, ...], settings: Settings,
-              vad: VadOptions, batching: BatchOptions, notes: _Notes | None, progress: Progress,
+              vad: VadOptions, batching: BatchOptions, notes: FileNotes | None, progress: Progress,
               held: _HeldWarnings, out: TextIO, language_help: _LanguageHelp) -> bool:
     """Transcribe one file, say how it went in one line; True when it fully succeeded."""
     vocabulary = language_help.vocabulary
@@ -212,8 +201,8 @@ def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tu
         result.error = (f"{held.held[0]} (the file is truncated or damaged); {folder} holds the transcript "
                         "of the part before")
     ok = result.error is None
-    if notes is not None and notes.client is not None:
-        ok = _summarize(result, notes, progress) and ok
+    if notes is not None:
+        ok = notes.summarize(result, progress) and ok
     if "jsonl" not in formats:
         (folder / TRANSCRIPT).unlink(missing_ok=True)
     if result.error:
@@ -237,7 +226,7 @@ class _LanguageHelp:
 
     @classmethod
     def prepare(cls, settings: Settings, slides: Path | None, progress: Progress) -> _LanguageHelp:
-        from live.vocab.course import CourseVocabulary
+        from live.session.vocabulary import CourseVocabulary
 
         vocabulary = CourseVocabulary.load(settings.vocab, slides)  # a bad file: one line, before the model loads
         if settings.translate is not None:
@@ -268,59 +257,6 @@ def _load_engine(settings: Settings, progress: Progress) -> tuple[Engine, str]:
     return load_engine(settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
                        backend=settings.backend, language=settings.language,
                        on_status=lambda text: progress.message(f"live: {text}"))
-
-
-def _prepare_notes(args: argparse.Namespace, settings: Settings, progress: Progress) -> _Notes:
-    """Read the slides (a bad deck stops the command: it is a usage error) and find the API key (a
-    missing key is said once; the transcripts are still written)."""
-    from live.llm import LLMClient, LLMError, LLMSettings, key_hint, resolve_api_key
-
-    notes = _Notes()
-    if args.slides is not None:
-        from live.slides import slides_prompt_block
-        from live.vocab.course import read_deck
-
-        deck = read_deck(args.slides)  # parsed once for the notes and the vocabulary
-        notes.context = slides_prompt_block(deck, SLIDES_CONTEXT_CHARS)
-        progress.message(f"live: slides: {len(deck.slides)} from {args.slides}")
-    llm_settings = LLMSettings.from_mapping(settings.llm)
-    try:
-        key = resolve_api_key(llm_settings)
-    except LLMError as exc:
-        key, notes.problem = None, str(exc)
-    else:
-        if key is None:
-            notes.problem = key_hint(llm_settings)
-    if notes.problem:
-        progress.message(f"live: --summarize: {notes.problem}; transcribing without notes")
-        return notes
-    notes.settings = llm_settings
-    notes.client = LLMClient(llm_settings, key)
-    return notes
-
-
-def _summarize(result: FileResult, notes: _Notes, progress: Progress) -> bool:
-    from live.notes import summarize_session
-
-    assert result.folder is not None and notes.client is not None and notes.settings is not None
-    if not result.captions:
-        progress.message(f"live: {result.path.name}: no speech, so no notes")
-        return True
-    try:
-        result.notes = summarize_session(
-            result.folder, notes.client, notes.settings,
-            on_progress=lambda text: progress.message(f"live: {result.path.name}: notes: {text}"),
-            context=notes.context,
-        )
-    except LiveError as exc:
-        progress.message(f"live: error: {result.path}: notes not written: {exc}")
-        return False
-    return True
-
-
-def _close_client(notes: _Notes | None) -> None:
-    if notes is not None and notes.client is not None:
-        notes.client.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,17 +1,11 @@
-"""One recording through the session core, as fast as it decodes: the same worker, VAD and captioner as
-live captions, with a file source, partials off and closed segments merged into decode batches of up to
-~30 s (``live.captions.BatchOptions``): SenseVoice costs ~0.6 s a call however short the audio, and its
-real-time factor falls from 0.33 at 2 s to 0.12 at 30 s. A batch decodes to one caption spanning its
-segments; the subtitle renderer splits it into cues.
-"""
+"""One recording into one folder: the session core's file job (``live.session.filejob``) writes the
+transcript, this module the formats asked for, and says what became of the file (``FileResult``)."""
 
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +13,11 @@ from typing import TYPE_CHECKING
 
 from live import __version__
 from live.asr.base import Engine
-from live.audio import FileSource, check_media_path, media_duration
-from live.captions import BatchOptions, Caption, CaptionOptions
+from live.audio import check_media_path, media_duration
+from live.captions import BatchOptions, Caption
 from live.errors import LiveError, SessionError
 from live.files import atomic_write
-from live.events import Finished, Status
-from live.session.hooks import WorkerHooks
-from live.session.worker import Worker
+from live.session.filejob import FileTranscription
 from live.timefmt import hms, mmss
 from live.transcript import TRANSCRIPT, SessionWriter, read_entries
 from live.vad import VadOptions
@@ -37,111 +29,9 @@ FORMATS = ("txt", "srt", "vtt", "jsonl", "md")
 DEFAULT_FORMATS = ("txt", "srt", "vtt", "jsonl")  # what a live session leaves
 OUTPUT_FILES = {"txt": "transcript.txt", "srt": "transcript.srt", "vtt": "transcript.vtt",
                 "jsonl": TRANSCRIPT, "md": "transcript.md"}
-READ_BLOCK_S = 1.0
 # A file whose audio ends this much before its stated length was cut short (AAC priming and
 # rounding account for a few tens of milliseconds; a truncated download for much more).
 TRUNCATION_TOLERANCE = (2.0, 0.03)  # seconds, or this share of the length, whichever is more
-
-
-
-# --- one file -------------------------------------------------------------------------------------
-
-
-class FileTranscription:
-    """One file through the session core; iterating yields its final captions in order.
-
-    The file streams through in blocks, so an hour-long lecture never sits in memory whole. With a
-    ``writer`` each final is on disk before it is yielded. Figures for the report (audio length,
-    decode time, batches) are filled in as it runs. A decode that fails raises LiveError at the end.
-    ``revise`` corrects each final before it is saved (the vocabulary); a ``translator`` gets each
-    final, and the worker awaits its translations before closing the folder.
-    """
-
-    def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
-                 batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
-                 writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None,
-                 script: str | None = None, revise: Callable[[Caption], Caption] | None = None,
-                 translator: Translator | None = None) -> None:
-        self.path = Path(path)
-        self.engine = engine
-        self.language = language
-        self.script = script
-        self.vad = vad or VadOptions()
-        self.batching = batching or BatchOptions()
-        self.on_progress = on_progress
-        self.on_notice = on_notice
-        self.writer = writer
-        self.revise = revise
-        self.translator = translator
-        self.audio_s = 0.0
-        self.decode_s = 0.0
-        self.batches = 0
-        self.segments = 0
-        self._source: FileSource | None = None
-
-    def open(self) -> None:
-        """Open the file and decode its first block: InputError now for a file FFmpeg cannot read or
-        that has no audio (iterating opens it too)."""
-        if self._source is None:
-            source = FileSource(self.path, realtime=False, block_seconds=READ_BLOCK_S)
-            source.start()
-            self._source = source
-
-    def close(self) -> None:
-        source, self._source = self._source, None
-        if source is not None:
-            source.stop()
-
-    def __iter__(self) -> Iterator[Caption]:
-        self.open()
-        source, self._source = self._source, None
-        assert source is not None
-        events: queue.SimpleQueue[object] = queue.SimpleQueue()
-        engine = self.engine
-        translator = self.translator
-
-        def emit(event: object) -> None:
-            if translator is not None and isinstance(event, Caption):
-                translator.add(event)  # on the worker's side, so the last finals are in before it settles
-            events.put(event)
-
-        worker = Worker(
-            lambda: source, lambda _status: (engine, ""), emit, writer=self.writer, vad=self.vad,
-            captions=CaptionOptions(partials=False, speculate_ms=0, script=self.script), batching=self.batching,
-            language=self.language, stop_on_failure=True,
-            hooks=WorkerHooks(self.revise, translator.settle if translator is not None else None),
-        )
-        if translator is not None:
-            translator.connect(worker.hooks.append, notify=events.put)
-        thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
-        thread.start()
-        finished: Finished | None = None
-        try:
-            while finished is None:
-                event = events.get()
-                if isinstance(event, Caption):
-                    if event.kind == "final" and self.on_progress is not None:
-                        self.on_progress(event.end)  # each batch done is progress, however fast
-                    if event.kind == "final" and event.text.strip():
-                        yield event
-                elif isinstance(event, Status):
-                    if self.on_progress is not None:
-                        self.on_progress(event.clock)
-                elif isinstance(event, Finished):
-                    finished = event
-                elif self.on_notice is not None and getattr(event, "level", "") in ("warning", "error"):
-                    self.on_notice(event.message)  # type: ignore[attr-defined]
-        finally:
-            worker.stop()  # the consumer stopped early (or the session ended): let the worker finish
-            thread.join()
-            self.audio_s = worker.segmenter.clock
-            self.decode_s = worker.stats.decode_s
-            self.batches = worker.captioner.final_decodes
-            self.segments = worker.captioner.segments
-        if self.on_progress is not None:
-            self.on_progress(self.audio_s)
-        if finished.error:
-            raise LiveError(finished.error)
 
 
 @dataclass
@@ -197,7 +87,8 @@ def check_input(path: Path) -> None:
     check_media_path(path, flag=None)
 
 
-def _writer(folder: Path, meta: dict) -> SessionWriter:
+def open_writer(folder: Path, meta: dict) -> SessionWriter:
+    """The output folder's writer, an earlier run's transcript gone (SessionError in one line)."""
     if folder.exists() and not folder.is_dir():
         raise SessionError(f"cannot write {folder}: a file of that name is in the way; pass -o DIR")
     # The writer appends: an earlier run's lines must go. Where that fails, so does the writer below,
@@ -254,7 +145,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     }
     job.open()  # an unreadable file fails here, before its folder is made
     try:
-        writer = _writer(folder, meta)
+        writer = open_writer(folder, meta)
     except LiveError:
         job.close()
         raise

@@ -17,7 +17,9 @@ from live.captions import Caption
 from live.errors import ConfigError, LiveError
 from live.files import atomic_write
 from live.timefmt import mmss
-from live.transcribe.job import OUTPUT_FILES, FileResult, _writer, to_markdown
+from live.transcript import TRANSCRIPT
+from live.transcribe.job import OUTPUT_FILES, FileResult, open_writer, output_folder, to_markdown
+from live.transcribe.notes import FileNotes
 from live.transcribe.progress import Progress
 
 TIMEOUT_S = 3600.0  # an hour-long lecture is decoded in one request
@@ -74,7 +76,7 @@ def _one(client, url: str, path: Path, folder: Path, formats: Sequence[str], lan
                       emitted=float(s.end), index=i) for i, s in enumerate(segments)]
     meta = {"live_version": __version__, "started": datetime.now().isoformat(timespec="seconds"),
             "input": str(path.resolve()), "server": url, "language": language}
-    writer = _writer(folder, meta)
+    writer = open_writer(folder, meta)
     for caption in finals:
         writer.add_final(caption)
     writer.close()
@@ -89,13 +91,10 @@ def _one(client, url: str, path: Path, folder: Path, formats: Sequence[str], lan
     return result
 
 
-def run_remote(args, paths: list[Path], formats: tuple[str, ...], language: str, notes, progress: Progress,
+def run_remote(args, paths: list[Path], formats: tuple[str, ...], language: str, notes: FileNotes | None, progress: Progress,
                out: TextIO) -> int:
     """``live transcribe --server``'s body: the files through the server, the notes (if asked) written here."""
     from live.session.remote import server_api_key
-    from live.transcribe.command import _close_client, _summarize
-    from live.transcribe.job import output_folder
-    from live.transcript import TRANSCRIPT
 
     taken: set[Path] = set()
     folders = []
@@ -108,8 +107,8 @@ def run_remote(args, paths: list[Path], formats: tuple[str, ...], language: str,
                                     language=language, progress=progress)
         for result in results:
             ok = result.error is None
-            if ok and notes is not None and notes.client is not None:
-                ok = _summarize(result, notes, progress)
+            if ok and notes is not None:
+                ok = notes.summarize(result, progress)
             if "jsonl" not in formats and result.folder is not None:
                 (result.folder / TRANSCRIPT).unlink(missing_ok=True)
             if result.error:
@@ -120,7 +119,8 @@ def run_remote(args, paths: list[Path], formats: tuple[str, ...], language: str,
                 print(result.folder, file=out, flush=True)
             failed += not ok
     finally:
-        _close_client(notes)
+        if notes is not None:
+            notes.close()
     return 1 if failed else 0
 
 

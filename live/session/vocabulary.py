@@ -12,12 +12,11 @@ is loaded, and applied to each final before the final is saved.
     worker = Worker(..., revise=course.revise)  # each final corrected before it is written
 
 The terms of a file win over the slides' (spelling and weight). A deck is parsed once per version of the
-file (``read_deck``), however many parts of the session need it.
+file (``live.slides.read_deck``), however many parts of the session need it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -28,32 +27,14 @@ from live.errors import LiveError
 from live.vocab.bias import whisper_bias
 from live.vocab.correct import Corrector, CorrectorOptions
 from live.vocab.terms import Vocabulary, load_vocab
+from live.slides import read_deck
 
 if TYPE_CHECKING:
     from live.session.loading import EngineLoader
-    from live.slides import Deck
 
-log = logging.getLogger("live.vocab")
+log = logging.getLogger("live.session.vocabulary")
 
 SLIDES_SOURCE = "slides"
-
-
-def read_deck(path: Path) -> Deck:
-    """The deck at ``path``, parsed once per version of the file (SlidesError in one line)."""
-    path = Path(path).expanduser()
-    try:
-        stat = path.stat()
-        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = (path, 0, 0)  # load_slides says what is wrong with it
-    return _deck(*key)
-
-
-@functools.lru_cache(maxsize=4)
-def _deck(path: Path, mtime_ns: int, size: int) -> Deck:
-    from live.slides import load_slides
-
-    return load_slides(path)
 
 
 def course_vocabulary(vocab: Path | None = None, slides: Path | None = None) -> Vocabulary | None:
