@@ -74,7 +74,7 @@ CODE_SWITCHED = "he must be home now for the light is on他一定在家因为灯
 @pytest.mark.parametrize("text", [LECTURE, CODE_SWITCHED, "我们今天讲 Fourier transform 和 Laplace transform 的关系。",
                                   "版本号是3.5，温度是36.5度，我们把参数设为0.001然后再看结果会怎么样呢好不好"])
 def test_chinese_cues_follow_the_sixteen_character_standard_and_break_sensibly(text):
-    from live.subtitles import CJK_LINE, columns, split_cues
+    from live.transcript.cues import CJK_LINE, columns, split_cues
 
     found = split_cues(text)
     lines = [line for cue in found for line in cue]
@@ -91,7 +91,7 @@ def test_chinese_cues_follow_the_sixteen_character_standard_and_break_sensibly(t
 
 
 def test_two_line_cues_are_balanced_and_latin_lines_stay_within_42():
-    from live.subtitles import split_cues
+    from live.transcript.cues import split_cues
 
     (cue,) = split_cues("And so my fellow Americans, ask not what your country can do for you")
     assert cue == ["And so my fellow Americans,", "ask not what your country can do for you"]

@@ -18,7 +18,7 @@ from live.session import Notice, Translation
 from live.captions import Caption
 from live.language import check_target
 from live.translate import Glossary, Pending, TranslateOptions, TranslationQueue, Translator
-from live.translate.files import render_translations, translated_finals
+from live.transcript import render_translations, translated_finals
 from live.translate.prompt import messages, parse_answer, target_name
 from translate_helpers import KEY, asked, final, translating
 

@@ -166,7 +166,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
         if fmt not in formats and fmt != "jsonl":  # jsonl may still feed the notes; dropped by the caller
             (folder / name).unlink(missing_ok=True)
     if translator is not None:
-        from live.translate.files import translation_files
+        from live.transcript import translation_files
 
         for fmt, translated in zip(("srt", "vtt"), translation_files(folder, translator.target)):
             if fmt not in formats:

@@ -3,7 +3,8 @@ saved as its own line in transcript.jsonl and rendered into ``transcript.LANG.sr
 
 ``queue`` is the batching policy (no thread, no clock), ``prompt`` what a request says and how its
 answer is read (the glossary that keeps the course's terms consistent), ``service`` the thread that
-sends the requests, ``files`` the translated subtitles. ``translator_for`` builds one from settings.
+sends the requests; the translated subtitles are the transcript's (``live.transcript.render``).
+``translator_for`` builds one from settings.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""The session folder: what stays on disk after class.
+"""The session folder as it is written: what stays on disk after class.
 
 ``transcript.jsonl`` is the source of truth: each final is appended, flushed and fsynced the moment it
 is final, before it is shown. ``audio.wav`` is appended as it arrives and its header is patched after
-every write, so a process killed mid-write leaves a readable file. ``transcript.txt``, ``.srt`` and
-``.vtt`` are rendered from the JSONL on close (and by ``render_all`` for a session that crashed), and
-``transcript.LANG.srt``/``.vtt`` from its translation lines (``live.translate.files``).
+every write, so a process killed mid-write leaves a readable file. The text and subtitle files are
+rendered from the JSONL on close (``live.transcript.render``).
 
 A write that fails (full disk, folder removed) never stops the captions: the error is kept in
 ``SessionWriter.error`` for the UI to show, finals stay in memory, and later writes are retried.
@@ -16,7 +15,6 @@ import json
 import logging
 import os
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,14 +24,11 @@ import numpy as np
 from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.errors import SessionError
-from live.files import atomic_write, read_jsonl
-from live.subtitles import columns, split_cues
-from live.timefmt import hms
+from live.files import read_jsonl
+from live.transcript.render import render_all
+from live.transcript.schema import AUDIO, TRANSCRIPT
 
 log = logging.getLogger("live.transcript")
-
-TRANSCRIPT = "transcript.jsonl"
-AUDIO = "audio.wav"
 
 
 def new_session_dir(root: Path, now: datetime | None = None) -> Path:
@@ -256,58 +251,6 @@ class SessionWriter:
             self._fail("render", exc if isinstance(exc, OSError) else OSError(str(exc)))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Rendering the transcript into text and subtitle formats
-
-
-def read_entries(folder: Path) -> tuple[list[Caption], list[dict]]:
-    """Finals and bookmarks from a session's JSONL, skipping a torn last line."""
-    finals: list[Caption] = []
-    marks: list[dict] = []
-    for obj in read_jsonl(folder / TRANSCRIPT):
-        if obj.get("type") == "final":
-            finals.append(Caption.from_json(obj))
-        elif obj.get("type") == "bookmark" or (obj.get("type") == "marker" and obj.get("kind") == "gap"):
-            marks.append(obj)
-    return finals, marks
-
-
-def _stamp(seconds: float, sep: str) -> str:
-    ms = int(round(seconds * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
-def cues(finals: Iterable[Caption]) -> list[tuple[float, float, str]]:
-    """Split finals into subtitle cues of at most two lines (live.subtitles: 42 characters a line for
-    Latin text, 16 for Chinese), timed in proportion to their text."""
-    out: list[tuple[float, float, str]] = []
-    for cap in finals:
-        blocks = ["\n".join(lines) for lines in split_cues(cap.text)]
-        if not blocks:
-            continue
-        total = sum(columns(b) for b in blocks)
-        t = cap.start
-        for block in blocks:
-            dur = (cap.end - cap.start) * columns(block) / total
-            out.append((t, t + dur, block))
-            t += dur
-    return out
-
-
-def to_srt(finals: Iterable[Caption]) -> str:
-    return "".join(
-        f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n" for i, (a, b, text) in enumerate(cues(finals), 1)
-    )
-
-
-def to_vtt(finals: Iterable[Caption]) -> str:
-    body = "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
-    return "WEBVTT\n\n" + body
-
-
 def _drop_torn_line(fd: int, path: Path) -> int:
     """Cut a last line that a crash left without its newline (it was never shown: a line is shown
     only once it is durable); returns the size the file keeps."""
@@ -319,29 +262,3 @@ def _drop_torn_line(fd: int, path: Path) -> int:
     os.ftruncate(fd, keep)
     log.warning("%s: dropped a last line torn by a crash (%d bytes)", path, size - keep)
     return keep
-
-
-def _mark_line(m: dict) -> str:
-    if m.get("type") == "bookmark":
-        return f"[{hms(m['at'])}] ★ bookmark {m.get('note', '')}".rstrip()
-    return f"[{hms(m['at'])}] ⏭ {m.get('note') or 'continued'}"
-
-
-def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
-    rows = [(c.start, f"[{hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
-    rows += [(b["at"], _mark_line(b)) for b in bookmarks]
-    return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
-
-
-def render_all(folder: Path) -> None:
-    """(Re)write transcript.txt/.srt/.vtt from transcript.jsonl, e.g. after a crash."""
-    finals, marks = read_entries(folder)
-    for name, text in (
-        ("transcript.txt", to_txt(finals, marks)),
-        ("transcript.srt", to_srt(finals)),
-        ("transcript.vtt", to_vtt(finals)),
-    ):
-        atomic_write(folder / name, text, durable=False)
-    from live.translate.files import render_translations
-
-    render_translations(folder)  # transcript.LANG.srt/.vtt from the translation lines, if any

@@ -1,0 +1,114 @@
+"""The transcript rendered from ``transcript.jsonl``: text, SRT and VTT (cues of at most two lines: see
+``live.transcript.cues``), and ``transcript.LANG.srt``/``.vtt`` from its translation lines, each translation
+timed as its final and split into cues the way the originals are (a final with no translation has no cue
+in the translated files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from live.captions import Caption
+from live.files import atomic_write, read_jsonl
+from live.timefmt import hms
+from live.transcript.cues import columns, split_cues
+from live.transcript.schema import TRANSCRIPT, read_entries
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def cues(finals: Iterable[Caption]) -> list[tuple[float, float, str]]:
+    """Split finals into subtitle cues of at most two lines (live.transcript.cues: 42 characters a line for
+    Latin text, 16 for Chinese), timed in proportion to their text."""
+    out: list[tuple[float, float, str]] = []
+    for cap in finals:
+        blocks = ["\n".join(lines) for lines in split_cues(cap.text)]
+        if not blocks:
+            continue
+        total = sum(columns(b) for b in blocks)
+        t = cap.start
+        for block in blocks:
+            dur = (cap.end - cap.start) * columns(block) / total
+            out.append((t, t + dur, block))
+            t += dur
+    return out
+
+
+def to_srt(finals: Iterable[Caption]) -> str:
+    return "".join(
+        f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n" for i, (a, b, text) in enumerate(cues(finals), 1)
+    )
+
+
+def to_vtt(finals: Iterable[Caption]) -> str:
+    body = "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
+    return "WEBVTT\n\n" + body
+
+
+def _mark_line(m: dict) -> str:
+    if m.get("type") == "bookmark":
+        return f"[{hms(m['at'])}] ★ bookmark {m.get('note', '')}".rstrip()
+    return f"[{hms(m['at'])}] ⏭ {m.get('note') or 'continued'}"
+
+
+def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
+    rows = [(c.start, f"[{hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
+    rows += [(b["at"], _mark_line(b)) for b in bookmarks]
+    return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
+
+
+def render_all(folder: Path) -> None:
+    """(Re)write transcript.txt/.srt/.vtt from transcript.jsonl, e.g. after a crash."""
+    finals, marks = read_entries(folder)
+    for name, text in (
+        ("transcript.txt", to_txt(finals, marks)),
+        ("transcript.srt", to_srt(finals)),
+        ("transcript.vtt", to_vtt(finals)),
+    ):
+        atomic_write(folder / name, text, durable=False)
+    render_translations(folder)  # transcript.LANG.srt/.vtt from the translation lines, if any
+
+
+def translated_finals(entries: Iterable[dict]) -> dict[str, list[Caption]]:
+    """For each language: its finals with the translated text, in the order of the finals."""
+    finals: dict[int, Caption] = {}
+    order: list[int] = []
+    texts: dict[str, dict[int, str]] = {}
+    for obj in entries:
+        try:
+            if obj.get("type") == "final":
+                index = int(obj.get("index", 0))
+                if index not in finals:
+                    order.append(index)
+                finals[index] = Caption.from_json(obj)
+            elif obj.get("type") == "translation" and str(obj.get("text") or "").strip():
+                texts.setdefault(str(obj["lang"]), {})[int(obj["index"])] = str(obj["text"]).strip()
+        except (KeyError, TypeError, ValueError):
+            continue
+    return {lang: [replace(finals[i], text=by_index[i]) for i in order if i in by_index]
+            for lang, by_index in texts.items()}
+
+
+def translation_files(folder: Path, lang: str) -> tuple[Path, Path]:
+    return folder / f"transcript.{lang}.srt", folder / f"transcript.{lang}.vtt"
+
+
+def render_translations(folder: Path) -> list[Path]:
+    """Write the translated subtitle files of every language in ``folder``'s transcript; the paths written."""
+    written: list[Path] = []
+    for lang, finals in translated_finals(read_jsonl(folder / TRANSCRIPT)).items():
+        if not lang.replace("-", "").isalnum():  # it names a file: never a path
+            continue
+        srt, vtt = translation_files(folder, lang)
+        atomic_write(srt, to_srt(finals), durable=False)
+        atomic_write(vtt, to_vtt(finals), durable=False)
+        written += [srt, vtt]
+    return written
