@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown backends {sorted(unknown)}; choose from {','.join(BACKENDS)}")
     if any(b.startswith("onnx") for b in backends):
         # Export/quantize now (once, cached), so no worker's load time includes it.
-        from live.asr.onnx_cache import ensure_onnx
+        from live.models.onnx_cache import ensure_onnx
 
         for backend in backends:
             if backend.startswith("onnx"):

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from asr_speed import speech  # noqa: E402  (real speech from ../shared, cut to length)
-from live.asr.onnx_build import _quantize  # noqa: E402
-from live.asr.onnx_cache import FP32_NAME, INT8_NAME, Quantization  # noqa: E402
+from live.models.onnx_build import _quantize  # noqa: E402
+from live.models.onnx_cache import FP32_NAME, INT8_NAME, Quantization  # noqa: E402
 from live.asr.onnx_engine import WITH_ITN, _language_id, open_session  # noqa: E402
 
 

@@ -37,7 +37,7 @@ def onnx_cached(model_dir: Path) -> bool:
 
     The check is ensure_onnx's own (its manifest of source and output hashes), asked ahead of time.
     """
-    from live.asr.onnx_cache import cached_onnx
+    from live.models.onnx_cache import cached_onnx
 
     return cached_onnx(model_dir, quantize=True, cache_dir=model_dir / "onnx") is not None
 

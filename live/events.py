@@ -7,8 +7,11 @@ notes requests report ``live.notes.NotesEvent``. Everything else is here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+StatusCallback = Callable[[str], None]  # a line of progress (a model loading, a build step) for the status bar
 
 
 @dataclass(frozen=True)

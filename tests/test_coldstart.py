@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import clip
-from live.asr.onnx_cache import cached_onnx
+from live.models.onnx_cache import cached_onnx
 from live.captions import Caption
 from live.config import Settings
 from live.session import EngineState, Finished, Notice, build_session

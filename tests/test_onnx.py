@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.asr import onnx_cache
+from live.models import onnx_cache
 from live.asr.base import Transcription
 from live.asr.frontend import Frontend, apply_lfr, load_cmvn
-from live.asr.onnx_cache import FP32_NAME, INT8_NAME, MANIFEST, ensure_onnx, sha256_file
+from live.models.onnx_cache import FP32_NAME, INT8_NAME, MANIFEST, ensure_onnx, sha256_file
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads
 
@@ -368,7 +368,7 @@ def test_speed_benchmark_prints_its_tables(onnx_tiny, shared_audio):
 def test_int8_is_byte_for_byte_what_quantize_dynamic_writes(onnx_tiny, tmp_path, settings):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from live.asr.onnx_build import _quantize
+    from live.models.onnx_build import _quantize
 
     fp32 = onnx_tiny / "onnx" / FP32_NAME
     (tmp_path / "ours").mkdir()
@@ -384,7 +384,7 @@ def test_quantize_weight_matches_onnxruntimes_per_channel_rounding():
     from onnx import TensorProto
     from onnxruntime.quantization.quant_utils import quantize_data
 
-    from live.asr.onnx_quant import WeightQuant, quantize_weight
+    from live.models.onnx_quant import WeightQuant, quantize_weight
 
     rng = np.random.default_rng(1)
     weights = rng.standard_normal((37, 6)).astype(np.float32)
@@ -444,7 +444,7 @@ def test_the_export_is_torchs_own_graph_with_the_same_weights(onnx_tiny_source, 
     from funasr import AutoModel
     from onnx import numpy_helper
 
-    from live.asr.onnx_build import OPSET
+    from live.models.onnx_build import OPSET
 
     auto = AutoModel(model=str(onnx_tiny_source), device="cpu", ncpu=1, disable_update=True, disable_pbar=True)
     model = auto.model.export(max_seq_len=512, device="cpu")
@@ -467,7 +467,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_by_the_export(onnx_tiny_sourc
     from asr_helpers import damage_checkpoint
     from funasr import AutoModel
 
-    from live.asr.onnx_export import ExportError, load_weights_mapped
+    from live.models.onnx_export import ExportError, load_weights_mapped
 
     broken = damage_checkpoint(onnx_tiny_source, tmp_path / "sv-missing", "missing")
     auto = AutoModel(model=str(onnx_tiny_source), device="cpu", ncpu=1, disable_update=True, disable_pbar=True)

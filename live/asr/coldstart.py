@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from live.asr.base import Engine
-from live.asr.onnx_cache import cached_onnx, child_command, choose_out_dir
 from live.errors import ModelError
+from live.events import StatusCallback
 from live.models import cpu_threads
+from live.models.onnx_cache import cached_onnx, child_command, choose_out_dir
 
 log = logging.getLogger("live.asr.coldstart")
 
-StatusCallback = Callable[[str], None]
 BUILD_LOG = "build.log"
 # The build gets one core, at a lower priority, and the quick engine the others: on two cores an
 # export sharing both with Whisper made its first decode 13x slower (OpenMP threads wait for each

@@ -15,11 +15,16 @@ from pathlib import Path
 
 from live.asr.base import BACKENDS, ENGINES, Engine
 from live.errors import ConfigError, ModelError
-from live.models import DEFAULT_SENSEVOICE, DownloadError, is_whisper_folder, resolve_sensevoice
+from live.events import StatusCallback
+from live.models import (
+    DEFAULT_SENSEVOICE,
+    DownloadError,
+    is_whisper_folder,
+    resolve_sensevoice,
+)
 
 log = logging.getLogger("live.asr.loader")
 
-StatusCallback = Callable[[str], None]
 Loader = Callable[[StatusCallback], "tuple[Engine, str]"]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from live.asr.base import Transcription
 from live.language import LANGUAGES
 from live.asr.frontend import Frontend
-from live.asr.onnx_cache import StatusCallback, ensure_onnx
+from live.models.onnx_cache import StatusCallback, ensure_onnx
 from live.asr.tags import parse_rich
 from live.errors import ConfigError, ModelError
 from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files

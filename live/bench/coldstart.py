@@ -39,7 +39,7 @@ def _stop_builds(folder: Path) -> None:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "live.asr.onnx_build" in cmdline and str(folder) in cmdline:
+        if "live.models.onnx_build" in cmdline and str(folder) in cmdline:
             try:
                 os.killpg(int(proc.name), signal.SIGKILL)
             except OSError:

@@ -102,7 +102,7 @@ def prepare(engine: str, model: str | None, backend: str, *, out: TextIO, err: T
         note = "" if backend == "torch" else " (install the onnx extra for the faster ONNX engine)"
         print(f"ready: {folder}{note}", file=out)
         return 0
-    from live.asr.onnx_cache import cached_onnx, ensure_onnx
+    from live.models.onnx_cache import cached_onnx, ensure_onnx
 
     found = cached_onnx(folder)
     if found is None:

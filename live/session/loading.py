@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from live.errors import LiveError
+from live.events import StatusCallback
 
 if TYPE_CHECKING:
     from live.asr.base import Engine
 
 log = logging.getLogger("live.session")
 
-StatusCallback = Callable[[str], None]
 # A loader returns (engine, reason), or (engine, reason, then): a quick engine now and the loader of
 # the one that replaces it (SenseVoice's ONNX build finishing in the background).
 EngineLoader = Callable[[StatusCallback], "tuple[Engine, str] | tuple[Engine, str, EngineLoader]"]

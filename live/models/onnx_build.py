@@ -1,6 +1,6 @@
 """The ONNX cache's build steps, run in a child process by `onnx_cache.ensure_onnx`.
 
-``python -m live.asr.onnx_build export MODEL_DIR WORK`` or ``... quantize FP32_ONNX WORK``: each step
+``python -m live.models.onnx_build export MODEL_DIR WORK`` or ``... quantize FP32_ONNX WORK``: each step
 writes into an empty WORK folder, and the caller moves the files into the cache. This (with
 ``onnx_export`` and ``onnx_quant``, which it runs) is the only code of the cache that imports torch,
 funasr and the quantizer.
@@ -16,8 +16,13 @@ import logging
 import os
 from pathlib import Path
 
-from live.asr.onnx_cache import DEFAULT_QUANTIZATION, FP32_NAME, INT8_NAME, Quantization
-from live.models import cpu_threads
+from live.models.folders import cpu_threads
+from live.models.onnx_cache import (
+    DEFAULT_QUANTIZATION,
+    FP32_NAME,
+    INT8_NAME,
+    Quantization,
+)
 
 log = logging.getLogger("live.asr.onnx")
 
@@ -26,7 +31,7 @@ OPSET = 14
 
 
 def _export(model_dir: Path, work: Path) -> None:
-    from live.asr.onnx_export import export_fp32
+    from live.models.onnx_export import export_fp32
 
     export_fp32(model_dir, work / FP32_NAME, opset=OPSET, threads=cpu_threads())
 
@@ -35,7 +40,7 @@ def _quantize(source: Path, work: Path, quantization: Quantization) -> None:
     """The MatMuls to int8, one weight at a time (``onnx_quant``), or by onnxruntime when it must."""
     from onnx import TensorProto
 
-    from live.asr.onnx_quant import Unsupported, WeightQuant, quantize_matmuls
+    from live.models.onnx_quant import Unsupported, WeightQuant, quantize_matmuls
 
     if quantization.op_types == ("MatMul",):
         qtype = TensorProto.UINT8 if quantization.weight_type == "QUInt8" else TensorProto.INT8
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     if args.step == "ensure":
-        from live.asr.onnx_cache import ensure_onnx
+        from live.models.onnx_cache import ensure_onnx
 
         # The export and quantize children inherit both (and cpu_threads() follows the affinity).
         if args.cores and hasattr(os, "sched_setaffinity"):
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
 
         ensure_onnx(args.model_dir, on_status=lambda text: print(text, flush=True))
     elif args.step == "export":
-        from live.asr.onnx_export import ExportError
+        from live.models.onnx_export import ExportError
 
         try:
             _export(args.model_dir, args.work)

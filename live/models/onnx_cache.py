@@ -2,7 +2,7 @@
 
 The export needs torch and funasr (minutes, several GB of memory for the full model); decoding the
 result needs neither. So the export and the quantization run in a child process
-(``python -m live.asr.onnx_build``): the caller never imports torch, and the memory is returned to
+(``python -m live.models.onnx_build``): the caller never imports torch, and the memory is returned to
 the system when the child exits. This module decides when a build is needed, runs it and records it.
 
 The cache folder holds ``model.onnx`` (the fp32 graph) with ``model.onnx.data`` (its weights, as ONNX
@@ -29,18 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from live import __version__
 from live.errors import ModelError
+from live.events import StatusCallback
 from live.files import atomic_write
-from live.models import check_sensevoice_folder, sensevoice_files
+from live.models.folders import check_sensevoice_folder, sensevoice_files
 
 log = logging.getLogger("live.asr.onnx")
 
-StatusCallback = Callable[[str], None]
 
 MANIFEST = "manifest.json"
 FP32_NAME = "model.onnx"
@@ -209,7 +209,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
 
 
 def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment of a build step (``python -m live.asr.onnx_build ...``)."""
+    """The command line and environment of a build step (``python -m live.models.onnx_build ...``)."""
     env = dict(os.environ)
     # The child must import this package even when it is run from a source checkout.
     package_root = str(Path(__file__).resolve().parents[2])
@@ -217,7 +217,7 @@ def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
     # glibc: blocks of 1 MiB and more get their own mapping, returned on free. Otherwise the
     # exporter's shape inference, copying weights to and fro, can leave ~0.5 GB of freed heap behind.
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 20))
-    return [sys.executable, "-m", "live.asr.onnx_build", *args], env
+    return [sys.executable, "-m", "live.models.onnx_build", *args], env
 
 
 def _run_child(args: list[str], log_path: Path, what: str) -> None:
