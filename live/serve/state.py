@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from live.config import Settings
 from live.serve.keys import KeyStore
@@ -19,10 +19,16 @@ from live.wire.protocol import ProtocolError
 from live.serve.scheduler import Backend, DecodeScheduler, LocalBackend
 from live.serve.sessions import StreamSessions
 
-if TYPE_CHECKING:
-    from live.serve.stream import StreamConnection
-
 log = logging.getLogger("live.serve")
+
+
+class OpenStream(Protocol):
+    """What the server needs of a connection it holds open (``live.serve.stream.StreamConnection``)."""
+
+    key_id: str
+
+    def kill(self, error: ProtocolError) -> None: ...
+
 
 KEY_CHECK_S = 2.0  # how often open streams' keys are checked again (a revoke by `live keys` elsewhere)
 
@@ -89,7 +95,7 @@ class Server:
         self.scheduler = DecodeScheduler(load_backend or (lambda: engine_backend(config)),
                                          on_batch=self.metrics.record_batch)
         self.metrics.watch_queue(lambda: self.scheduler.depth)
-        self.streams: set[StreamConnection] = set()
+        self.streams: set[OpenStream] = set()
         self._watch: asyncio.Task | None = None
         self.started = time.time()
 
