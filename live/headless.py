@@ -11,13 +11,18 @@ once, in one line, by the caller from ``Finished.error``; tracebacks go to the s
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from live.captions import Caption
 from live.notes import NotesEvent
 from live.events import EngineState, Finished, Notice, Translation
 from live.timefmt import hms
+
+if TYPE_CHECKING:
+    from live.config import Settings
 
 
 class HeadlessPrinter:
@@ -67,3 +72,40 @@ class HeadlessPrinter:
             self._line(json.dumps(caption.to_json(), ensure_ascii=False))
         else:
             self._line(f"[{hms(caption.start)}] {caption.text}")
+
+
+def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
+    """Run a session with captions on stdout until its input ends or a signal ends it; the exit status."""
+    from live.session import build_session
+
+    printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
+    session = build_session(settings, printer, notes="when-key")
+    if session.folder is not None:
+        printer.summary_path = str(session.folder / "summary.md")
+
+    # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
+    # everything written. A second Ctrl-C stops at once; what was final is on disk already.
+    def stop(signum, frame):
+        if session.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print("live: finishing (Ctrl-C again to stop at once)…", file=sys.stderr, flush=True)
+        session.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        session.run()
+        error = printer.finished.error if printer.finished else None
+        if not error:
+            session.finish_notes(timeout=60)  # the notes take in the last finals
+    finally:
+        session.close()
+    if stats_file is not None:
+        stats_file.write_text(json.dumps(session.stats.to_json()), encoding="utf-8")
+    if error:
+        print(f"live: error: {error}", file=sys.stderr)
+    if session.folder is not None:
+        print(f"live: session saved in {session.folder}", file=sys.stderr)
+    return 1 if error else 0
+
+

@@ -143,7 +143,6 @@ def test_demo_zh_replays_a_chinese_lecture_offline(tmp_path, offline_hubs):
 
 @pytest.mark.slow
 def test_transcribe_summarize_of_a_chinese_lecture_asks_for_chinese_notes(llm_server, tmp_path, monkeypatch):
-    from live.transcribe import transcribe_main
     from live.cli import build_parser
 
     config = tmp_path / "config.toml"
@@ -153,7 +152,7 @@ def test_transcribe_summarize_of_a_chinese_lecture_asks_for_chinese_notes(llm_se
     demo = Path(__file__).resolve().parents[1] / "live" / "data" / "demo-zh.flac"
     args = build_parser().parse_args(["transcribe", str(demo), "-o", str(tmp_path / "out"), "--engine", "whisper",
                                       "--summarize"])
-    assert transcribe_main(args) == 0
+    assert args.func(args) == 0
     (request,) = llm_server.requests
     system = request.messages[0]["content"]
     assert "Write in Chinese (简体中文), the language of the lecture." in system

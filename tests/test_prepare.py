@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from asr_helpers import closed_port_url, local_hub
-from live.models.prepare import Ticker
+from live.cli.models import Ticker
 
 pytest.importorskip("onnxruntime", reason="the ONNX build is the `onnx` extra")
 

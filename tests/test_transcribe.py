@@ -40,12 +40,8 @@ HARVARD = ("The stale smell of old beer lingers. It takes heat to bring out the 
 
 
 def live_transcribe(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The command as a user types it (``live transcribe``; ``python -m live.transcribe`` until the
-    CLI lists the subcommand)."""
-    from live.cli import COMMANDS
-
-    entry = ["-m", "live", "transcribe"] if "transcribe" in COMMANDS else ["-m", "live.transcribe"]
-    return subprocess.run([sys.executable, *entry, *args], capture_output=True, text=True, timeout=timeout,
+    """The command as a user types it (``live transcribe``)."""
+    return subprocess.run([sys.executable, "-m", "live", "transcribe", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
 
 

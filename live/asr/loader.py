@@ -55,7 +55,7 @@ def _download_reporter(on_status: StatusCallback) -> Callable[[int, int | None],
     return report
 
 
-def _onnx_installed() -> bool:
+def onnx_installed() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
@@ -88,7 +88,7 @@ def _load_sensevoice(folder: Path, *, backend: str, device: str, threads: int | 
 
 
 def _wants_onnx(backend: str, device: str) -> bool:
-    return backend == "onnx" or (backend == "auto" and device == "cpu" and _onnx_installed())
+    return backend == "onnx" or (backend == "auto" and device == "cpu" and onnx_installed())
 
 
 def _sensevoice_reason(folder: Path, runtime: str) -> str:

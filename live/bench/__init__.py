@@ -13,7 +13,7 @@ same run and prints ratios against the first.
 accelerated clock in this process, reporting memory and backlog over time.
 """
 
-from live.bench.command import bench_main, build_parser
+from live.bench.command import bench_main
 from live.bench.replay import Config, Result, run_config, time_to_ui
 
-__all__ = ["Config", "Result", "bench_main", "build_parser", "run_config", "time_to_ui"]
+__all__ = ["Config", "Result", "bench_main", "run_config", "time_to_ui"]

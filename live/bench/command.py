@@ -1,11 +1,11 @@
-"""``live bench``: the command line."""
+"""``live bench``: runs the measurements its options ask for (the options: ``live.cli.bench``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 from live.bench.coldstart import cold_start
 from live.bench.longrun import default_clips, long_run
@@ -13,45 +13,10 @@ from live.bench.replay import Config, run_config, time_to_ui
 from live.bench.report import plot, print_table
 from live.errors import ConfigError
 
-# --- the command ----------------------------------------------------------------------------------
-
-
-def build_parser(sub=None) -> argparse.ArgumentParser:
-    from live.bench import __doc__ as doc
-
-    kwargs = dict(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p = sub.add_parser("bench", help="measure latency, speed, CPU and memory", **kwargs) if sub else \
-        argparse.ArgumentParser(prog="live bench", **kwargs)
-    p.add_argument("--input", "-i", type=Path, help="recording to replay (default: the 3-min talk in ../shared, "
-                   "else the demo clip)")
-    p.add_argument("--engine", default="auto", help="engine of the single configuration (default auto)")
-    p.add_argument("--backend", default="auto", help="SenseVoice backend of the single configuration")
-    p.add_argument("--model", help="model of the single configuration")
-    p.add_argument("--compare", nargs="+", metavar="ENGINE[:BACKEND][@MODEL]",
-                   help="run these configurations one after another, e.g. sensevoice:torch@DIR sensevoice:onnx@DIR whisper")
-    p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
-    p.add_argument("--device", metavar="INDEX|NAME", help="listen to this microphone instead of replaying a file "
-                   "(its PortAudio input latency is added to the latencies)")
-    p.add_argument("--seconds", type=float, default=60.0, help="with --device: how long to listen (default 60)")
-    p.add_argument("--no-ui", action="store_true", help="skip the time-to-UI measurement")
-    p.add_argument("--cold-start", action="store_true", help="also time launch → first final with no ONNX build "
-                   "yet (SenseVoice configurations with a model folder; the real cache is not touched)")
-    p.add_argument("--plot", type=Path, metavar="PNG", help="draw latency over time and decode time against length")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--hours", type=float, help="long-run mode: this many hours of talks and silences, accelerated")
-    p.add_argument("--speed", type=float, default=20.0, help="long-run clock acceleration (default ×20)")
-    p.add_argument("--tui", action="store_true", help="long-run mode in the TUI (drawn off screen), caption view included")
-    srv = p.add_argument_group("server mode (live.bench.server)")
-    srv.add_argument("--server", action="store_true", help="concurrent real-time streams through a `live serve`")
-    srv.add_argument("--streams", default="1,2,4,8", help="stream counts to measure (default 1,2,4,8)")
-    srv.add_argument("--stream-seconds", type=float, default=30.0, help="audio per stream and count (default 30)")
-    srv.add_argument("--ray", action="store_true", help="then the same with two Ray Serve replicas")
-    return p
-
-
 def bench_main(args: argparse.Namespace) -> int:
     configs = [Config.parse(c) for c in args.compare] if args.compare else \
         [Config(args.engine, args.backend, args.model)]
+    configs = [replace(c, language=args.language) for c in configs]
     if args.server:
         from live.bench.server import bench_server_main
 

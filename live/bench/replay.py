@@ -29,6 +29,7 @@ class Config:
     engine: str
     backend: str = "auto"
     model: str | None = None
+    language: str = "auto"
 
     @classmethod
     def parse(cls, text: str) -> Config:
@@ -44,7 +45,7 @@ class Config:
         return name + (f"@{Path(self.model).name}" if self.model else "")
 
     def flags(self) -> list[str]:
-        out = ["--engine", self.engine, "--backend", self.backend]
+        out = ["--engine", self.engine, "--backend", self.backend, "--language", self.language]
         return out + (["--model", self.model] if self.model else [])
 
 

@@ -26,28 +26,6 @@ MARK_ON, MARK_OFF = "\x1b[7m", "\x1b[27m"
 COLUMNS = 100
 
 
-def add_library_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser(
-        "search", help="search the captions of every saved session",
-        description="Search the final captions of every session under the sessions folder, best hits first.\n\n"
-        "  live search entropy            captions with the word (any case)\n"
-        "  live search heat engine        captions with both words\n"
-        '  live search "heat engine"      the phrase (quoted in the shell: one argument)\n'
-        "  live search 'entrop*'          words that start with it\n"
-        "  live search 工厂               Chinese: any run of characters, one or more",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("words", nargs="+", metavar="WORDS")
-    s.add_argument("--limit", "-n", type=int, default=50, metavar="N", help="at most N hits (default 50)")
-    _session_dir(s)
-    _session_dir(sub.add_parser("sessions", help="list saved sessions, newest first"))
-
-
-def _session_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--session-dir", type=Path, metavar="DIR",
-                        help="the folder that holds the session folders (default: the one `live` saves to)")
-
-
 def library_main(args: argparse.Namespace) -> int:
     from live.config import load_settings
 

@@ -7,7 +7,6 @@ bookmarks go with the part they fall in, among the captions around them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -126,34 +125,3 @@ def summarize_main(session_dir: Path, settings: LLMSettings, env: Mapping[str, s
         return exc.exit_code
     print(path)
     return 0
-
-
-# --- the command line: the notes options of `live run`, so any provider can summarize any session ----------
-
-LLM_OPTIONS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language"}
-
-
-def add_summarize_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("summarize", help="rebuild a saved session's notes in one pass",
-                       description="Rebuild a saved session's notes (summary.md) from its transcript, bookmarks "
-                       "included. The options are those of `live run`; unset ones come from the config file "
-                       "and LIVE_* variables; the key from LIVE_LLM_API_KEY or DEEPSEEK_API_KEY.")
-    p.add_argument("session", type=Path, metavar="SESSION_DIR")
-    p.add_argument("--slides", type=Path, metavar="DECK",
-                   help="the lecture's slides (.pdf or .pptx): context for the notes, which cite slide numbers")
-    p.add_argument("--llm-base-url", metavar="URL", help="any OpenAI-compatible API (default https://api.deepseek.com)")
-    p.add_argument("--llm-model", metavar="NAME", help="default deepseek-flash")
-    p.add_argument("--notes-language", metavar="LANG", help="language of the notes (default: the lecture's)")
-    return p
-
-
-def summarize_command(args: argparse.Namespace) -> int:
-    """``live summarize`` from its parsed options (a bad option or deck raises a LiveError: one line)."""
-    from live.config import load_settings
-    from live.slides import slides_context
-
-    settings = load_settings({"slides": args.slides})
-    settings.llm = {**settings.llm, **{key: getattr(args, flag) for flag, key in LLM_OPTIONS.items()
-                                       if getattr(args, flag) is not None}}
-    llm = LLMSettings.from_mapping(settings.llm)
-    return summarize_main(args.session, llm, context=slides_context(settings.slides))

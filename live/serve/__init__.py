@@ -6,9 +6,9 @@ captions back. Each connection runs the same session core as a local run (``stre
 going to one queue shared by every connection (``scheduler``; on Ray Serve replicas with
 ``ray_backend``). Files go through ``rest`` in OpenAI's shape. ``keys`` holds the API keys,
 ``limits`` what each may use, ``sessions`` the server's session folders and resume, ``app`` the
-ASGI app, ``command`` the ``live serve`` and ``live keys`` commands.
+ASGI app, ``command`` runs the ``live serve`` and ``live keys`` commands (their options: ``live.cli.serve``).
 """
 
-from live.serve.command import add_serve_parsers, keys_main, serve_main
+from live.serve.command import keys_main, serve_main
 
-__all__ = ["add_serve_parsers", "keys_main", "serve_main"]
+__all__ = ["keys_main", "serve_main"]

@@ -1,11 +1,11 @@
 """``live transcribe``: recordings and videos to the same files a live session leaves.
 
 ``job`` runs one file through the session core (fast file source, partials off, decode batches);
-``progress`` draws the bar; ``command`` is the command line.
+``progress`` draws the bar; ``command`` runs the command (its options: ``live.cli.transcribe``).
 """
 
 from live.captions import Batch, Batcher, BatchOptions
-from live.transcribe.command import add_transcribe_parser, main, parse_formats, transcribe_main
+from live.transcribe.command import parse_formats, transcribe_main
 from live.transcribe.job import (
     DEFAULT_FORMATS,
     FORMATS,
@@ -20,6 +20,6 @@ from live.transcribe.progress import Progress
 
 __all__ = [
     "Batch", "BatchOptions", "Batcher", "DEFAULT_FORMATS", "FORMATS", "FileResult",
-    "OUTPUT_FILES", "Progress", "add_transcribe_parser", "check_input", "main", "output_folder",
+    "OUTPUT_FILES", "Progress", "check_input", "output_folder",
     "parse_formats", "to_markdown", "transcribe_file", "transcribe_main",
 ]

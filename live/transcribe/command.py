@@ -16,7 +16,7 @@ from live.asr.base import Engine
 from live.captions import BatchOptions
 from live.errors import ConfigError, InputError, LiveError
 from live.transcribe.notes import FileNotes
-from live.transcribe.job import DEFAULT_FORMATS, FORMATS, check_input, output_folder, transcribe_file
+from live.transcribe.job import FORMATS, check_input, output_folder, transcribe_file
 from live.transcribe.progress import Progress, _HeldWarnings
 from live.transcript import TRANSCRIPT
 from live.timefmt import mmss
@@ -38,67 +38,15 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-def add_transcribe_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``transcribe`` to ``live``'s subcommands."""
-    p = subparsers.add_parser(
-        "transcribe", help="transcribe recordings and videos into transcripts and subtitles",
-        description="Transcribe audio or video files (anything FFmpeg reads) into the files a live session "
-        "leaves: transcript.jsonl/.txt/.srt/.vtt, and optionally a Markdown transcript and notes.\n\n"
-        "Each FILE gets its own folder, named after it, next to it or in -o DIR. A bad file is reported in "
-        "one line and the others go on; the exit code is 0 only when every file succeeded.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_arguments(p)
-
-
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
-    out = p.add_argument_group("output")
-    out.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
-                     help="put each file's folder here (default: next to the file)")
-    out.add_argument("--format", default=",".join(DEFAULT_FORMATS), metavar="LIST",
-                     help=f"comma-separated, from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)}; "
-                     "md: a Markdown transcript with timestamps)")
-    notes = p.add_argument_group("notes")
-    notes.add_argument("--summarize", action="store_true",
-                       help="write notes (summary.md) with the LLM, as `live summarize` does (needs an API key)")
-    notes.add_argument("--slides", type=Path, metavar="DECK",
-                       help="the lecture's slides (.pdf or .pptx): their terms join the vocabulary (--vocab), and "
-                       "with --summarize the notes cite slide numbers and spell terms as the slides do")
-    notes.add_argument("--translate", metavar="LANG",
-                       help="translate each caption into LANG (zh, en, ja, ...) with the LLM: translation lines in "
-                       "transcript.jsonl and transcript.LANG.srt/.vtt (needs an API key)")
-    asr = p.add_argument_group("recognition")
-    asr.add_argument("--engine", metavar="auto|sensevoice|whisper", help="default auto (as for `live run`)")
-    asr.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto)")
-    asr.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id")
-    asr.add_argument("--language", "-l", metavar="auto|zh|en|yue|ja|ko", help="spoken language (default auto)")
-    asr.add_argument("--script", metavar="simplified|traditional|traditional-hk",
-                     help="Chinese characters (default: Mandarin simplified, Cantonese as recognized)")
-    asr.add_argument("--compute", metavar="cpu|cuda", help="where the model runs (default cpu)")
-    asr.add_argument("--threads", type=int, metavar="N", help="recognition threads (default: all cores)")
-    asr.add_argument("--vocab", type=Path, metavar="FILE",
-                     help="the course's terms, one a line: they bias Whisper and correct near-misses in each caption")
-    remote = p.add_argument_group("server")
-    remote.add_argument("--server", metavar="URL", help="transcribe on a `live serve` (http://HOST:14612) instead "
-                        "of here; its key from LIVE_SERVER_API_KEY or --api-key-file")
-    remote.add_argument("--api-key-file", type=Path, metavar="FILE", help="file holding the server's API key (chmod 600)")
-    asr.add_argument("--batch-s", type=float, metavar="S", default=BatchOptions.max_batch_s,
-                     help=f"longest decode batch of merged speech (default {BatchOptions.max_batch_s:g}; "
-                     "0: decode each speech segment alone, as live captions do)")
-
-
-SETTING_KEYS = ("engine", "backend", "model", "language", "script", "compute", "threads", "vocab", "translate")
-
-
-def transcribe_main(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def transcribe_main(args: argparse.Namespace, settings: Settings, *, stdout: TextIO | None = None,
+                    stderr: TextIO | None = None) -> int:
     """Run ``live transcribe`` from parsed arguments; 0 when every file succeeded, 1 when one
     failed, 2 for a usage error (bad flag, slides that cannot be read, no model)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     progress = Progress(err)
     try:
-        return _run(args, out, progress)
+        return _run(args, settings, out, progress)
     except LiveError as exc:
         progress.finish()
         progress.message(f"live: error: {exc}")
@@ -109,11 +57,8 @@ def transcribe_main(args: argparse.Namespace, *, stdout: TextIO | None = None, s
         return 130
 
 
-def _run(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
-    from live.config import load_settings
-
+def _run(args: argparse.Namespace, settings: Settings, out: TextIO, progress: Progress) -> int:
     formats = parse_formats(args.format)
-    settings = load_settings({k: getattr(args, k, None) for k in SETTING_KEYS})
     batching = BatchOptions(max_batch_s=args.batch_s)
     vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
                      max_segment_s=settings.max_segment_s)
@@ -257,14 +202,3 @@ def _load_engine(settings: Settings, progress: Progress) -> tuple[Engine, str]:
     return load_engine(settings.engine, model=settings.model, device=settings.compute, threads=settings.threads,
                        backend=settings.backend, language=settings.language,
                        on_status=lambda text: progress.message(f"live: {text}"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m live.transcribe FILE...``: the command without the ``live`` front end."""
-    parser = argparse.ArgumentParser(prog="live transcribe", description="Transcribe recordings and videos.")
-    _add_arguments(parser)
-    return transcribe_main(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

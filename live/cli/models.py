@@ -89,7 +89,7 @@ def _size_mb(paths: list[Path]) -> float:
 
 
 def prepare(engine: str, model: str | None, backend: str, *, out: TextIO, err: TextIO) -> int:
-    from live.asr.loader import _onnx_installed
+    from live.asr.loader import onnx_installed
     from live.models.resolve import resolve_sensevoice
 
     ticker = Ticker(err)
@@ -98,7 +98,7 @@ def prepare(engine: str, model: str | None, backend: str, *, out: TextIO, err: T
         return 0
     folder = resolve_sensevoice(model, progress=ticker.download)
     ticker.say(f"SenseVoice is in {folder} ({_size_mb(list(folder.iterdir())):.0f} MB)")
-    if backend == "torch" or not _onnx_installed():
+    if backend == "torch" or not onnx_installed():
         note = "" if backend == "torch" else " (install the onnx extra for the faster ONNX engine)"
         print(f"ready: {folder}{note}", file=out)
         return 0
@@ -117,8 +117,11 @@ def prepare(engine: str, model: str | None, backend: str, *, out: TextIO, err: T
     return 0
 
 
-def add_models_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="download and build the speech models ahead of time",
+COMMANDS = {"models": "download and build the speech models ahead of time (live models prepare)"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help=COMMANDS["models"],
                        description="live models prepare: download SenseVoice (unless --model names a folder) and "
                        "build its ONNX export once, with progress and an ETA, so the first lecture has fast "
                        "captions from the start.")
@@ -127,6 +130,7 @@ def add_models_parser(sub: argparse._SubParsersAction) -> None:
     prep.add_argument("--engine", metavar="auto|sensevoice|whisper", help="default auto (SenseVoice)")
     prep.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id")
     prep.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto: onnx)")
+    p.set_defaults(func=models_main)
 
 
 def models_main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
