@@ -26,7 +26,10 @@ class Status:
     pending_finals: int
     paused: bool
     latency: float | None  # of the last final
-    behind: bool = False  # decoding is not keeping up: partials are off until it has caught up
+    behind: bool = False  # captions are falling behind the speech
+    behind_s: float = 0.0  # seconds of speech heard but not yet captioned
+    lag_s: float = 0.0  # how long the oldest speech not yet captioned has waited (the next final's latency, at least)
+    shed: str | None = None  # the work the lag governor has shed ("finals only", ...); None: none
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,15 @@ def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
     if session.folder is not None:
         printer.summary_path = str(session.folder / "summary.md")
 
-    # The first Ctrl-C (or SIGTERM) ends the session cleanly: the open segment is decoded and
-    # everything written. A second Ctrl-C stops at once; what was final is on disk already.
+    # The first Ctrl-C (or SIGTERM) ends the session within seconds: what is waiting is decoded for up to
+    # Worker.finish_s and everything written. A second one ends it at once; either way what was not
+    # captioned is marked for `live finish`. Installed here, not inherited: `live … &` from a script
+    # starts with SIGINT ignored, and must still stop on it.
     def stop(signum, frame):
-        if session.stopping and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        print("live: finishing (Ctrl-C again to stop at once)…", file=sys.stderr, flush=True)
+        if session.stopping:
+            print("live: stopping now; what is left is marked for `live finish`", file=sys.stderr, flush=True)
+        else:
+            print("live: finishing (Ctrl-C again to stop at once)…", file=sys.stderr, flush=True)
         session.stop()
 
     signal.signal(signal.SIGINT, stop)

@@ -97,7 +97,7 @@ async def test_keys_pause_bookmark_help(tmp_path, whisper_engine):
         await pilot.press("p")
         assert app.session.paused
         await wait_for(pilot, lambda: "paused" in str(app.query_one(StatusBar).render()))
-        assert "⏸ paused" in log_text(app)
+        await wait_for(pilot, lambda: "⏸ paused" in log_text(app))  # after the caption of the speech before it
         await pilot.press("p")
         assert not app.session.paused
         await wait_for(pilot, lambda: "▶ resumed" in log_text(app))

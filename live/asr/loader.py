@@ -147,6 +147,31 @@ def _packaged_whisper(language: str, why: str | None, *, device: str, threads: i
     return loaded, f"{chosen}: {why}{note}" if why else f"{chosen}{note}"
 
 
+def faster_engine(current: Engine, language: str | None, *, device: str = "cpu",
+                  threads: int | None = None) -> Loader | None:
+    """The loader of an engine faster than ``current`` for speech in ``language``, where there is one (the
+    lag governor's last step): tiny.en for English on a larger Whisper; SenseVoice on ONNX Runtime for
+    SenseVoice on torch, once its export is built. None: nothing faster here."""
+    if current.name == "whisper" and language == "en" and not current.model.startswith("tiny") \
+            and _whisper_installed():
+        return lambda on_status: (_load_whisper("tiny.en", device=device, threads=threads, on_status=on_status),
+                                  "whisper tiny.en (faster, while the captions catch up)")
+    folder = getattr(current, "folder", None)
+    if current.name == "sensevoice" and type(current).__name__ == "SenseVoiceEngine" and folder is not None \
+            and device == "cpu" and onnx_installed():
+        from live.models.onnx_cache import cached_onnx
+
+        if cached_onnx(folder) is not None:
+            def onnx(on_status: StatusCallback) -> tuple[Engine, str]:
+                from live.asr.onnx_engine import OnnxSenseVoiceEngine
+
+                return (OnnxSenseVoiceEngine(folder, threads=threads, on_status=on_status),
+                        "sensevoice onnx int8 (faster, while the captions catch up)")
+
+            return onnx
+    return None
+
+
 def _whisper_installed() -> bool:
     import importlib.util
 

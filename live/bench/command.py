@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from live.bench.coldstart import cold_start
 from live.bench.longrun import default_clips, long_run
-from live.bench.replay import Config, run_config, time_to_ui
+from live.bench.replay import Config, Machine, run_config, time_to_ui
 from live.bench.report import plot, print_table
 from live.errors import ConfigError
 
@@ -64,11 +64,12 @@ def bench_main(args: argparse.Namespace) -> int:
     input = args.input or default_clips()[0]
     if not input.exists():
         raise ConfigError(f"{input}: no such file")
+    machine = Machine(args.cores, args.load)
     results = []
     for config in configs:
-        print(f"bench: {config.label} on {input.name} ({'fast' if args.fast else 'real time'})…", file=sys.stderr,
-              flush=True)
-        result = run_config(config, input, fast=args.fast)
+        print(f"bench: {config.label} on {input.name} ({'fast' if args.fast else 'real time'}, {machine.label})…",
+              file=sys.stderr, flush=True)
+        result = run_config(config, input, fast=args.fast, machine=machine)
         if not args.no_ui:
             result.ui_s = time_to_ui(config, input)
         if args.cold_start:

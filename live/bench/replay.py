@@ -4,6 +4,7 @@ a TUI launched in a pseudo-terminal has its first frame on screen."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -116,8 +117,48 @@ class Result:
             "cold_start_s": self.cold_start_s,
             "overflows": s.get("overflows"),
             "max_backlog_s": s.get("max_backlog_s"),
+            "max_lag_s": s.get("max_lag_s"),
+            "governor_steps": s.get("governor_steps"),
+            "deepest_shed": s.get("deepest_shed"),
             "error": self.error,
         }
+
+
+# --- a slower machine ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The machine a configuration runs on: ``cores`` CPUs only (``taskset``), shared with ``load`` busy
+    processes pinned to the same CPUs (another program hogging the laptop). None/0: as it is."""
+
+    cores: int | None = None
+    load: int = 0
+
+    @property
+    def label(self) -> str:
+        cores = f"{self.cores} core{'s' if self.cores != 1 else ''}" if self.cores else f"{os.cpu_count()} cores"
+        return cores + (f" + {self.load} busy" if self.load else "")
+
+    def cpus(self) -> str | None:
+        if not self.cores:
+            return None
+        if self.cores > (os.cpu_count() or 1):
+            raise ConfigError(f"--cores {self.cores}: this machine has {os.cpu_count()}")
+        return ",".join(str(i) for i in range(self.cores))
+
+    @contextlib.contextmanager
+    def running(self):
+        """The command prefix that confines a process to these CPUs, with the busy processes started."""
+        cpus = self.cpus()
+        prefix = ["taskset", "-c", cpus] if cpus else []
+        busy = [subprocess.Popen([*prefix, sys.executable, "-c", "while True: pass"]) for _ in range(self.load)]
+        try:
+            yield prefix
+        finally:
+            for proc in busy:
+                proc.kill()
+                proc.wait()
 
 
 # --- measuring one configuration ------------------------------------------------------------------
@@ -138,17 +179,18 @@ def _proc_sample(pid: int) -> tuple[float, float] | None:
 
 
 def run_config(config: Config, input: Path | None, *, fast: bool, extra: list[str] | None = None,
-               device: str | None = None, seconds: float | None = None) -> Result:
+               device: str | None = None, seconds: float | None = None, machine: Machine | None = None) -> Result:
     """Replay ``input`` (or listen to ``device`` for ``seconds``) through ``live --headless`` with
-    ``config``; sample the process while it runs."""
+    ``config``; sample the process while it runs. ``machine``: a slower machine to run it on."""
     result = Result(config)
-    with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp, (machine or Machine()).running() as prefix:
         stats_file = Path(tmp) / "stats.json"
         source = ["--device", device] if device is not None else ["--input", str(input)]
         cmd = [sys.executable, "-m", "live", "run", "--headless", "--json", "--partials", *source,
                "--session-dir", tmp, "--no-audio", "--stats-file", str(stats_file), *config.flags(), *(extra or [])]
         if fast and device is None:
             cmd.append("--fast")
+        cmd = [*prefix, *cmd]
         began = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stop = threading.Event()

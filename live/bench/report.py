@@ -38,6 +38,8 @@ def print_table(results: list[Result], out=sys.stdout) -> None:
         ("finals", lambda s: str(s["finals"])),
         ("overflows", lambda s: str(s["overflows"])),
         ("max backlog", lambda s: _fmt(s["max_backlog_s"], " s")),
+        ("lag max (oldest uncaptioned speech)", lambda s: _fmt(s["max_lag_s"], " s")),
+        ("governor steps (deepest shed)", lambda s: f"{s['governor_steps'] or 0} ({s['deepest_shed'] or 'none'})"),
     ]
     summaries = [r.summary() for r in results]
     width = max(len(name) for name, _ in rows) + 2
@@ -65,15 +67,19 @@ def plot(results: list[Result], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax1, ax3, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
     for r in results:
         ax1.plot([f["end"] for f in r.finals], r.latencies(), marker=".", label=r.config.label)
         decodes = [(a, w) for kind, a, w in r.stats.get("recent_decodes", [])]
         if decodes:
             ax2.scatter([a for a, _ in decodes], [w for _, w in decodes], s=10, label=r.config.label)
+        lags = r.stats.get("lag_samples", [])
+        if lags:
+            ax3.plot([t for t, _, _ in lags], [lag for _, lag, _ in lags], label=r.config.label)
     ax1.set(xlabel="audio time (s)", ylabel="final latency from end of speech (s)", title="Final-caption latency")
+    ax3.set(xlabel="audio time (s)", ylabel="lag (s)", title="Lag: how long the oldest uncaptioned speech waited")
     ax2.set(xlabel="segment length (s)", ylabel="decode time (s)", title="Decode time against segment length")
-    for ax in (ax1, ax2):
+    for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

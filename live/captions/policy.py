@@ -132,6 +132,14 @@ class Captioner:
         return self._pending[0].start if self._pending else None
 
     @property
+    def pending_speech_end(self) -> float | None:
+        """Where the speech of the oldest segment waiting for its final ended (None: none waits)."""
+        if not self._pending:
+            return None
+        seg = self._pending[0]
+        return seg.speech_end if seg.speech_end is not None else seg.end
+
+    @property
     def pending_audio_s(self) -> float:
         """Seconds of closed speech waiting for its final decode (what falling behind costs in memory)."""
         return sum(seg.duration for seg in self._pending)

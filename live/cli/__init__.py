@@ -5,6 +5,7 @@
     live devices                 list microphones and system audio
     live transcribe FILE...      recordings and videos to transcripts, subtitles and notes
     live summarize SESSION_DIR   rebuild a saved session's notes in one pass
+    live finish SESSION_DIR      caption the speech a session left uncaptioned (a quit while behind)
     live search WORDS...         search the captions of every saved session
     live sessions                list saved sessions, newest first
     live serve                   the classroom recognition server (`live run --server URL` streams to it)
@@ -21,11 +22,11 @@ import argparse
 import sys
 
 from live import __version__
-from live.cli import bench, devices, models, run, search, serve, summarize, transcribe
+from live.cli import bench, devices, finish, models, run, search, serve, summarize, transcribe
 from live.errors import LiveError
 
 # In the order `live --help` lists them; `live` alone is `live run`.
-SUBCOMMANDS = (run, devices, transcribe, summarize, search, serve, models, bench)
+SUBCOMMANDS = (run, devices, transcribe, summarize, finish, search, serve, models, bench)
 COMMANDS = tuple(name for module in SUBCOMMANDS for name in module.COMMANDS)
 
 

@@ -23,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs="+", metavar="ENGINE[:BACKEND][@MODEL]",
                    help="run these configurations one after another, e.g. sensevoice:torch@DIR sensevoice:onnx@DIR whisper")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
+    slow = p.add_argument_group("a slower machine")
+    slow.add_argument("--cores", type=int, metavar="N", help="run on N CPUs only (taskset)")
+    slow.add_argument("--load", type=int, default=0, metavar="N",
+                      help="with N busy processes on the same CPUs (another program hogging the machine)")
     p.add_argument("--device", metavar="INDEX|NAME", help="listen to this microphone instead of replaying a file "
                    "(its PortAudio input latency is added to the latencies)")
     p.add_argument("--seconds", type=float, default=60.0, help="with --device: how long to listen (default 60)")

@@ -168,7 +168,8 @@ class StreamConnection:
                 self._last_status = now
                 self.outbox.status({"type": "status", "clock": round(event.clock, 3), "in_speech": event.in_speech,
                                     "pending_finals": event.pending_finals, "behind": event.behind,
-                                    "buffered_s": round(self.source.held_s, 2)})
+                                    "behind_s": round(event.behind_s, 2), "lag_s": round(event.lag_s, 2),
+                                    "shed": event.shed, "buffered_s": round(self.source.held_s, 2)})
         elif isinstance(event, EngineState) and event.state == "failed":
             self._failure = event.message.replace(str(self.opened.folder), "the server's session folder")
         elif isinstance(event, Notice):

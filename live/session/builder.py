@@ -75,6 +75,16 @@ def check_model(settings: Settings) -> None:
         check_sensevoice_folder(folder)
 
 
+def faster_engine(settings: Settings) -> Callable[..., EngineLoader | None]:
+    """For the lag governor: a faster engine for the running one and the session language, if any."""
+    def faster(current, language: str | None) -> EngineLoader | None:
+        from live.asr.loader import faster_engine as find
+
+        return find(current, language, device=settings.compute, threads=settings.threads)
+
+    return faster
+
+
 def engine_loader(settings: Settings) -> EngineLoader:
     def load(on_status: StatusCallback):
         from live.asr.loader import load_engine
@@ -259,6 +269,7 @@ def build_session(
 
         worker_class = remote_worker(settings)
         load_engine = load_engine or (lambda _status: (None, ""))  # the server holds the model
+    own_engine = load_engine is None
     if load_engine is None:
         check_model(settings)
         load_engine = engine_loader(settings)
@@ -323,6 +334,8 @@ def build_session(
         stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
         hooks=hooks,
         **resumed,
+        # A faster engine only where this session loads its own (not a server's shared one, not a test's).
+        **({"faster_engine": faster_engine(settings)} if own_engine else {}),
     )
     if translator is not None:
         translator.connect(hooks.append)  # translations are written by the worker, in order

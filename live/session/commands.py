@@ -36,12 +36,16 @@ class Commands:
     def __init__(self) -> None:
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._hurry = threading.Event()  # a second stop: finish now, what is left stays for `live finish`
         self._paused = False  # as asked; the worker applies it in order with the other commands
 
     def clock(self) -> float:
         raise NotImplementedError
 
     def stop(self) -> None:
+        """End the session: what is waiting is captioned within a few seconds; a second stop ends at once."""
+        if self._stop.is_set():
+            self._hurry.set()
         self._stop.set()
 
     @property

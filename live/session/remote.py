@@ -53,7 +53,8 @@ log = logging.getLogger("live.session.remote")
 KEY_VARIABLE = "LIVE_SERVER_API_KEY"
 RETRY_S = 3.0  # a lost microphone is looked for again this often
 READ_AHEAD_S = 20.0  # a file replayed --fast is read no further ahead of what was sent
-FINISH_S = 60.0  # after stop, how long the last captions are waited for (reconnecting if need be)
+FINISH_S = 60.0  # at the end of the input, how long the last captions are waited for (reconnecting if need be)
+QUIT_S = 4.0  # after a stop (q, Ctrl-C): the rest is marked for `live finish`, so a quit is prompt
 
 
 def stream_url(url: str) -> str:
@@ -91,9 +92,11 @@ class RemoteWorker(Commands):
                  *, url: str, token: str, writer: SessionWriter | None = None, vad: object = None,
                  captions: CaptionOptions | None = None, batching: object = None, language: str = "auto",
                  stop_on_failure: bool = False, max_pending_s: float = 900.0, start_s: float = 0.0,
-                 first_index: int = 0, opening: Marker | None = None, hooks: WorkerHooks | None = None) -> None:
+                 first_index: int = 0, opening: Marker | None = None, hooks: WorkerHooks | None = None,
+                 governor: object = None, faster_engine: object = None, finish_s: float = QUIT_S) -> None:
         """As ``Worker``'s; ``start_s``/``first_index``/``opening`` continue a saved session (``--resume``):
-        the server is asked for a session on the same clock."""
+        the server is asked for a session on the same clock. ``governor`` and ``faster_engine`` are the
+        server's business (its sessions shed work themselves); ``finish_s`` bounds the wait after a stop."""
         super().__init__()
         self._open_source = open_source
         self._emit_to = emit
@@ -102,6 +105,7 @@ class RemoteWorker(Commands):
         self.language = language
         self.partials = (captions or CaptionOptions()).partials
         self.stop_on_failure = stop_on_failure
+        self.finish_s = finish_s
         self.stats = SessionStats()
         self._origin = round(start_s * SAMPLE_RATE)
         self._opening, self.hooks = opening, hooks or WorkerHooks()  # corrections and translations, as locally
@@ -314,6 +318,8 @@ class RemoteWorker(Commands):
             overflows=self.stats.overflows, backlog_s=backlog, pending_finals=int(remote.get("pending_finals", 0)),
             paused=not self._listening, latency=self._last_latency,
             behind=bool(remote.get("behind")) or backlog > 2.0,
+            behind_s=backlog + float(remote.get("behind_s") or 0.0), lag_s=float(remote.get("lag_s") or 0.0),
+            shed=remote.get("shed"),
         ))
 
     def _finish(self, error: str | None) -> str | None:
@@ -322,15 +328,21 @@ class RemoteWorker(Commands):
             self._commands_due()
             self.audio.close()
             if self.failure is None and error is None:
-                deadline = time.monotonic() + FINISH_S + self.audio.unsent_s(self.link.sent)
-                while not self._done and self.failure is None and self.link.alive and time.monotonic() < deadline:
+                wait = self.finish_s if self._stop.is_set() else FINISH_S + self.audio.unsent_s(self.link.sent)
+                deadline = time.monotonic() + wait
+                while not self._done and self.failure is None and self.link.alive and time.monotonic() < deadline \
+                        and not self._hurry.is_set():
                     self._handle_inbox(wait=0.1)
                     self._commands_due()  # a bookmark while the last captions come is still saved
                     self._status()
                 self._handle_inbox(wait=0.0)
-                if not self._done and self.failure is None:
-                    self._emit(Notice("warning", "the server did not caption the last words in time; the audio "
-                                                 "is saved in the session folder"))
+                if not self._done and self.failure is None and self.audio.end > self.audio.base:
+                    start, end = self.audio.base / SAMPLE_RATE, self.audio.end / SAMPLE_RATE
+                    if self.writer is not None:
+                        self.writer.add_entry({"type": "uncaptioned", "start": round(start, 3), "end": round(end, 3)})
+                    self._emit(Notice("warning", f"{end - start:.0f} s of speech from {hms(start)} not captioned yet: "
+                                                 f"`live finish {self.writer.folder if self.writer else 'DIR'}` "
+                                                 "captions it from the session's audio"))
             self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
             self._status(force=True)
         except Exception as exc:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 from live.errors import LiveError
 from live.events import Notice
 from live.session.loading import describe
+from live.timefmt import hms
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
+    from live.vad import Segment
 
 log = logging.getLogger("live.session")
 
@@ -45,3 +47,17 @@ class Saver:
             self._emit(Notice("error", after))
         elif before and not after:
             self._emit(Notice("information", f"{self.writer.folder} can be written again; nothing was lost"))
+
+    def uncaptioned(self, segments: list[Segment]) -> None:
+        """Speech heard but not captioned (a quit under backlog, recognition down): a line each in the
+        transcript, so ``live finish`` captions it from the session's audio later, and a notice."""
+        if not segments:
+            return
+        for seg in segments:
+            entry = {"type": "uncaptioned", "index": seg.index, "start": round(seg.start, 3), "end": round(seg.end, 3)}
+            self(lambda w, entry=entry: w.add_entry(entry))
+        seconds = sum(seg.duration for seg in segments)
+        later = f"`live finish {self.writer.folder}` captions it from the session's audio" \
+            if self.writer is not None and self.writer.records_audio else "it was not recorded, so it cannot be"
+        self._emit(Notice("warning", f"{seconds:.0f} s of speech from {hms(segments[0].start)} not captioned yet: "
+                                     f"{later}"))

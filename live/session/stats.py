@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 LENGTH_BINS = ((0, 2), (2, 5), (5, 10), (10, 30), (30, 3600))  # seconds of audio in one decode
 RECENT_DECODES = 2000
+LAG_EVERY_S = 0.25  # stream seconds between two samples of the lag (bench's plot of lag over time)
 
 
 def length_bin(audio_s: float) -> str:
@@ -29,6 +30,10 @@ class SessionStats:
     engine_ready_s: float | None = None  # since the worker started
     first_final_s: float | None = None
     max_backlog_s: float = 0.0
+    max_lag_s: float = 0.0  # the longest the oldest uncaptioned speech waited (live.session.governor)
+    governor_steps: int = 0  # levels shed or restored
+    deepest_shed: str | None = None  # the most the governor shed in this session
+    lag_samples: deque = field(default_factory=lambda: deque(maxlen=RECENT_DECODES))  # (clock, lag s, behind s)
     input_latency_s: float = 0.0  # the source's own (PortAudio's, for a microphone)
     overflows: int = 0
     finals: int = 0
@@ -54,6 +59,11 @@ class SessionStats:
         self.recent_decodes.append((kind, round(audio_s, 3), round(wall_s, 4)))
         self._decoded_since = True
 
+    def sample_lag(self, clock: float, lag_s: float, behind_s: float) -> None:
+        self.max_lag_s = max(self.max_lag_s, lag_s)
+        if not self.lag_samples or clock - self.lag_samples[-1][0] >= LAG_EVERY_S:
+            self.lag_samples.append((round(clock, 2), round(lag_s, 3), round(behind_s, 2)))
+
     def account(self, busy: bool) -> None:
         """Charge the time since the last call to speech if the session was busy then or since
         (a decode recorded in between counts as busy)."""
@@ -72,4 +82,5 @@ class SessionStats:
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "started"}
         out["recent_decodes"] = list(self.recent_decodes)
+        out["lag_samples"] = list(self.lag_samples)
         return out

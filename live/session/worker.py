@@ -26,6 +26,8 @@ from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
 from live.session.commands import Commands
 from live.session.decoder import Decoder
+from live.session.governor import GovernorOptions
+from live.session.pacing import FasterEngine, Pacer
 from live.events import Bookmark, EngineState, Marker, Notice, Pause, Retry, Status
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, ModelLoad, describe
@@ -33,7 +35,6 @@ from live.session.marks import MarkerQueue
 from live.session.reconnect import Reconnect
 from live.session.saving import Saver
 from live.session.stats import SessionStats
-from live.timefmt import hms
 from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("live.session")
 
-MAX_PENDING_S = 300.0  # closed speech kept for decoding while recognition is behind or stopped
+MAX_PENDING_S = 3600.0  # closed speech kept in memory for decoding while recognition is behind or stopped
+FINISH_S = 4.0  # after stop: the most time spent on captions still to decode, so a quit is prompt
 
 
 class Worker(Commands):
@@ -65,9 +67,16 @@ class Worker(Commands):
         first_index: int = 0,
         opening: Marker | None = None,
         hooks: WorkerHooks | None = None,  # the vocabulary's corrections, the translator's lines (session/hooks.py)
+        governor: GovernorOptions | None = None,
+        faster_engine: FasterEngine | None = None,
+        finish_s: float = FINISH_S,
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
-        resumed session continues its own); ``opening``: a marker saved and shown first (the gap)."""
+        resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
+        ``governor``: when to shed work as captions fall behind (``live.session.governor``);
+        ``faster_engine``: the loader of a faster engine for the running one and the session language,
+        if there is one (the governor's last step). ``finish_s``: after ``stop``, how long the speech
+        still waiting may be decoded; what is left is marked "not captioned yet" for ``live finish``."""
         super().__init__()
         self._open_source = open_source
         self._load_engine = load_engine
@@ -83,6 +92,9 @@ class Worker(Commands):
         self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
+        self.pacer = Pacer(self.captioner, governor, faster_engine)
+        self._standin: ModelLoad | None = None  # the pacer's faster engine, loading
+        self.finish_s = finish_s
         self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
         self.source: AudioSource | None = None
         self.failure: str | None = None  # why recognition stopped, until it works again
@@ -137,6 +149,8 @@ class Worker(Commands):
         if load is None or not load.done.is_set():
             return
         self._load = None
+        if load is self._standin and not self.pacer.standing_in:
+            return  # the governor took the faster engine back before it had loaded
         switching = self.captioner.engine is not None  # a quick engine captions while the fast one loads
         if load.engine is None:
             if switching:  # keep captioning with the quick one
@@ -248,11 +262,9 @@ class Worker(Commands):
         self._bound_pending()
 
     def _bound_pending(self) -> None:
-        """Keep memory flat when recognition is far behind (or stopped): the oldest waiting speech is
-        given up on, with a notice; its audio is in the session's audio file all the same."""
-        for seg in self.captioner.drop_beyond(self.max_pending_s):
-            self._emit(Notice("warning", f"fell behind: {seg.duration:.0f} s of speech at {hms(seg.start)} "
-                                         "were not captioned (they are in the session's audio file)"))
+        """Keep memory bounded when recognition is an hour behind (or stopped): the oldest waiting speech
+        leaves memory, marked in the transcript; its audio is in the session's audio file."""
+        self._save.uncaptioned(self.captioner.drop_beyond(self.max_pending_s))
 
     def _device_lost(self, message: str) -> None:
         """Keep what was heard, tell the user, and look for the microphone again every few seconds."""
@@ -285,7 +297,8 @@ class Worker(Commands):
         while True:
             command = self._next_command()
             if command is None:  # then the markers whose earlier speech is captioned (all, when ending)
-                return self._markers.release(self.clock(), self._mark, everything=self._ended)
+                stalled = self._reconnect.lost is not None or self.captioner.engine is None
+                return self._markers.release(self.clock(), self._mark, everything=self._ended, stalled=stalled)
             if isinstance(command, Pause) and command.paused == self._listening:
                 self._listening = not command.paused
                 if command.paused:
@@ -307,31 +320,64 @@ class Worker(Commands):
         if not force and time.monotonic() - self._last_status < 0.1:
             return
         self._last_status = time.monotonic()
-        backlog = 0.0 if self._ended else max(0.0, self.clock() - self.segmenter.clock)
+        now = self.clock()
+        backlog = 0.0 if self._ended else max(0.0, now - self.segmenter.clock)
+        # How long the oldest speech not yet captioned has waited: what the next final's latency will
+        # at least be. It grows while a decode runs, so the bar tells the truth while waiting too.
+        waiting = self.captioner.pending_speech_end
+        lag = max(backlog, now - waiting if waiting is not None else 0.0)
+        behind_s = backlog + self.captioner.pending_audio_s
         stats, pending = self.stats, self.captioner.pending_finals
         stats.max_backlog_s = max(stats.max_backlog_s, backlog)
+        stats.sample_lag(now, lag, behind_s)
         stats.overflows = self.source.overflows if self.source else 0
         if self.captioner.engine is not None:
             stats.account(self.segmenter.in_speech or pending > 0)
+            if self._clock.realtime and not self._ended:
+                self._govern(now, lag)
         self._emit(Status(
-            clock=self.clock(), level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
+            clock=now, level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
             overflows=stats.overflows, backlog_s=backlog, pending_finals=pending, paused=not self._listening,
-            latency=self._last_latency, behind=self._clock.realtime and (pending > 1 or backlog > 1.0),
+            latency=self._last_latency, behind_s=behind_s, lag_s=lag, shed=self.pacer.governor.shed,
+            behind=self._clock.realtime and (lag > self.pacer.governor.options.shed_s or behind_s > 2.0),
         ))
+
+    def _govern(self, now: float, lag: float) -> None:
+        """Shed or restore a step of work as the lag says (``live.session.governor``)."""
+        events, faster = self.pacer.tick(now, lag)
+        if events:
+            self.stats.governor_steps += 1
+            self.stats.deepest_shed = self.pacer.governor.deepest_name
+        if faster is not None and self._load is None:
+            self._load = self._standin = ModelLoad(faster, lambda text: log.info("%s", text))
+        for event in events:
+            self._emit(event)
 
     def _finish(self, error: str | None) -> str | None:
         """Caption what was heard (unless recognition is down), close the files; the error to report."""
         self._ended = True
+        # After a stop (q, Ctrl-C, even one that comes while the end of the input is being captioned) the
+        # speech still waiting gets ``finish_s``; otherwise the time it needs. The rest is for ``live finish``.
+        deadline = None
         try:
             self.captioner.close_segment()
             if self.captioner.pending_finals and self.failure is None and self._load is not None \
                     and self.captioner.engine is None:
                 self._emit(Notice("information", "waiting for the model to caption what was heard…"))
-                self._load.done.wait()
+                while not self._load.done.wait(0.1) and not self._stop.is_set():
+                    pass
+                self._load.done.wait(self.finish_s)
             self._attach_engine()
             while not self._save.unsaved and (self._decoder.busy or (
                     self.captioner.pending_finals and self.captioner.engine is not None)):
+                if deadline is None and self._stop.is_set():
+                    deadline = time.monotonic() + self.finish_s
+                if deadline is not None and (time.monotonic() > deadline or self._hurry.is_set()):
+                    self._decoder.cancel()  # its final is left with the rest
+                    break
                 self._decode(wait=0.05)
+                self._status()  # the count of what is left keeps moving on the bar
+            self._save.uncaptioned(self.captioner.drop_beyond(0.0))
             self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
             self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
             self._status(force=True)  # the bar shows how it ended, not the last busy moment

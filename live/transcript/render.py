@@ -43,25 +43,43 @@ def cues(finals: Iterable[Caption]) -> list[tuple[float, float, str]]:
 
 
 def to_srt(finals: Iterable[Caption]) -> str:
-    return "".join(
-        f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n" for i, (a, b, text) in enumerate(cues(finals), 1)
-    )
+    return srt_cues(finals)
 
 
 def to_vtt(finals: Iterable[Caption]) -> str:
-    body = "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
-    return "WEBVTT\n\n" + body
+    return "WEBVTT\n\n" + vtt_cues(finals)
 
 
-def _mark_line(m: dict) -> str:
+MARKS = {"pause": "⏸ paused", "resume": "▶ resumed"}
+
+
+def mark_line(m: dict) -> str:
+    """A marker as a line of transcript.txt (bookmarks with their note, pause, resume, a resumed session's gap)."""
     if m.get("type") == "bookmark":
         return f"[{hms(m['at'])}] ★ bookmark {m.get('note', '')}".rstrip()
+    if m.get("kind") in MARKS:
+        return f"[{hms(m['at'])}] {MARKS[m['kind']]}"
     return f"[{hms(m['at'])}] ⏭ {m.get('note') or 'continued'}"
 
 
+def caption_line(caption: Caption) -> str:
+    return f"[{hms(caption.start)}] {caption.text}"
+
+
+def srt_cues(finals: Iterable[Caption], first: int = 1) -> str:
+    """SRT cues numbered from ``first`` (the writer appends each final's as it comes)."""
+    return "".join(
+        f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n" for i, (a, b, text) in enumerate(cues(finals), first)
+    )
+
+
+def vtt_cues(finals: Iterable[Caption]) -> str:
+    return "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
+
+
 def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
-    rows = [(c.start, f"[{hms(c.start)}] {c.text}") for c in finals if c.text.strip()]
-    rows += [(b["at"], _mark_line(b)) for b in bookmarks]
+    rows = [(c.start, caption_line(c)) for c in finals if c.text.strip()]
+    rows += [(b["at"], mark_line(b)) for b in bookmarks]
     return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
 
 

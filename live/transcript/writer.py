@@ -2,8 +2,9 @@
 
 ``transcript.jsonl`` is the source of truth: each final is appended, flushed and fsynced the moment it
 is final, before it is shown. ``audio.wav`` is appended as it arrives and its header is patched after
-every write, so a process killed mid-write leaves a readable file. The text and subtitle files are
-rendered from the JSONL on close (``live.transcript.render``).
+every write, so a process killed mid-write leaves a readable file. ``transcript.txt``, ``.srt`` and
+``.vtt`` grow with it, a final's lines appended as it is saved (a closed window or a crash leaves them
+as far as the JSONL), and are rendered again from the JSONL on close (``live.transcript.render``).
 
 A write that fails (full disk, folder removed) never stops the captions: the error is kept in
 ``SessionWriter.error`` for the UI to show, finals stay in memory, and later writes are retried.
@@ -25,7 +26,7 @@ from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.errors import SessionError
 from live.files import read_jsonl
-from live.transcript.render import render_all
+from live.transcript.render import caption_line, mark_line, render_all, srt_cues, vtt_cues
 from live.transcript.schema import AUDIO, TRANSCRIPT
 
 log = logging.getLogger("live.transcript")
@@ -170,6 +171,7 @@ class SessionWriter:
             self._fd = os.open(folder / TRANSCRIPT, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._good = _drop_torn_line(self._fd, folder / TRANSCRIPT)
             self._wav = WavAppender(folder / AUDIO, append=resume) if record_audio else None
+            self._texts = _TextFiles(folder, resume=resume)
             if meta is not None:
                 (folder / "session.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         except OSError as exc:
@@ -177,6 +179,10 @@ class SessionWriter:
                 f"cannot write the session folder {folder}: {exc.strerror or exc}; pass --session-dir DIR "
                 "with a folder you can write"
             ) from None
+
+    @property
+    def records_audio(self) -> bool:
+        return self._wav is not None
 
     @classmethod
     def create(cls, root: Path, **kwargs) -> SessionWriter:
@@ -198,13 +204,18 @@ class SessionWriter:
             self._flush_lines()
 
     def add_final(self, caption: Caption) -> None:
-        """Append a final to the JSONL and make it durable before the caller shows it."""
-        self.add_entry(caption.to_json())
+        """Append a final to the JSONL and make it durable before the caller shows it; then its lines
+        to the text and subtitle files."""
+        self.add_entry(caption.to_json(), text=False)
+        if not self._unwritten:
+            self._texts.final(caption)
 
-    def add_entry(self, entry: dict) -> None:
+    def add_entry(self, entry: dict, *, text: bool = True) -> None:
         """Append one JSON line (a final, a bookmark, a marker) and make it durable."""
         self._unwritten.append(json.dumps(entry, ensure_ascii=False))
         self._flush_lines()
+        if text and not self._unwritten and entry.get("type") in ("bookmark", "marker"):
+            self._texts.mark(entry)
 
     def _flush_lines(self) -> None:
         data = ("\n".join(self._unwritten) + "\n").encode("utf-8")
@@ -262,3 +273,40 @@ def _drop_torn_line(fd: int, path: Path) -> int:
     os.ftruncate(fd, keep)
     log.warning("%s: dropped a last line torn by a crash (%d bytes)", path, size - keep)
     return keep
+
+
+class _TextFiles:
+    """transcript.txt, .srt and .vtt kept as far as the JSONL: each final's lines appended as it is saved.
+    Best effort (the JSONL is the record, and close renders all three again); never a reason to stop."""
+
+    def __init__(self, folder: Path, *, resume: bool) -> None:
+        self.folder = folder
+        self.cues = 0
+        if resume:
+            render_all(folder)  # as far as the JSONL, whatever a crash left
+            srt = folder / "transcript.srt"
+            self.cues = srt.read_text(encoding="utf-8").count(" --> ") if srt.exists() else 0
+        else:
+            for name, head in (("transcript.txt", ""), ("transcript.srt", ""), ("transcript.vtt", "WEBVTT\n\n")):
+                (folder / name).write_text(head, encoding="utf-8")
+
+    def final(self, caption: Caption) -> None:
+        if not caption.text.strip():
+            return
+        srt = srt_cues([caption], self.cues + 1)
+        self._append("transcript.txt", caption_line(caption) + "\n")
+        if self._append("transcript.srt", srt):
+            self.cues += srt.count(" --> ")
+        self._append("transcript.vtt", vtt_cues([caption]))
+
+    def mark(self, entry: dict) -> None:
+        self._append("transcript.txt", mark_line(entry) + "\n")
+
+    def _append(self, name: str, text: str) -> bool:
+        try:
+            with open(self.folder / name, "a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            log.debug("%s not appended (%s); rendered again on close", name, exc)
+            return False
+        return True

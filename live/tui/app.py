@@ -174,6 +174,10 @@ class LiveApp(App[int]):
             self._caption(event)
         elif isinstance(event, Status):
             self.query_one(StatusBar).status = event
+            if self._quitting and not self.finished:  # what is left, until the session has ended
+                left = f"{event.pending_finals} caption{'s' if event.pending_finals != 1 else ''} to go" \
+                    if event.pending_finals else "saving"
+                self.query_one(PartialLine).update(f"finishing: {left} · q again leaves the rest for `live finish`")
         elif isinstance(event, Marker):
             self.query_one(CaptionView).add(event)
         elif isinstance(event, Translation):
@@ -336,14 +340,14 @@ class LiveApp(App[int]):
 
     async def action_quit(self) -> None:
         if self._quitting:
-            self.exit(self.exit_code)  # a second q: stop waiting
+            self.session.stop()  # a second q: what is left stays for `live finish`
+            self.exit(self.exit_code)
             return
         self._quitting = True
         if self.finished:
             self._leave()
             return
-        if self.problem is None:
-            self.notify("finishing: captioning the last words and saving…", timeout=30)
+        self.query_one(PartialLine).update("finishing: captioning the last words and saving…")
         self.session.stop()
 
 

@@ -53,7 +53,9 @@ class StatusBar(Static):
             parts += [" ", (level_meter(s.level_dbfs, 6), "green"), " │ ", hms(s.clock)]
             parts += [" │ lat ", f"{s.latency:.1f}s" if s.latency is not None else "–"]
             if s.behind:
-                parts += [" │ ", (f"behind {s.backlog_s:.0f}s/{s.pending_finals}", "bold red")]
+                parts += [" │ ", (f"behind {s.behind_s:.0f}s", "bold red")]
+            if s.shed:
+                parts += [" │ ", (s.shed, "yellow")]
         parts += [" │ ", (self.engine, "cyan"), " │ ", self.language]
         if s is not None:
             parts += [" │ ovf ", (str(s.overflows), "bold red" if s.overflows else "")]

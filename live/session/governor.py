@@ -1,0 +1,141 @@
+"""The lag governor: when captions fall behind the speech, shed work in steps; take it back once caught up.
+
+The session knows its lag — how long the oldest speech not yet captioned has waited since it was said
+(or audio not yet through the VAD) — and the governor turns it into a level of service, one step at a
+time, each said on the status bar:
+
+    0 full          partials as fast as the decoder allows
+    1 slower        a partial only after a second of new speech
+    2 tail          partials decode only the last few seconds of the open segment
+    3 finals only   no partials: every decode goes to a final
+    4 faster engine a faster engine for the session's language, where one exists (tiny.en for English)
+
+A step down is taken when the lag passes ``shed_s``; a step back up once it has stayed under
+``restore_s`` for ``calm_s`` (longer before the engine comes back: ``engine_calm_s``). After any change
+the governor waits ``settle_s`` for it to show. Finals are never shed: the captions only get late.
+
+A plain object with no thread and no clock of its own: feed it ``observe(now, lag)`` (stream seconds)
+and apply what it returns, as the worker does; tests drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from live.captions import CaptionOptions
+from live.errors import ConfigError
+
+LEVELS = ("full", "slower partials", "partials at the end only", "finals only", "faster engine")
+FULL, SLOWER, TAIL, FINALS_ONLY, FASTER_ENGINE = range(len(LEVELS))
+
+
+@dataclass(frozen=True)
+class GovernorOptions:
+    """When to shed work and when to take it back.
+
+    Attributes:
+        shed_s: lag (seconds) past which the next step is shed.
+        restore_s: lag under which the calm counts ...
+        calm_s: ... and how long it must last before a step comes back.
+        engine_calm_s: the same, before a faster engine gives way to the session's own again.
+        settle_s: after any change, how long to wait before judging again (the change takes that to show).
+        slower_growth_s: at "slower partials", new speech a partial waits for.
+        tail_window_s: at "partials at the end only", the seconds of the open segment a partial decodes.
+    """
+
+    shed_s: float = 1.5
+    restore_s: float = 0.8
+    calm_s: float = 6.0
+    engine_calm_s: float = 60.0
+    settle_s: float = 2.0
+    slower_growth_s: float = 1.0
+    tail_window_s: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.restore_s < self.shed_s or min(self.calm_s, self.engine_calm_s, self.settle_s) < 0:
+            raise ConfigError("governor: 0 < restore_s < shed_s, and calm_s, engine_calm_s, settle_s >= 0")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A step taken: the new level, its name for the status bar, and whether it sheds or restores."""
+
+    level: int
+    shed: bool
+
+    @property
+    def name(self) -> str:
+        return LEVELS[self.level]
+
+    def describe(self, lag_s: float) -> str:
+        if self.shed:
+            return f"captions {lag_s:.1f} s behind: {self.name} until caught up"
+        return f"caught up: {LEVELS[self.level + 1]} → {self.name}"
+
+
+class LagGovernor:
+    """Levels of service from the lag. ``faster_engine``: whether a faster engine exists to step to."""
+
+    def __init__(self, options: GovernorOptions | None = None, *, faster_engine: bool = False) -> None:
+        self.options = options or GovernorOptions()
+        self.faster_engine = faster_engine
+        self.level = FULL
+        self.deepest = FULL  # the lowest level reached (for the session's stats)
+        self.steps = 0  # changes made, both ways
+        self._changed_at: float | None = None
+        self._calm_since: float | None = None
+
+    @property
+    def name(self) -> str:
+        return LEVELS[self.level]
+
+    @property
+    def deepest_name(self) -> str | None:
+        return None if self.deepest == FULL else LEVELS[self.deepest]
+
+    @property
+    def shed(self) -> str | None:
+        """What is shed now, for the status bar (None: nothing)."""
+        return None if self.level == FULL else LEVELS[self.level]
+
+    @property
+    def floor(self) -> int:
+        return FASTER_ENGINE if self.faster_engine else FINALS_ONLY
+
+    def observe(self, now: float, lag_s: float) -> Change | None:
+        """Take the lag at stream time ``now``; the change to apply, if one is due."""
+        o = self.options
+        if lag_s >= o.restore_s:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = now
+        if self._changed_at is not None and now - self._changed_at < o.settle_s:
+            return None
+        if lag_s > o.shed_s and self.level < self.floor:
+            return self._step(now, self.level + 1, shed=True)
+        if self.level > FULL and self._calm_since is not None:
+            calm = o.engine_calm_s if self.level == FASTER_ENGINE else o.calm_s
+            if now - self._calm_since >= calm:
+                return self._step(now, self.level - 1, shed=False)
+        return None
+
+    def _step(self, now: float, level: int, *, shed: bool) -> Change:
+        self.level = level
+        self.deepest = max(self.deepest, level)
+        self.steps += 1
+        self._changed_at = now
+        self._calm_since = None  # the new level earns its own calm
+        return Change(level, shed)
+
+    def captions(self, base: CaptionOptions) -> CaptionOptions:
+        """The captioner's options at this level, from the session's own ``base``."""
+        if self.level == FULL or not base.partials:
+            return base
+        if self.level == SLOWER:
+            return replace(base, min_growth_s=max(base.min_growth_s, self.options.slower_growth_s))
+        if self.level == TAIL:
+            window = self.options.tail_window_s if base.partial_window_s <= 0 else \
+                min(base.partial_window_s, self.options.tail_window_s)
+            return replace(base, min_growth_s=max(base.min_growth_s, self.options.slower_growth_s),
+                           partial_window_s=window)
+        return replace(base, partials=False)

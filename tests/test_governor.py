@@ -1,0 +1,276 @@
+"""Never behind: the lag governor as a plain object on a fake clock, then a real session whose decodes are
+slowed down (an injected delay around the real tiny.en engine) — shedding, the status bar, marker order, a
+prompt quit that leaves the rest for `live finish`, and `live finish` itself."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_helpers import DATA, clip
+from live.captions import Caption, CaptionOptions, Captioner
+from live.events import Finished, Marker, Notice, Status
+from live.session.governor import FASTER_ENGINE, FINALS_ONLY, FULL, SLOWER, TAIL, GovernorOptions, LagGovernor
+from live.vad import Segmenter
+
+REPO = Path(__file__).resolve().parents[1]
+OPTIONS = GovernorOptions(shed_s=1.5, restore_s=0.8, calm_s=6.0, engine_calm_s=60.0, settle_s=2.0)
+
+
+# --- the governor alone, on a fake clock ------------------------------------------------------------------
+
+
+def test_the_governor_sheds_one_step_at_a_time_as_the_lag_grows():
+    governor = LagGovernor(OPTIONS, faster_engine=True)
+    assert governor.observe(0.0, 0.4) is None and governor.shed is None
+    steps = []
+    t = 1.0
+    while t < 20.0:
+        change = governor.observe(t, 3.0)  # three seconds behind, and staying so
+        if change is not None:
+            steps.append((round(t, 1), change.level, change.shed))
+        t += 0.1
+    assert [level for _, level, _ in steps] == [SLOWER, TAIL, FINALS_ONLY, FASTER_ENGINE]
+    assert all(shed for *_, shed in steps)
+    times = [at for at, *_ in steps]
+    assert all(b - a >= OPTIONS.settle_s - 1e-9 for a, b in zip(times, times[1:]))  # each change given time to show
+    assert governor.name == "faster engine" and governor.deepest == FASTER_ENGINE
+
+
+def test_without_a_faster_engine_finals_only_is_the_last_step():
+    governor = LagGovernor(OPTIONS, faster_engine=False)
+    levels = [c.level for t in np.arange(0, 30, 0.1) if (c := governor.observe(float(t), 5.0)) is not None]
+    assert levels == [SLOWER, TAIL, FINALS_ONLY]
+
+
+def test_the_governor_takes_the_steps_back_once_calm_the_engine_last_and_slowest():
+    governor = LagGovernor(OPTIONS, faster_engine=True)
+    t = 0.0
+    while governor.level < FASTER_ENGINE:
+        governor.observe(t, 4.0)
+        t += 0.1
+    calm_from = t
+    back = []
+    while governor.level > FULL:
+        change = governor.observe(t, 0.3)
+        if change is not None:
+            assert not change.shed
+            back.append((round(t - calm_from, 1), change.level))
+        t += 0.1
+        assert t < 200
+    assert [level for _, level in back] == [FINALS_ONLY, TAIL, SLOWER, FULL]
+    assert back[0][0] >= OPTIONS.engine_calm_s  # the faster engine stays a minute
+    gaps = [b - a for (a, _), (b, _) in zip(back, back[1:])]
+    assert all(gap >= OPTIONS.calm_s - 0.11 for gap in gaps)  # each later step after calm_s of its own
+
+
+def test_a_lag_spike_during_the_calm_starts_the_calm_again():
+    governor = LagGovernor(OPTIONS)
+    governor.observe(0.0, 3.0)
+    assert governor.level == SLOWER
+    for t in np.arange(2.0, 7.0, 0.5):
+        assert governor.observe(float(t), 0.2) is None
+    governor.observe(7.0, 1.0)  # above restore_s, below shed_s: not calm, not shed
+    for t in np.arange(7.5, 12.9, 0.5):
+        assert governor.observe(float(t), 0.2) is None  # calm again only since 7.5
+    change = governor.observe(13.6, 0.2)
+    assert change is not None and change.level == FULL and "caught up" in change.describe(0.2)
+
+
+def test_each_level_changes_what_partials_cost():
+    base = CaptionOptions(partials=True, min_growth_s=0.3, partial_window_s=0.0)
+    governor = LagGovernor(OPTIONS, faster_engine=True)
+    seen = {}
+    t = 0.0
+    while governor.level < FASTER_ENGINE:
+        seen[governor.level] = governor.captions(base)
+        governor.observe(t, 4.0)
+        t += 0.1
+    seen[governor.level] = governor.captions(base)
+    assert seen[FULL] == base
+    assert seen[SLOWER].partials and seen[SLOWER].min_growth_s >= 1.0 and seen[SLOWER].partial_window_s == 0
+    assert seen[TAIL].partials and 0 < seen[TAIL].partial_window_s <= 4.0
+    assert not seen[FINALS_ONLY].partials and not seen[FASTER_ENGINE].partials
+    assert seen[FINALS_ONLY].speculate_ms == base.speculate_ms  # finals keep their head start
+    off = CaptionOptions(partials=False)
+    assert governor.captions(off) == off  # nothing to shed where partials were never on
+
+
+@pytest.mark.slow
+def test_partials_refresh_within_a_second_of_new_speech_while_not_behind(whisper_engine):
+    """Driven in one thread (no clock): as long as decodes keep up, the open segment's partial is never
+    more than ~1 s of speech old."""
+    audio = clip("realpython_harvard.flac")
+    captioner = Captioner(Segmenter(), whisper_engine, language="en")
+    shown: list[float] = []  # where each partial's audio ended
+    block = 1600
+    for i in range(0, len(audio), block):
+        captioner.insert_audio(audio[i:i + block])
+        for caption in captioner.process_iter():
+            if caption.kind == "partial" and caption.text:
+                shown.append(caption.end)
+    assert len(shown) >= 10
+    # Within a segment partials follow each other at most ~1 s of audio apart.
+    gaps = [b - a for a, b in zip(shown, shown[1:]) if 0 < b - a < 3.0]
+    assert gaps and max(gaps) <= 1.0, gaps
+
+
+# --- a real session with slowed-down decodes --------------------------------------------------------------
+
+
+class DelayedEngine:
+    """The real engine, each decode ``delay`` seconds slower: a machine that cannot keep up."""
+
+    def __init__(self, engine, delay: float) -> None:
+        self.engine, self.delay = engine, delay
+        self.name, self.model = engine.name, engine.model
+
+    def transcribe(self, audio: np.ndarray, language: str = "auto"):
+        time.sleep(self.delay)  # the injected slowness itself, not a wait for something
+        return self.engine.transcribe(audio, language)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.finished = threading.Event()
+
+    def __call__(self, event: object) -> None:
+        self.events.append(event)
+        if isinstance(event, Finished):
+            self.finished.set()
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def finals(self) -> list[Caption]:
+        return [e for e in self.events if isinstance(e, Caption) and e.kind == "final" and e.text]
+
+    def wait(self, condition, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+
+def session_with(tmp_path, engine, path: Path = DATA / "realpython_harvard.flac"):
+    from live.config import Settings
+    from live.session import build_session
+
+    rec = Recorder()
+    settings = Settings(input=path, engine="whisper", language="en", session_dir=tmp_path / "s")
+    session = build_session(settings, rec, load_engine=lambda _s: (engine, "delayed tiny.en"), notes="off",
+                            partials=True, stop_on_failure=True)
+    return session, rec
+
+
+@pytest.mark.slow
+def test_a_session_that_cannot_keep_up_sheds_partials_says_so_and_loses_no_final(tmp_path, whisper_engine):
+    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 0.9))
+    session.run()
+    session.close()
+    assert rec.finished.is_set() and rec.of(Finished)[0].error is None
+    shed = [s.shed for s in rec.of(Status) if s.shed]
+    assert "slower partials" in shed and "finals only" in shed  # one step after another, on the bar
+    said = [n.message for n in rec.of(Notice)]
+    assert any("behind" in m and "finals only" in m for m in said)
+    assert any(s.behind and s.behind_s > 0.5 for s in rec.of(Status))  # said while it was so
+    text = " ".join(c.text for c in rec.finals()).lower()
+    for phrase in ("stale smell", "heat to bring out", "cold dip", "salt pickle", "tacos", "hot cross bun"):
+        assert phrase in text  # every sentence captioned, none dropped
+    assert [c.index for c in rec.finals()] == sorted(c.index for c in rec.finals())
+    assert session.stats.governor_steps >= 3 and session.stats.max_lag_s > OPTIONS.shed_s
+
+
+@pytest.mark.slow
+def test_the_status_bar_tells_the_truth_while_waiting_and_after_the_input_ends(tmp_path, whisper_engine):
+    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 2.5), path=DATA / "jfk.flac")
+    session.run()
+    session.close()
+    statuses = rec.of(Status)
+    lags = [s.lag_s for s in statuses if s.pending_finals]
+    assert max(lags) > 2.0 and any(b > a for a, b in zip(lags, lags[1:]))  # growing while a decode runs
+    end_of_input = 11.0
+    after = [s.clock for s in statuses if s.clock > end_of_input]
+    assert after and max(after) > end_of_input + 1.0  # the clock runs on while the last finals decode
+    latencies = {s.latency for s in statuses if s.latency is not None}
+    assert len(latencies) >= 2  # a new figure with each final
+
+
+@pytest.mark.slow
+def test_markers_are_shown_after_the_captions_of_speech_before_them_however_late(tmp_path, whisper_engine):
+    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 1.5))
+    session.start()
+    rec.wait(lambda: session.clock() > 6.0)
+    session.bookmark("mid-lecture")
+    session.pause(True)
+    rec.wait(lambda: session.clock() > 8.0)
+    session.pause(False)
+    assert rec.finished.wait(120)
+    session.close()
+    shown = [e for e in rec.events if isinstance(e, Marker) or (isinstance(e, Caption) and e.kind == "final" and e.text)]
+    markers = [e for e in shown if isinstance(e, Marker)]
+    assert [m.kind for m in markers] == ["bookmark", "pause", "resume"]
+    for marker in markers:
+        i = shown.index(marker)
+        assert all(c.start < marker.at for c in shown[:i] if isinstance(c, Caption))
+        assert all(c.start >= marker.at - 0.35 for c in shown[i + 1:] if isinstance(c, Caption))  # pre-roll
+    txt = (session.folder / "transcript.txt").read_text(encoding="utf-8")
+    assert "★ bookmark mid-lecture" in txt and "⏸ paused" in txt and "▶ resumed" in txt
+
+
+@pytest.mark.slow
+def test_quit_under_backlog_is_prompt_and_live_finish_captions_the_rest(tmp_path, whisper_engine):
+    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 3.0))
+    session.start()
+    rec.wait(lambda: session.clock() > 18.0 and session.worker.captioner.pending_finals >= 2)
+    asked = time.monotonic()
+    session.stop()
+    assert rec.finished.wait(10)
+    assert time.monotonic() - asked < 5.0
+    session.close()
+    folder = session.folder
+    lines = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    left = [e for e in lines if e["type"] == "uncaptioned"]
+    assert left and any("live finish" in n.message for n in rec.of(Notice))
+    finals = [e for e in lines if e["type"] == "final" and e["text"].strip()]
+    # The text files are as far as the JSONL: every saved final is in them.
+    txt = (folder / "transcript.txt").read_text(encoding="utf-8")
+    srt = (folder / "transcript.srt").read_text(encoding="utf-8")
+    assert all(f["text"] in txt for f in finals) and srt.count(" --> ") >= len(finals)
+    done = subprocess.run([sys.executable, "-m", "live", "finish", str(folder), "--engine", "whisper", "--language",
+                           "en"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    text = (folder / "transcript.txt").read_text(encoding="utf-8").lower()
+    assert "tacos" in text and "hot cross bun" in text  # the sentences the quit left are captioned now
+    again = subprocess.run([sys.executable, "-m", "live", "finish", str(folder)], capture_output=True, text=True,
+                           timeout=120, cwd=REPO)
+    assert again.returncode == 0 and "nothing left to caption" in again.stderr
+
+
+@pytest.mark.slow
+def test_headless_started_in_the_background_stops_on_sigint_within_seconds(tmp_path):
+    """`live … &` from a script starts with SIGINT ignored; headless installs its own handler all the same."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "live", "--headless", "--json", "--input", str(DATA / "realpython_harvard.flac"),
+         "--engine", "whisper", "--language", "en", "--session-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    first = proc.stdout.readline()  # the first final: the session is running
+    assert json.loads(first)["type"] == "final"
+    asked = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - asked < 5.0, err
+    assert proc.returncode == 0, err
+    assert "session saved in" in err
+    folder = next(tmp_path.iterdir())
+    assert (folder / "transcript.txt").read_text(encoding="utf-8").strip()
