@@ -274,3 +274,22 @@ def test_headless_started_in_the_background_stops_on_sigint_within_seconds(tmp_p
     assert "session saved in" in err
     folder = next(tmp_path.iterdir())
     assert (folder / "transcript.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.mark.slow
+def test_on_one_core_shared_with_a_busy_program_the_lag_stays_bounded():
+    """The slow machine of `live bench --cores 1 --load 1`: one CPU, and another program spinning on it."""
+    import shutil
+
+    if shutil.which("taskset") is None:
+        pytest.skip("taskset (util-linux) pins the session and the busy program to one CPU")
+    from live.bench.replay import Config, Machine, run_config
+
+    result = run_config(Config("whisper", language="en"), DATA / "realpython_harvard.flac", fast=False,
+                        machine=Machine(cores=1, load=1))
+    assert result.error is None
+    latencies = result.latencies()
+    text = " ".join(f["text"] for f in result.finals).lower()
+    assert all(p in text for p in ("stale smell", "cold dip", "tacos", "hot cross bun"))  # nothing dropped
+    assert max(latencies) <= 5.0, [round(x, 2) for x in latencies]  # late at worst, never without bound
+    assert result.stats["max_lag_s"] <= 5.0
