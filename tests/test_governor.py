@@ -293,3 +293,18 @@ def test_on_one_core_shared_with_a_busy_program_the_lag_stays_bounded():
     assert all(p in text for p in ("stale smell", "cold dip", "tacos", "hot cross bun"))  # nothing dropped
     assert max(latencies) <= 5.0, [round(x, 2) for x in latencies]  # late at worst, never without bound
     assert result.stats["max_lag_s"] <= 5.0
+
+
+def test_a_step_shed_again_soon_after_it_came_back_waits_longer_the_next_time():
+    """A machine on the edge: calm while partials are off, behind as soon as they are back."""
+    governor = LagGovernor(OPTIONS)
+    restores, t = [], 0.0
+    while t < 400.0 and len(restores) < 4:
+        lag = 3.0 if governor.level == FULL else 0.3  # full service is more than this machine can do
+        change = governor.observe(t, lag)
+        if change is not None and not change.shed:
+            restores.append(t)
+        t += 0.1
+    waits = [b - a for a, b in zip(restores, restores[1:])]
+    assert len(waits) == 3 and waits[1] > waits[0] * 1.5 and waits[2] > waits[1] * 1.5, waits
+    assert governor.backoff > 1.0

@@ -12,7 +12,9 @@ time, each said on the status bar:
 
 A step down is taken when the lag passes ``shed_s``; a step back up once it has stayed under
 ``restore_s`` for ``calm_s`` (longer before the engine comes back: ``engine_calm_s``). After any change
-the governor waits ``settle_s`` for it to show. Finals are never shed: the captions only get late.
+the governor waits ``settle_s`` for it to show. A step that has to be shed again soon after it came
+back waits twice as long the next time (up to ``max_backoff`` times), so a machine on the edge does not
+flap between two levels. Finals are never shed: the captions only get late.
 
 A plain object with no thread and no clock of its own: feed it ``observe(now, lag)`` (stream seconds)
 and apply what it returns, as the worker does; tests drive it with a fake clock.
@@ -41,6 +43,7 @@ class GovernorOptions:
         settle_s: after any change, how long to wait before judging again (the change takes that to show).
         slower_growth_s: at "slower partials", new speech a partial waits for.
         tail_window_s: at "partials at the end only", the seconds of the open segment a partial decodes.
+        max_backoff: the most the calm before a step comes back grows when that step keeps being shed.
     """
 
     shed_s: float = 1.5
@@ -50,6 +53,7 @@ class GovernorOptions:
     settle_s: float = 2.0
     slower_growth_s: float = 1.0
     tail_window_s: float = 4.0
+    max_backoff: float = 8.0
 
     def __post_init__(self) -> None:
         if not 0 < self.restore_s < self.shed_s or min(self.calm_s, self.engine_calm_s, self.settle_s) < 0:
@@ -84,6 +88,8 @@ class LagGovernor:
         self.steps = 0  # changes made, both ways
         self._changed_at: float | None = None
         self._calm_since: float | None = None
+        self._restored_at: float | None = None
+        self.backoff = 1.0  # how many times calm_s a step now waits before it comes back
 
     @property
     def name(self) -> str:
@@ -113,13 +119,19 @@ class LagGovernor:
             return None
         if lag_s > o.shed_s and self.level < self.floor:
             return self._step(now, self.level + 1, shed=True)
-        if self.level > FULL and self._calm_since is not None:
-            calm = o.engine_calm_s if self.level == FASTER_ENGINE else o.calm_s
-            if now - self._calm_since >= calm:
+        if self._calm_since is not None:
+            calm = (o.engine_calm_s if self.level == FASTER_ENGINE else o.calm_s) * self.backoff
+            if self.level > FULL and now - self._calm_since >= calm:
                 return self._step(now, self.level - 1, shed=False)
+            if self.level == FULL and now - self._calm_since >= o.engine_calm_s:
+                self.backoff = 1.0  # a long calm at full service: the machine has room again
         return None
 
     def _step(self, now: float, level: int, *, shed: bool) -> Change:
+        if shed and self._restored_at is not None and now - self._restored_at < 2 * self.options.calm_s * self.backoff:
+            self.backoff = min(self.options.max_backoff, self.backoff * 2)  # it came back too soon
+        if not shed:
+            self._restored_at = now
         self.level = level
         self.deepest = max(self.deepest, level)
         self.steps += 1
