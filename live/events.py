@@ -3,10 +3,14 @@
 A front end (the TUI, headless mode, file transcription, a server connection) renders these events
 and sends the commands; it never builds a pipeline of its own. Captions are ``live.captions.Caption``;
 notes requests report ``live.notes.NotesEvent``. Everything else is here.
+
+``Marker``, ``Translation`` and ``SpeakerLabel`` are also lines of ``transcript.jsonl``: their JSON form
+is defined here, once, and ``live.transcript.schema`` reads the file through them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -70,6 +74,14 @@ class Marker:
         line = {"type": "marker", "kind": self.kind, "at": round(self.at, 3)}
         return {**line, "note": self.note} if self.note else line
 
+    @classmethod
+    def from_json(cls, obj: dict) -> Marker:
+        """The marker of a ``bookmark`` or ``marker`` line; ValueError/KeyError/TypeError if it is not one."""
+        kind = "bookmark" if obj.get("type") == "bookmark" else obj.get("kind") if obj.get("type") == "marker" else None
+        if kind not in ("bookmark", "pause", "resume", "gap"):
+            raise ValueError(f"not a marker line: {obj.get('type')!r}")
+        return cls(kind, _finite(obj["at"]), str(obj.get("note") or ""))
+
 
 @dataclass(frozen=True)
 class Translation:
@@ -83,6 +95,40 @@ class Translation:
 
     def to_json(self) -> dict:
         return {"type": "translation", "index": self.index, "lang": self.lang, "text": self.text}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Translation:
+        if obj.get("type") != "translation" or not isinstance(obj.get("lang"), str):
+            raise ValueError("not a translation line")
+        return cls(int(obj["index"]), obj["lang"], str(obj.get("text") or ""))
+
+
+@dataclass(frozen=True)
+class SpeakerLabel:
+    """Who said final ``index``: ``speaker`` is "lecturer" or "audience"; ``voice`` numbers the distinct
+    audience voices (None for the lecturer). Saved after its final; a later label for the same index
+    replaces an earlier one."""
+
+    index: int
+    speaker: Literal["lecturer", "audience"]
+    voice: int | None = None
+
+    def to_json(self) -> dict:
+        return {"type": "speaker", "index": self.index, "speaker": self.speaker, "voice": self.voice}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> SpeakerLabel:
+        speaker, voice = obj.get("speaker"), obj.get("voice")
+        if obj.get("type") != "speaker" or speaker not in ("lecturer", "audience"):
+            raise ValueError("not a speaker line")
+        return cls(int(obj["index"]), speaker, None if voice is None else int(voice))
+
+
+def _finite(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"not a time: {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

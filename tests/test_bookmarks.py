@@ -22,6 +22,7 @@ from live.notes.finals import Mark
 from live.session import Finished, Marker, build_session
 from live.session.marks import MarkerQueue
 from live.timefmt import mmss
+from live.transcript import parse_line, parse_lines
 from live.tui.app import create_app
 from live.tui.caption_view import CaptionView
 from live.tui.note_box import NoteBox
@@ -192,7 +193,7 @@ def test_the_keeper_takes_bookmarks_as_news_and_sends_each_with_its_own_finals(l
     keeper = make_keeper(llm_server, session, context_budget_tokens=1200)
     assert keeper.add_bookmark(Marker("bookmark", 3.0, "  ask   about this "))
     assert not keeper.add_bookmark(Marker("pause", 4.0))
-    assert keeper.add_bookmark({"type": "bookmark", "at": 12.5})
+    assert keeper.add_bookmark(parse_line({"type": "bookmark", "at": 12.5}))
     assert keeper.marks == [Mark(3.0, "ask about this"), Mark(12.5, "")]
     for i in range(60):
         keeper.add_final(final(i))
@@ -295,8 +296,8 @@ def test_a_bookmark_pressed_as_a_sentence_begins_waits_for_that_sentences_captio
 
 
 def test_a_resumed_session_takes_its_earlier_bookmarks_into_the_notes(llm_server, tmp_path):
-    earlier = [{"type": "final", "start": 0.0, "end": 4.0, "text": "w000x entropy never decreases"},
-               {"type": "bookmark", "at": 4.5, "note": "exam!"}]
+    earlier = list(parse_lines([{"type": "final", "start": 0.0, "end": 4.0, "text": "w000x entropy never decreases"},
+                                {"type": "bookmark", "at": 4.5, "note": "exam!"}]))
     fresh = make_keeper(llm_server, tmp_path / "fresh")
     fresh.continue_from(earlier)
     assert fresh.pending == 2

@@ -23,6 +23,7 @@ from live.notes import (
     summarize_main,
     summarize_session,
 )
+from live.transcript import parse_line
 
 
 @pytest.fixture
@@ -719,9 +720,11 @@ def test_summarize_a_session_without_finals(llm_server, session):
         summarize_session(session, LLMClient(settings, KEY), settings)
 
 
-def test_final_of_reads_captions_and_jsonl_dicts():
+def test_final_of_reads_captions_and_transcript_lines():
     assert Final.of(Cap("final", 1.0, 2.5, "  hello   world ")) == Final(1.0, 2.5, "hello world", "en")
     assert Final.of(Cap("partial", 1.0, 2.5, "hello")) is None
-    assert Final.of({"type": "final", "start": 3, "end": 4, "text": ""}) is None
-    assert Final.of({"type": "bookmark", "at": 3}) is None
-    assert Final.of({"type": "final", "start": 3, "end": 4, "text": "hi", "language": "zh"}) == Final(3, 4, "hi", "zh")
+    assert Final.of(parse_line({"type": "final", "start": 3, "end": 4, "text": ""})) is None
+    assert Final.of(parse_line({"type": "bookmark", "at": 3})) is None
+    assert Final.of(parse_line({"type": "translation", "index": 0, "lang": "zh", "text": "你好"})) is None
+    assert Final.of(parse_line({"type": "final", "start": 3, "end": 4, "text": "hi", "language": "zh"})) == \
+        Final(3, 4, "hi", "zh")

@@ -16,6 +16,7 @@ import soundfile as sf
 import srt
 
 from audio_helpers import DATA
+from live.captions import Caption
 from live.errors import SessionError
 from live.transcript import SessionWriter, resume_point
 
@@ -134,11 +135,11 @@ def test_notes_continue_from_the_saved_summary(tmp_path):
 
     (tmp_path / "summary.md").write_text("# Notes so far\n")
     keeper = NotesKeeper(lambda: None, tmp_path, LLMSettings())
-    keeper.continue_from([{"type": "final", "start": 0, "end": 1, "text": "earlier words"}])
-    keeper.add_final({"type": "final", "start": 5, "end": 6, "text": "new words"})
+    keeper.continue_from([Caption("final", 0, 1, "earlier words")])
+    keeper.add_final(Caption("final", 5, 6, "new words"))
     assert keeper.pending == 1 and [f.text for f in keeper.finals] == ["earlier words", "new words"]
     fresh = NotesKeeper(lambda: None, tmp_path / "none", LLMSettings())
-    fresh.continue_from([{"type": "final", "start": 0, "end": 1, "text": "earlier words"}])
+    fresh.continue_from([Caption("final", 0, 1, "earlier words")])
     assert fresh.pending == 1  # no saved notes: the next update covers them
 
 

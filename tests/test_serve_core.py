@@ -257,8 +257,10 @@ def test_resume_truncates_what_the_client_never_got(tmp_path):
     lines = [{"type": "final", "start": 0.0, "end": 2.43, "text": "a", "index": 0},
              {"type": "bookmark", "at": 2.0, "note": ""},
              {"type": "final", "start": 2.97, "end": 4.56, "text": "b", "index": 1},
-             {"type": "final", "start": 5.1, "end": 7.8, "text": "c", "index": 2}]
+             {"type": "translation", "index": 1, "lang": "zh", "text": "乙"},
+             {"type": "final", "start": 5.1, "end": 7.8, "text": "c", "index": 2},
+             {"type": "speaker", "index": 2, "speaker": "audience", "voice": 1}]
     (tmp_path / "transcript.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"type": "fin')
     assert truncate_after(tmp_path, 4.56) == 1
     kept = [json.loads(x) for x in (tmp_path / "transcript.jsonl").read_text().splitlines()]
-    assert [k.get("text") for k in kept] == ["a", None, "b"]
+    assert [k.get("text") for k in kept] == ["a", None, "b", "乙"]  # a translation stays with its final

@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ import soundfile as sf
 
 from live.captions import Caption
 from live.errors import SessionError
-from live.transcript import SessionWriter, WavAppender, cues, new_session_dir, read_entries, to_srt, to_vtt
+from live.events import Marker, SpeakerLabel, Translation
+from live.transcript import (SessionWriter, Uncaptioned, WavAppender, cues, new_session_dir, parse_line, read_entries,
+                             read_transcript, to_srt, to_vtt, uncaptioned)
 
 
 def final(i: int, start: float, end: float, text: str) -> Caption:
@@ -31,6 +34,36 @@ def test_finals_are_on_disk_before_close(tmp_path):
         "emotion": "neutral", "events": ["Speech"], "emitted": 2.5, "index": 0, "speech_end": None,
     }
     w.close()
+
+
+def test_every_line_of_the_schema_reads_back_as_written(tmp_path):
+    lines = [final(0, 0.0, 2.0, "hello there"), Marker("bookmark", 2.5, "exam!"), Marker("pause", 3.0),
+             Marker("resume", 9.0), Marker("gap", 9.0, "continued after 5 minutes"), Translation(0, "zh", "你好"),
+             SpeakerLabel(0, "lecturer"), SpeakerLabel(0, "audience", 2), Uncaptioned(10.0, 14.5, 1),
+             Uncaptioned(15.0, 16.0), replace(final(1, 10.0, 14.5, "said while behind"), finished=True)]
+    w = SessionWriter(tmp_path / "s", record_audio=False)
+    for line in lines:
+        w.add_entry(line.to_json())
+    w.close()
+    assert list(read_transcript(tmp_path / "s")) == lines
+    assert uncaptioned(tmp_path / "s") == [Uncaptioned(15.0, 16.0)]  # the first one is captioned since
+    assert json.loads((tmp_path / "s" / "transcript.jsonl").read_text().splitlines()[7]) == {
+        "type": "speaker", "index": 0, "speaker": "audience", "voice": 2}
+
+
+def test_a_line_not_of_the_schema_is_skipped_with_a_warning(tmp_path, caplog):
+    good = [final(0, 0.0, 2.0, "kept"), Marker("bookmark", 2.5)]
+    bad = [{"type": "final", "start": "soon", "end": 1.0, "text": "x"}, {"type": "final", "end": 1.0},
+           {"type": "final", "start": float("nan"), "end": 1.0, "text": "x"}, {"type": "marker", "kind": "nap", "at": 1},
+           {"type": "translation", "index": 0, "text": "no language"}, {"type": "speaker", "index": 0, "speaker": "dog"}]
+    rows = [good[0].to_json(), *bad, good[1].to_json()]
+    folder = tmp_path / "s"
+    folder.mkdir()
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"type": "partial"}\n{"type": "fin'
+    (folder / "transcript.jsonl").write_text(text)
+    assert list(read_transcript(folder)) == good
+    assert sum("not of the transcript's schema" in r.message or "no time" in r.message for r in caplog.records) == 6
+    assert parse_line({"type": "a line a later version writes"}) is None
 
 
 def test_close_renders_txt_srt_vtt_with_bookmarks(tmp_path):

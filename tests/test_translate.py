@@ -18,7 +18,7 @@ from live.session import Notice, Translation
 from live.captions import Caption
 from live.language import check_target
 from live.translate import Glossary, Pending, TranslateOptions, TranslationQueue, Translator
-from live.transcript import render_translations, translated_finals
+from live.transcript import parse_lines, render_translations, translated_finals
 from live.translate.prompt import messages, parse_answer, target_name
 from translate_helpers import KEY, asked, final, translating
 
@@ -141,7 +141,7 @@ def test_translations_become_subtitles_timed_as_their_finals(tmp_path):
              {"type": "translation", "index": 0, "lang": "zh", "text": "所以，我的美国同胞们"},
              {"type": "translation", "index": 1, "lang": "de", "text": "Fragt nicht!"}]
     (tmp_path / "transcript.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
-    by_lang = translated_finals(lines)
+    by_lang = translated_finals(parse_lines(lines))
     assert [(c.index, c.text, c.start) for c in by_lang["zh"]] == [(0, "所以，我的美国同胞们", 0.0), (1, "不要问", 3.0)]
     written = render_translations(tmp_path)
     assert sorted(p.name for p in written) == ["transcript.de.srt", "transcript.de.vtt", "transcript.zh.srt",

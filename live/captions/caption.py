@@ -24,6 +24,8 @@ class Caption:
             subtitle timing); ``emitted - speech_end`` is the latency a listener feels.
         corrections: what the course's vocabulary replaced in ``text`` (``Correction.to_json()`` dicts:
             from, to, start_char, ...); in the JSON only when there are some.
+        finished: captioned after the session by ``live finish``, from speech it left uncaptioned; in the
+            JSON only when true.
     """
 
     kind: CaptionKind
@@ -37,6 +39,7 @@ class Caption:
     index: int = 0
     speech_end: float | None = None
     corrections: tuple[dict, ...] = field(default=(), hash=False)
+    finished: bool = False
 
     @property
     def latency(self) -> float:
@@ -57,6 +60,7 @@ class Caption:
             "index": self.index,
             "speech_end": None if self.speech_end is None else round(self.speech_end, 3),
             **({"corrections": [dict(c) for c in self.corrections]} if self.corrections else {}),
+            **({"finished": True} if self.finished else {}),
         }
 
     @classmethod
@@ -67,4 +71,5 @@ class Caption:
             emitted=float(obj.get("emitted", obj["end"])), index=int(obj.get("index", 0)),
             speech_end=None if obj.get("speech_end") is None else float(obj["speech_end"]),
             corrections=tuple(c for c in obj.get("corrections") or () if isinstance(c, dict)),
+            finished=obj.get("finished") is True,
         )

@@ -10,7 +10,6 @@ a torn last line is skipped, and the next search sees the file has grown.
 from __future__ import annotations
 
 import json
-import math
 import os
 import wave
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from live.files import read_jsonl
-from live.transcript import AUDIO, TRANSCRIPT
+from live.captions import Caption
+from live.transcript import AUDIO, TRANSCRIPT, read_lines
 
 SESSION_META = "session.json"
 NOTES = "summary.md"
@@ -112,17 +111,9 @@ def read_session(folder: Path) -> SessionRead:
 
 
 def _finals(path: Path) -> Iterator[Final]:
-    for number, obj in enumerate(read_jsonl(path)):
-        if obj.get("type") != "final" or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-            continue
-        try:
-            start = float(obj.get("start", 0.0))
-            end = float(obj.get("end", start))
-            index = int(obj.get("index", number))
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(start) and math.isfinite(end):
-            yield Final(start, max(start, end), obj["text"], index)
+    for line in read_lines(path):
+        if isinstance(line, Caption) and line.text.strip():
+            yield Final(line.start, max(line.start, line.end), line.text, line.index)
 
 
 def started(folder: Path) -> datetime | None:

@@ -12,7 +12,6 @@ from live.notes.finals import (
     Final,
     chunk_finals,
     format_finals,
-    read_transcript,
     span,
 )
 from live.notes.keeper import (
@@ -42,6 +41,6 @@ __all__ = [
     "HISTORY_DIR", "PROMPT_NAMES", "QA", "REQUIRED", "RETRY_AFTER_FAILURE_S", "SUMMARY",
     "CaptionLike", "ClientSource", "ContextSource", "Conversation", "EventKind", "Final", "NotesEvent",
     "NotesKeeper", "NotesService", "NothingYet", "OnToken", "Prompts", "RequestKind", "Turn", "UpdateStats",
-    "chunk_finals", "clean_answer", "format_finals", "language_rule", "read_transcript", "span",
+    "chunk_finals", "clean_answer", "format_finals", "language_rule", "span",
     "summarize_main", "summarize_session", "write_notes",
 ]

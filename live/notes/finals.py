@@ -7,20 +7,22 @@ model sees what was being said around each one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from live.errors import SessionError
-from live.files import read_jsonl
+from live.events import Marker
 from live.llm import LLMSettings, estimate_tokens
 from live.timefmt import mmss
+from live.transcript import read_lines
 
 
 class CaptionLike(Protocol):
     """What is read from a caption (``live.captions.Caption`` fits)."""
 
+    kind: str
     start: float
     end: float
     text: str
@@ -29,7 +31,7 @@ class CaptionLike(Protocol):
 
 @dataclass(frozen=True)
 class Final:
-    """A final caption as the notes need it: when, what, in which language."""
+    """What the notes keep of a final caption: when, what (spaces folded), in which language."""
 
     start: float
     end: float
@@ -37,28 +39,16 @@ class Final:
     language: str | None = None
 
     @classmethod
-    def of(cls, caption: CaptionLike | Mapping[str, Any]) -> Final | None:
-        """A Final from a Caption-like object or a ``transcript.jsonl`` dict; None unless it is a final."""
-        if isinstance(caption, Mapping):
-            if caption.get("type") != "final":
-                return None
-            get = caption.get
-        else:
-            if getattr(caption, "kind", "final") != "final":
-                return None
-
-            def get(name: str, default: Any = None) -> Any:
-                return getattr(caption, name, default)
-
-        text = " ".join(str(get("text", "") or "").split())
+    def of(cls, caption: object) -> Final | None:
+        """The notes' view of a final caption (a ``Caption``, or a transcript line read by
+        ``live.transcript.read_lines``); None for anything else or a final with no words."""
+        if getattr(caption, "kind", None) != "final":
+            return None
+        c: CaptionLike = caption  # type: ignore[assignment]
+        text = " ".join(str(c.text or "").split())
         if not text:
             return None
-        try:
-            start, end = float(get("start", 0.0)), float(get("end", 0.0))
-        except (TypeError, ValueError):
-            return None
-        language = get("language", None)
-        return cls(start, max(start, end), text, language if isinstance(language, str) else None)
+        return cls(c.start, max(c.start, c.end), text, c.language if isinstance(c.language, str) else None)
 
 
 @dataclass(frozen=True)
@@ -70,19 +60,10 @@ class Mark:
 
     @classmethod
     def of(cls, event: object) -> Mark | None:
-        """A Mark from a ``live.session.Marker`` or a ``transcript.jsonl`` dict; None unless a bookmark."""
-        if isinstance(event, Mapping):
-            if event.get("type") != "bookmark":
-                return None
-            at, note = event.get("at"), event.get("note")
-        else:
-            if getattr(event, "kind", None) != "bookmark":
-                return None
-            at, note = getattr(event, "at", None), getattr(event, "note", "")
-        try:
-            return cls(float(at), " ".join(str(note or "").split()))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        """The notes' view of a bookmark (a ``live.events.Marker``); None for anything else."""
+        if not isinstance(event, Marker) or event.kind != "bookmark":
             return None
+        return cls(event.at, " ".join(event.note.split()))
 
     def line(self) -> str:
         said = f'the student\'s note: "{self.note}"' if self.note else "no note"
@@ -116,11 +97,6 @@ def span(finals: Sequence[Final], marks: Sequence[Mark] = ()) -> str:
     return f"{mmss(min(starts))}–{mmss(max(ends))}" if starts else "nothing yet"
 
 
-def read_transcript(path: Path) -> list[Final]:
-    """The finals of a ``transcript.jsonl``; a torn last line (a crash mid-write) is skipped."""
-    return read_lecture(path)[0]
-
-
 def read_lecture(path: Path) -> tuple[list[Final], list[Mark]]:
     """The finals and the bookmarks of a ``transcript.jsonl``, each in order, read in one pass."""
     if not path.is_file():
@@ -128,10 +104,10 @@ def read_lecture(path: Path) -> tuple[list[Final], list[Mark]]:
     finals: list[Final] = []
     marks: list[Mark] = []
     try:
-        for obj in read_jsonl(path):
-            if (final := Final.of(obj)) is not None:
+        for line in read_lines(path):
+            if (final := Final.of(line)) is not None:
                 finals.append(final)
-            elif (mark := Mark.of(obj)) is not None:
+            elif (mark := Mark.of(line)) is not None:
                 marks.append(mark)
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"cannot read {path}: {exc}") from None

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from live.errors import LiveError, LLMError, SessionError
 from live.files import atomic_write
 from live.llm import LLMClient, LLMSettings, Usage, estimate_tokens
 from live.notes.finals import (
-    CaptionLike,
     Final,
     Mark,
     chunk_finals,
@@ -164,7 +162,7 @@ class NotesKeeper:
         with self._lock:
             return len(self._finals) - self._done + len(self._marks) - self._marks_done
 
-    def add_final(self, caption: CaptionLike | Mapping[str, Any]) -> bool:
+    def add_final(self, caption: object) -> bool:
         """Take a caption; anything but a non-empty final (a partial, a bookmark) is ignored."""
         final = Final.of(caption)
         if final is None:
@@ -174,7 +172,7 @@ class NotesKeeper:
         return True
 
     def add_bookmark(self, marker: object) -> bool:
-        """Take a bookmark (a ``live.session.Marker`` or a transcript.jsonl dict); anything else is ignored."""
+        """Take a bookmark (a ``live.events.Marker``); anything else is ignored."""
         mark = Mark.of(marker)
         if mark is None:
             return False
@@ -182,9 +180,10 @@ class NotesKeeper:
             self._marks.append(mark)
         return True
 
-    def continue_from(self, earlier: Iterable[CaptionLike | Mapping[str, Any]]) -> None:
-        """A resumed session: take its earlier finals and bookmarks first. With saved notes (summary.md)
-        they count as folded in; without, the next update covers them too."""
+    def continue_from(self, earlier: Iterable[object]) -> None:
+        """A resumed session: take its earlier finals and bookmarks (the lines of its transcript,
+        ``live.transcript.read_transcript``) first. With saved notes (summary.md) they count as folded
+        in; without, the next update covers them too."""
         earlier = list(earlier)
         finals = [f for f in map(Final.of, earlier) if f is not None]
         marks = [m for m in map(Mark.of, earlier) if m is not None]

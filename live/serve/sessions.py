@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from live.files import atomic_write, read_jsonl
+from live.captions import Caption
+from live.events import Marker
+from live.files import atomic_write
+from live.transcript import TRANSCRIPT, Line, read_lines
 from live.wire.protocol import ProtocolError, Start
-from live.transcript import TRANSCRIPT
 
 log = logging.getLogger("live.serve")
 
@@ -100,20 +102,28 @@ def _meta(folder: Path) -> dict:
 
 
 def truncate_after(folder: Path, resume_from: float) -> int:
-    """Keep the transcript lines up to ``resume_from``; the highest final index kept (-1: none)."""
+    """Keep the transcript lines up to ``resume_from`` (a final by its end, a marker by its moment, a
+    translation or speaker label with its final); the highest final index kept (-1: none)."""
     path = folder / TRANSCRIPT
-    kept: list[dict] = []
+    kept: list[Line] = []
+    finals: set[int] = set()
     dropped = 0
-    for entry in read_jsonl(path):
-        at = entry.get("end") if entry.get("type") in ("final", "partial") else entry.get("at")
-        if isinstance(at, (int, float)) and at <= resume_from + EPSILON_S:
-            kept.append(entry)
+    for line in read_lines(path):
+        if isinstance(line, Caption):
+            keep = line.end <= resume_from + EPSILON_S
+            if keep:
+                finals.add(line.index)
+        elif isinstance(line, Marker):
+            keep = line.at <= resume_from + EPSILON_S
+        else:
+            keep = line.index in finals
+        if keep:
+            kept.append(line)
         else:
             dropped += 1
     if dropped:
         log.info("resume at %.3f s: %d transcript lines after it dropped (their audio is sent again)",
                  resume_from, dropped)
     if path.exists():
-        atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept))
-    indices = [int(e.get("index", -1)) for e in kept if e.get("type") == "final"]
-    return max(indices, default=-1)
+        atomic_write(path, "".join(json.dumps(line.to_json(), ensure_ascii=False) + "\n" for line in kept))
+    return max(finals, default=-1)

@@ -25,13 +25,12 @@ from live.audio import AudioSource, FileSource, input_factory
 from live.captions import BatchOptions, Caption, CaptionOptions
 from live.config import Settings
 from live.errors import SessionError
-from live.files import read_jsonl
 from live.events import Marker
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.timefmt import mmss
 from live.session.worker import Worker
-from live.transcript import SessionWriter, resume_point
+from live.transcript import SessionWriter, read_transcript, resume_point
 from live.vad import VadOptions
 
 if TYPE_CHECKING:
@@ -297,7 +296,7 @@ def build_session(
         writer = SessionWriter.create(settings.session_dir, meta=info, record_audio=settings.record_audio)
     service = _notes_service(settings, writer.folder, sink, notes)
     if service is not None and settings.resume is not None:
-        service.keeper.continue_from(read_jsonl(writer.folder / "transcript.jsonl"))
+        service.keeper.continue_from(read_transcript(writer.folder))
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
     translator = _translator(settings, sink, vocabulary, translate_options)

@@ -20,7 +20,7 @@ from live.captions import Caption
 from live.errors import SessionError
 from live.textnorm import TextNormalizer, TextOptions
 from live.transcript import AUDIO, SessionWriter
-from live.transcript.schema import uncaptioned
+from live.transcript.schema import Uncaptioned, uncaptioned
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class FinishResult:
     captions: int
 
 
-def pending_spans(folder: Path) -> list[dict]:
+def pending_spans(folder: Path) -> list[Uncaptioned]:
     """The spans still to caption; SessionError (one line) for a folder that is no session."""
     if not (folder / "transcript.jsonl").exists():
         raise SessionError(f"{folder} is not a session folder (no transcript.jsonl); give a folder from `live sessions`")
@@ -55,14 +55,14 @@ def finish_session(folder: Path, engine: Engine, *, language: str = "auto", scri
     try:
         with sf.SoundFile(folder / AUDIO) as wav:
             for done, span in enumerate(spans, 1):
-                start, end = float(span["start"]), float(span["end"])
+                start, end = span.start, span.end
                 wav.seek(min(int(start * SAMPLE_RATE), wav.frames))
                 audio = wav.read(max(0, int((end - start) * SAMPLE_RATE)), dtype="float32")
                 result = engine.transcribe(np.asarray(audio, dtype=np.float32), language)
                 words = text(result.text, result.language or (None if language == "auto" else language))
                 caption = Caption("final", start, end, words, language=result.language, emotion=result.emotion,
-                                  events=result.events, emitted=end, index=int(span.get("index", -1)))
-                writer.add_entry({**caption.to_json(), "finished": True})
+                                  events=result.events, emitted=end, index=span.index, finished=True)
+                writer.add_entry(caption.to_json())
                 captions += bool(words.strip())
                 if on_span is not None:
                     on_span(done, len(spans))
@@ -70,4 +70,4 @@ def finish_session(folder: Path, engine: Engine, *, language: str = "auto", scri
         writer.close()  # renders txt/srt/vtt again, in time order
     if writer.error:
         raise SessionError(writer.error)
-    return FinishResult(len(spans), sum(float(s["end"]) - float(s["start"]) for s in spans), captions)
+    return FinishResult(len(spans), sum(s.end - s.start for s in spans), captions)

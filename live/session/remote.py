@@ -44,6 +44,7 @@ from live.events import (
 from live.session.loading import describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
+from live.transcript import Uncaptioned
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
@@ -339,7 +340,7 @@ class RemoteWorker(Commands):
                 if not self._done and self.failure is None and self.audio.end > self.audio.base:
                     start, end = self.audio.base / SAMPLE_RATE, self.audio.end / SAMPLE_RATE
                     if self.writer is not None:
-                        self.writer.add_entry({"type": "uncaptioned", "start": round(start, 3), "end": round(end, 3)})
+                        self.writer.add_entry(Uncaptioned(start, end).to_json())
                     self._emit(Notice("warning", f"{end - start:.0f} s of speech from {hms(start)} not captioned yet: "
                                                  f"`live finish {self.writer.folder if self.writer else 'DIR'}` "
                                                  "captions it from the session's audio"))

@@ -15,6 +15,7 @@ from live.errors import LiveError
 from live.events import Notice
 from live.session.loading import describe
 from live.timefmt import hms
+from live.transcript import Uncaptioned
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
@@ -54,7 +55,7 @@ class Saver:
         if not segments:
             return
         for seg in segments:
-            entry = {"type": "uncaptioned", "index": seg.index, "start": round(seg.start, 3), "end": round(seg.end, 3)}
+            entry = Uncaptioned(seg.start, seg.end, seg.index).to_json()
             self(lambda w, entry=entry: w.add_entry(entry))
         seconds = sum(seg.duration for seg in segments)
         later = f"`live finish {self.writer.folder}` captions it from the session's audio" \

@@ -11,10 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from live.captions import Caption
-from live.files import atomic_write, read_jsonl
+from live.events import Marker, Translation
+from live.files import atomic_write
 from live.timefmt import hms
 from live.transcript.cues import columns, split_cues
-from live.transcript.schema import TRANSCRIPT, read_entries
+from live.transcript.schema import Line, read_entries, read_transcript
 
 
 def _stamp(seconds: float, sep: str) -> str:
@@ -53,13 +54,13 @@ def to_vtt(finals: Iterable[Caption]) -> str:
 MARKS = {"pause": "⏸ paused", "resume": "▶ resumed"}
 
 
-def mark_line(m: dict) -> str:
+def mark_line(m: Marker) -> str:
     """A marker as a line of transcript.txt (bookmarks with their note, pause, resume, a resumed session's gap)."""
-    if m.get("type") == "bookmark":
-        return f"[{hms(m['at'])}] ★ bookmark {m.get('note', '')}".rstrip()
-    if m.get("kind") in MARKS:
-        return f"[{hms(m['at'])}] {MARKS[m['kind']]}"
-    return f"[{hms(m['at'])}] ⏭ {m.get('note') or 'continued'}"
+    if m.kind == "bookmark":
+        return f"[{hms(m.at)}] ★ bookmark {m.note}".rstrip()
+    if m.kind in MARKS:
+        return f"[{hms(m.at)}] {MARKS[m.kind]}"
+    return f"[{hms(m.at)}] ⏭ {m.note or 'continued'}"
 
 
 def caption_line(caption: Caption) -> str:
@@ -77,9 +78,9 @@ def vtt_cues(finals: Iterable[Caption]) -> str:
     return "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
 
 
-def to_txt(finals: Iterable[Caption], bookmarks: Iterable[dict] = ()) -> str:
+def to_txt(finals: Iterable[Caption], marks: Iterable[Marker] = ()) -> str:
     rows = [(c.start, caption_line(c)) for c in finals if c.text.strip()]
-    rows += [(b["at"], mark_line(b)) for b in bookmarks]
+    rows += [(m.at, mark_line(m)) for m in marks]
     return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
 
 
@@ -95,22 +96,18 @@ def render_all(folder: Path) -> None:
     render_translations(folder)  # transcript.LANG.srt/.vtt from the translation lines, if any
 
 
-def translated_finals(entries: Iterable[dict]) -> dict[str, list[Caption]]:
+def translated_finals(lines: Iterable[Line]) -> dict[str, list[Caption]]:
     """For each language: its finals with the translated text, in the order of the finals."""
     finals: dict[int, Caption] = {}
     order: list[int] = []
     texts: dict[str, dict[int, str]] = {}
-    for obj in entries:
-        try:
-            if obj.get("type") == "final":
-                index = int(obj.get("index", 0))
-                if index not in finals:
-                    order.append(index)
-                finals[index] = Caption.from_json(obj)
-            elif obj.get("type") == "translation" and str(obj.get("text") or "").strip():
-                texts.setdefault(str(obj["lang"]), {})[int(obj["index"])] = str(obj["text"]).strip()
-        except (KeyError, TypeError, ValueError):
-            continue
+    for line in lines:
+        if isinstance(line, Caption):
+            if line.index not in finals:
+                order.append(line.index)
+            finals[line.index] = line
+        elif isinstance(line, Translation) and line.text.strip():
+            texts.setdefault(line.lang, {})[line.index] = line.text.strip()
     return {lang: [replace(finals[i], text=by_index[i]) for i in order if i in by_index]
             for lang, by_index in texts.items()}
 
@@ -122,7 +119,7 @@ def translation_files(folder: Path, lang: str) -> tuple[Path, Path]:
 def render_translations(folder: Path) -> list[Path]:
     """Write the translated subtitle files of every language in ``folder``'s transcript; the paths written."""
     written: list[Path] = []
-    for lang, finals in translated_finals(read_jsonl(folder / TRANSCRIPT)).items():
+    for lang, finals in translated_finals(read_transcript(folder)).items():
         if not lang.replace("-", "").isalnum():  # it names a file: never a path
             continue
         srt, vtt = translation_files(folder, lang)

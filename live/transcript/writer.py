@@ -25,9 +25,9 @@ import numpy as np
 from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.errors import SessionError
-from live.files import read_jsonl
+from live.events import Marker
 from live.transcript.render import caption_line, mark_line, render_all, srt_cues, vtt_cues
-from live.transcript.schema import AUDIO, TRANSCRIPT
+from live.transcript.schema import AUDIO, TRANSCRIPT, parse_line, read_lines
 
 log = logging.getLogger("live.transcript")
 
@@ -135,14 +135,11 @@ def resume_point(folder: Path) -> ResumePoint:
     if not folder.is_dir() or not (jsonl.exists() or audio.exists()):
         raise SessionError(f"{folder} is not a session folder (no {TRANSCRIPT}); give a folder from `live sessions`")
     end, index, finals = 0.0, -1, 0
-    for obj in read_jsonl(jsonl):
-        try:
-            if obj.get("type") == "final":
-                end, index, finals = max(end, float(obj["end"])), max(index, int(obj.get("index", -1))), finals + 1
-            elif "at" in obj:
-                end = max(end, float(obj["at"]))
-        except (KeyError, TypeError, ValueError):
-            continue
+    for line in read_lines(jsonl):
+        if isinstance(line, Caption):
+            end, index, finals = max(end, line.end), max(index, line.index), finals + 1
+        elif isinstance(line, Marker):
+            end = max(end, line.at)
     if audio.exists():
         end = max(end, wav_frames(audio) / SAMPLE_RATE)
     stopped = max((p.stat().st_mtime for p in (jsonl, audio) if p.exists()), default=0.0)
@@ -214,8 +211,8 @@ class SessionWriter:
         """Append one JSON line (a final, a bookmark, a marker) and make it durable."""
         self._unwritten.append(json.dumps(entry, ensure_ascii=False))
         self._flush_lines()
-        if text and not self._unwritten and entry.get("type") in ("bookmark", "marker"):
-            self._texts.mark(entry)
+        if text and not self._unwritten and isinstance(line := parse_line(entry), Marker):
+            self._texts.mark(line)
 
     def _flush_lines(self) -> None:
         data = ("\n".join(self._unwritten) + "\n").encode("utf-8")
@@ -299,8 +296,8 @@ class _TextFiles:
             self.cues += srt.count(" --> ")
         self._append("transcript.vtt", vtt_cues([caption]))
 
-    def mark(self, entry: dict) -> None:
-        self._append("transcript.txt", mark_line(entry) + "\n")
+    def mark(self, marker: Marker) -> None:
+        self._append("transcript.txt", mark_line(marker) + "\n")
 
     def _append(self, name: str, text: str) -> bool:
         try:

@@ -29,9 +29,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from live.captions import Caption
-from live.files import read_jsonl
-from live.events import Marker
+from live.events import Marker, Translation
 from live.timefmt import hms
+from live.transcript import read_lines
 
 KEEP_ROWS = 300  # rows kept while following the captions
 PAGE_ROWS = 200  # rows read back from disk at a time
@@ -55,24 +55,12 @@ class Row:
 
     @classmethod
     def of(cls, event: object) -> Row | None:
+        """The row of a final with words or a marker, shown live or read back from the transcript."""
         if isinstance(event, Caption):
-            return cls(event.start, event.text, index=event.index) if event.kind == "final" and event.text else None
+            shown = event.kind == "final" and event.text.strip()
+            return cls(event.start, event.text, index=event.index) if shown else None
         if isinstance(event, Marker):
             return cls(event.at, event.note, kind=event.kind)
-        return None
-
-    @classmethod
-    def from_json(cls, obj: dict) -> Row | None:
-        kind = obj.get("type")
-        try:
-            if kind == "final" and str(obj.get("text") or "").strip():
-                return cls(float(obj["start"]), str(obj["text"]), index=obj.get("index"))
-            if kind == "bookmark":
-                return cls(float(obj["at"]), str(obj.get("note") or ""), kind="bookmark")
-            if kind == "marker" and obj.get("kind") in _MARKS:
-                return cls(float(obj["at"]), str(obj.get("note") or ""), kind=str(obj["kind"]))
-        except (KeyError, TypeError, ValueError):
-            return None
         return None
 
 
@@ -198,8 +186,8 @@ class CaptionView(ScrollView, can_focus=True):
         """(ordinal, row) for every row of the session, oldest first: those outside the window are read
         from transcript.jsonl one at a time, so a search holds no more rows than the view does."""
         n = 0
-        for obj in read_jsonl(self.transcript) if self.transcript is not None else ():
-            row = Row.from_json(obj)
+        for line in read_lines(self.transcript) if self.transcript is not None else ():
+            row = Row.of(line)
             if row is None:
                 continue
             yield n, self.rows[n - self.first] if self.first <= n < self.first + len(self.rows) else row
@@ -333,10 +321,10 @@ class CaptionView(ScrollView, can_focus=True):
             return []
         rows: list[Row] = []
         finals: dict[object, Row] = {}
-        for obj in read_jsonl(self.transcript):
-            if obj.get("type") == "translation" and obj.get("index") in finals:
-                finals[obj["index"]].sub = str(obj.get("text") or "") or None  # read back under its caption
-            elif (row := Row.from_json(obj)) is not None:
+        for line in read_lines(self.transcript):
+            if isinstance(line, Translation) and line.index in finals:
+                finals[line.index].sub = line.text or None  # read back under its caption
+            elif (row := Row.of(line)) is not None:
                 rows.append(row)
                 if row.kind == "final":
                     finals[row.index] = row
