@@ -22,19 +22,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from live.errors import ConfigError
+from live.text import HAN, HANGUL, KANA, UNSPACED
 
 SCRIPTS = ("simplified", "traditional", "traditional-hk")
 _OPENCC = {"simplified": "t2s", "traditional": "s2tw", "traditional-hk": "s2hk"}
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_KANA = "\u3040-\u30ff\u31f0-\u31ff"
 # Characters that take no space beside them: Han, kana, CJK punctuation, full-width forms.
-_CJK = f"{_HAN}{_KANA}\u3000-\u303f\uff00-\uffef\u2e80-\u2eff\u3100-\u312f"
-_SPACE_IN_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
-_HAS_HAN = re.compile(f"[{_HAN}]")
-_HAS_KANA_OR_HANGUL = re.compile(f"[{_KANA}\uac00-\ud7af\u1100-\u11ff]")
+_SPACE_IN_CJK = re.compile(rf"(?<=[{UNSPACED}])\s+|\s+(?=[{UNSPACED}])")
+_HAS_HAN = re.compile(f"[{HAN}]")
+_HAS_KANA_OR_HANGUL = re.compile(f"[{KANA}{HANGUL}]")
 _FULL_WIDTH = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
-_ASCII_PUNCT_AFTER_HAN = re.compile(rf"(?<=[{_HAN}])([,?!;:]|\.(?![0-9A-Za-z.]))")  # not 文件.txt, not …
+_ASCII_PUNCT_AFTER_HAN = re.compile(rf"(?<=[{HAN}])([,?!;:]|\.(?![0-9A-Za-z.]))")  # not 文件.txt, not …
 
 
 @functools.lru_cache(maxsize=4)

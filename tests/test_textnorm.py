@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,29 @@ def test_no_stray_spaces_in_cjk_text_but_latin_words_keep_theirs():
     assert join_text(["he must be home now", "他一定在家", "因为灯亮着", "the light is on", "OK"]) == (
         "he must be home now他一定在家因为灯亮着the light is on OK")
     assert join_text(["안녕하세요", "여러분"]) == "안녕하세요 여러분"  # Korean spaces its words
+
+
+def test_one_definition_of_a_cjk_character_serves_every_stage():
+    """The classes of live.text, as the engines' text step, the subtitles, the caption view, the
+    translation's line joining and the library's index see them."""
+    from live.asr.tags import parse_rich
+    from live.library.text import tokens
+    from live.text import CJK, CJK_LETTERS, UNSPACED, columns, is_unspaced
+    from live.transcript.cues import line_limit
+    from live.translate.prompt import parse_answer
+    from live.tui.caption_view import wrap
+
+    rare = "\U00020000"  # a Han character of extension B, outside the basic plane
+    assert all(is_unspaced(ch) for ch in f"中か、。，Ａ々〇㎡{rare}") and not any(map(is_unspaced, "a 1한"))
+    assert re.fullmatch(f"[{CJK}]+", f"中か、Ａ{rare}한") and re.fullmatch(f"[{CJK_LETTERS}]+", "中か한")
+    assert not re.match(f"[{UNSPACED}]", "한") and not re.match(f"[{CJK_LETTERS}]", "、")
+    assert join_text([f"这是{rare}", "字"]) == f"这是{rare}字"
+    assert parse_rich("<|zh|><|NEUTRAL|><|Speech|><|woitn|>第一句<|zh|><|NEUTRAL|><|Speech|><|woitn|>第二句").text == \
+        "第一句第二句"
+    assert line_limit("안녕하세요") == line_limit("中文") == 32 and line_limit("plain words") == 42
+    assert wrap(f"中文{rare}字", 4) == ["中文", f"{rare}字"] and columns("中a") == 3
+    assert parse_answer("[0] 第一部分\n第二部分", [0])[0] == {0: "第一部分第二部分"}
+    assert tokens("广州市的工厂 factory々") == ["广", "州", "市", "的", "工", "厂", "factory", "々"]
 
 
 def test_ascii_punctuation_after_chinese_becomes_full_width():

@@ -12,6 +12,7 @@ from collections import Counter
 
 from live.asr.base import Transcription
 from live.language import LANGUAGES
+from live.text import is_unspaced
 
 log = logging.getLogger("live.asr.tags")
 
@@ -31,13 +32,6 @@ _EMOJI = re.compile(
 )
 
 
-def _is_cjk(char: str) -> bool:
-    """True for characters written without spaces between words (Han, kana, CJK punctuation)."""
-    code = ord(char)
-    return (0x3000 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF
-            or 0xFF00 <= code <= 0xFFEF or 0x20000 <= code <= 0x2FA1F)
-
-
 def _join(pieces: list[str]) -> str:
     """Join the text found between tag runs: a space between words, none inside Chinese/Japanese."""
     out = ""
@@ -45,7 +39,7 @@ def _join(pieces: list[str]) -> str:
         piece = piece.strip()
         if not piece:
             continue
-        if out and not (_is_cjk(out[-1]) and _is_cjk(piece[0])):
+        if out and not (is_unspaced(out[-1]) and is_unspaced(piece[0])):
             out += " "
         out += piece
     return out

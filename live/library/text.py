@@ -18,8 +18,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Han (with extension A, the compatibility block and the supplementary planes), kana, 々 and 〇.
-_CJK = "\u3005\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+from live.text import HAN, KANA, columns, is_wide
+
+# Han and kana: scripts written without spaces, so each character is a word to the index.
+_CJK = HAN + KANA
 _CJK_CHAR = re.compile(f"([{_CJK}])")
 # A token as the index sees it: one CJK character, or a run of letters/digits that are not CJK.
 _TOKEN = re.compile(f"[{_CJK}]|(?:(?![{_CJK}])[^\\W_])+")
@@ -141,7 +143,7 @@ def _bare_terms(text: str) -> list[Term]:
 
 def width(text: str) -> int:
     """Terminal columns: wide (CJK) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return columns(text)
 
 
 def cut(text: str, columns: int) -> str:
@@ -150,7 +152,7 @@ def cut(text: str, columns: int) -> str:
         return text
     out, used = [], 0
     for ch in text:
-        w = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        w = 2 if is_wide(ch) else 1
         if used + w > columns - 1:
             break
         out.append(ch)

@@ -15,29 +15,24 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from live.text import CJK_LETTERS, columns, is_wide
 
 LATIN_LINE = 42  # characters
 CJK_LINE = 16  # Chinese characters (32 display columns)
 
-_LETTER = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CLOSING = "，。、；：！？）」』】》〉〕…—,.;:!?)%\u201d\u2019"
 _OPENING = "（「『【《〈〔(\u201c\u2018"
 # One unbreakable piece: opening punctuation, then a CJK character or a run of anything else that is not
 # a space, then the punctuation that closes it. Spaces are pieces of their own.
-_PIECE = re.compile(rf"\s+|[{_OPENING}]*(?:[{_LETTER}]|[^\s{_LETTER}{_CLOSING}{_OPENING}]+)?[{_CLOSING}]*")
+_PIECE = re.compile(rf"\s+|[{_OPENING}]*(?:[{CJK_LETTERS}]|[^\s{CJK_LETTERS}{_CLOSING}{_OPENING}]+)?[{_CLOSING}]*")
 _SENTENCE_END = set("。！？.!?…")
 _CLAUSE_END = set("，、；：,;:—")
 
 
-def columns(text: str) -> int:
-    """Display width: wide and full-width characters take two columns."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def line_limit(text: str) -> int:
     """The longest line for ``text``, in columns: 16 Chinese characters when it holds CJK, else 42."""
-    return CJK_LINE * 2 if re.search(f"[{_LETTER}]", text) else LATIN_LINE
+    return CJK_LINE * 2 if re.search(f"[{CJK_LETTERS}]", text) else LATIN_LINE
 
 
 def _pieces(text: str, limit: int) -> list[str]:
@@ -68,10 +63,6 @@ def _penalty(piece: str) -> float:
     return 0.5
 
 
-def _wide(ch: str) -> bool:
-    return unicodedata.east_asian_width(ch) in "WF"
-
-
 def _breaks(pieces: list[str]) -> list[tuple[int, int, float]]:
     """(index after which a line may break, width of the text before it, cost) for every break: at a
     space, or beside a CJK character; never inside a Latin word, a number or a URL (3.5, e.g.)."""
@@ -80,7 +71,7 @@ def _breaks(pieces: list[str]) -> list[tuple[int, int, float]]:
     for i, piece in enumerate(pieces[:-1]):
         width += columns(piece)
         after = pieces[i + 1]
-        if piece.isspace() or after.isspace() or _wide(piece[-1]) or _wide(after[0]):
+        if piece.isspace() or after.isspace() or is_wide(piece[-1]) or is_wide(after[0]):
             found.append((i + 1, width, _penalty(piece)))
     return found
 

@@ -14,7 +14,8 @@ from live.captions import Caption
 from live.events import Marker, Translation
 from live.files import atomic_write
 from live.timefmt import hms
-from live.transcript.cues import columns, split_cues
+from live.text import columns
+from live.transcript.cues import split_cues
 from live.transcript.schema import Line, read_entries, read_transcript
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from live.language import LANGUAGE_NAMES
 from live.notes.prompts import Prompts
+from live.text import CJK
 from live.translate.queue import Pending
 
 SYSTEM = "translate_system"
@@ -31,7 +32,7 @@ NAMES = {**LANGUAGE_NAMES, "zh": "Simplified Chinese", "zh-hant": "Traditional C
 _LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:[\[【(（]\s*(\d{1,9})\s*[\]】)）]|(\d{1,9})\s*[.:：、)）])\s*(.*)$")
 _ENTRY = re.compile(r"^\s*[-*]?\s*=\s*(.+?)\s*(?:=>|⇒|→)\s*(.+?)\s*$")
 _FENCE = re.compile(r"^\s*```\w*\s*$")
-_WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+_WIDE = re.compile(f"[{CJK}]")
 
 
 def target_name(code: str) -> str:

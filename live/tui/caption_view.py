@@ -30,6 +30,7 @@ from textual.strip import Strip
 
 from live.captions import Caption
 from live.events import Marker, Translation
+from live.text import CJK
 from live.timefmt import hms
 from live.transcript import read_lines
 
@@ -37,8 +38,7 @@ KEEP_ROWS = 300  # rows kept while following the captions
 PAGE_ROWS = 200  # rows read back from disk at a time
 MAX_ROWS = 1000  # the most rows held while reading back
 
-_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
-_TOKEN = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
+_TOKEN = re.compile(rf"\s+|[{CJK}]|[^\s{CJK}]+")
 _NO_LINE_START = set("，。、；：！？）」』】》〉,.;:!?)%")
 _MARKS = {"bookmark": "★ bookmark", "pause": "⏸ paused", "resume": "▶ resumed", "gap": "⏭"}
 

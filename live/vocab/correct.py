@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from live.errors import ConfigError
+from live.text import HAN
 from live.vocab import phonetic
 from live.vocab.terms import Term, Vocabulary, term_key
 
@@ -169,7 +170,7 @@ class Corrector:
         for run in _runs(text):
             found += self._latin_candidates(text, run)
         if self._han and (language is None or language in HAN_LANGUAGES):
-            for match in re.finditer(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", text):
+            for match in re.finditer(f"[{HAN}]+", text):
                 found += self._han_candidates(match.group(0), match.start())
         return _apply(text, _select(found))
 

@@ -17,10 +17,11 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from live.text import HAN
 from live.vocab import phonetic
 from live.vocab.terms import term_key
 
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+(?:['’][^\W_]+)*")
+_TOKEN = re.compile(rf"[{HAN}]|[^\W_]+(?:['’][^\W_]+)*")
 _LIST_ITEM = re.compile(r"[^,;，；、\n]+")
 SLACK = 2  # words of a biased stretch that may be neither the term nor the plain text
 RESCUE_SCORE = 0.5  # how much plain words must sound like a term the bias wrote to make room for it

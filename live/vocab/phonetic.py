@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 from live.errors import ConfigError
+from live.text import HAN
 
 HINT = "the vocabulary's sound-alike matching needs {package}: pip install {package} (a dependency of live-captions)"
 
@@ -19,7 +20,7 @@ _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k",
 # to one canonical form.
 _FUZZY_INITIALS = {"zh": "z", "ch": "c", "sh": "s", "l": "n", "h": "f", "r": "n"}
 _FUZZY_FINALS = {"ang": "an", "eng": "en", "ing": "in", "iang": "ian", "uang": "uan"}
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{HAN}]")
 
 
 def is_han(ch: str) -> bool:
