@@ -12,7 +12,7 @@ import time
 import pytest
 from serve_helpers import REPO
 
-from live.serve.keys import AuthError, KeyStore, default_db
+from live.serve.keys import KeyRefused, KeyStore, default_db
 
 
 def test_a_key_reads_lv_id_secret_and_only_its_hash_is_stored(tmp_path):
@@ -39,7 +39,7 @@ def test_a_key_reads_lv_id_secret_and_only_its_hash_is_stored(tmp_path):
 def test_bad_keys_are_refused_with_a_reason(tmp_path, mangle, reason):
     store = KeyStore(tmp_path / "server.db")
     _, token = store.create()
-    with pytest.raises(AuthError) as err:
+    with pytest.raises(KeyRefused) as err:
         store.authenticate(mangle(token))
     assert err.value.reason == reason
 
@@ -49,10 +49,10 @@ def test_revoked_and_expired_keys_are_refused_and_usage_is_counted(tmp_path):
     revoked, t1 = store.create("a")
     expiring, t2 = store.create("b", expires_days=1)
     assert store.revoke(revoked.id) and not store.revoke("ffffffffffff")
-    with pytest.raises(AuthError, match="revoked"):
+    with pytest.raises(KeyRefused, match="revoked"):
         store.authenticate(t1)
     store._db.execute("UPDATE keys SET expires = ? WHERE id = ?", (time.time() - 1, expiring.id))
-    with pytest.raises(AuthError, match="expired"):
+    with pytest.raises(KeyRefused, match="expired"):
         store.authenticate(t2)
     assert store.still_valid(revoked.id) == "revoked" and store.still_valid(expiring.id) == "expired"
     live, t3 = store.create("c", "admin")

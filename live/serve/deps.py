@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from live.serve.keys import ApiKey, AuthError, Scope
+from live.serve.keys import ApiKey, KeyRefused, Scope
 from live.serve.state import Server
 
 
@@ -61,7 +61,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 def _key(server: Server, credentials: HTTPAuthorizationCredentials | None, scope: Scope) -> ApiKey:
     try:
         key = server.keys.authenticate(credentials.credentials if credentials else None)
-    except AuthError as exc:
+    except KeyRefused as exc:
         server.metrics.rejections.labels("unauthorized").inc()
         raise ApiError(401, "unauthorized", str(exc), {"WWW-Authenticate": "Bearer"},
                        kind="authentication_error") from None

@@ -14,7 +14,7 @@ import asyncio
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from live.serve.keys import ApiKey, AuthError
+from live.serve.keys import ApiKey, KeyRefused
 from live.serve.limits import seconds_to_utc_midnight
 from live.wire.protocol import BEARER_PREFIX, SUBPROTOCOL, ProtocolError, parse_start
 from live.serve.state import Server
@@ -55,7 +55,7 @@ async def stream_endpoint(websocket: WebSocket, server: Server) -> None:
     token, offered_v1 = _token(websocket)
     try:
         key = await asyncio.to_thread(server.keys.authenticate, token)
-    except AuthError as exc:
+    except KeyRefused as exc:
         metrics.rejections.labels("unauthorized").inc()
         await _deny(websocket, 401, "unauthorized", str(exc))
         return

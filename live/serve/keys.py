@@ -67,7 +67,7 @@ def today() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
 
-class AuthError(Exception):
+class KeyRefused(Exception):
     """A key that may not be used; ``reason`` is one of missing, malformed, unknown, revoked, expired."""
 
     def __init__(self, reason: str) -> None:
@@ -184,23 +184,23 @@ class KeyStore:
     # -- using -------------------------------------------------------------------------------------
 
     def authenticate(self, token: str | None, *, touch: bool = True) -> ApiKey:
-        """The key ``token`` names, if it may be used now; AuthError otherwise."""
+        """The key ``token`` names, if it may be used now; KeyRefused otherwise."""
         if not token:
-            raise AuthError("missing")
+            raise KeyRefused("missing")
         match = TOKEN.match(token.strip())
         if match is None:
-            raise AuthError("malformed")
+            raise KeyRefused("malformed")
         key_id, secret = match.groups()
         with self._lock:
             row = self._db.execute("SELECT secret_sha256 FROM keys WHERE id = ?", (key_id,)).fetchone()
         # Compared in constant time, and compared even for an unknown id.
         if not hmac.compare_digest(row[0] if row else _DUMMY_HASH, _hash(secret)) or row is None:
-            raise AuthError("unknown")
+            raise KeyRefused("unknown")
         key = self.get(key_id)
         assert key is not None
         state = key.state()
         if state != "active":
-            raise AuthError(state)
+            raise KeyRefused(state)
         if touch:
             with self._lock:
                 self._db.execute("UPDATE keys SET last_used = ? WHERE id = ?", (time.time(), key_id))
