@@ -11,11 +11,13 @@ from textual.widgets import Input, Markdown, Static
 
 from live.llm import client_factory
 from live.notes import NotesKeeper, NotesService
-from live.tui.notes import AskScreen, NotesPane, event_poster
+from live.tui.messages import PipelineEvent
+from live.tui.notes import AskScreen, NotesPane
 
 
 class Host(App):
-    """A tiny app wired the way the real one will be: s, a, ! and a NotesService."""
+    """A tiny app wired the way the real one is: s, a, ! and a NotesService whose events it posts to
+    itself from the service's thread and routes to the pane."""
 
     BINDINGS = [("s", "notes", "notes so far"), ("a", "ask", "ask"), ("!", "explain", "explain")]
 
@@ -30,11 +32,15 @@ class Host(App):
 
     def on_mount(self) -> None:
         if self.keeper is not None:
-            self.service = NotesService(self.keeper, event_poster(self.query_one(NotesPane)), tick_every_s=None)
+            self.service = NotesService(self.keeper, lambda event: self.post_message(PipelineEvent(event)),
+                                        tick_every_s=None)
 
     def on_unmount(self) -> None:
         if self.service is not None:
             self.service.close()
+
+    def on_pipeline_event(self, message: PipelineEvent) -> None:
+        self.query_one(NotesPane).route(message.event)
 
     def action_notes(self) -> None:
         self.service.request("update")

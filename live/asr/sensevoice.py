@@ -20,7 +20,7 @@ import numpy as np
 from live.asr.base import Transcription
 from live.language import LANGUAGES
 from live.asr.tags import parse_rich
-from live.errors import ConfigError, InputError, ModelError
+from live.errors import ConfigError, ModelError
 from live.models import check_sensevoice_folder, cpu_threads, sensevoice_files
 
 log = logging.getLogger("live.asr.sensevoice")
@@ -113,14 +113,6 @@ class SenseVoiceEngine:
         """Recognize 16 kHz mono float32 ``audio``; text comes without tags, tags as fields."""
         return parse_rich(self.decode_raw(audio, language))
 
-    def transcribe_path(self, path: Path, language: str = "auto") -> Transcription:
-        """Recognize an audio file, read (and resampled to 16 kHz) by funasr itself."""
-        path = Path(path)
-        if not path.is_file():
-            # funasr would take a string that is not an existing file for text to decode.
-            raise InputError(f"{path}: no such audio file; check the path")
-        return parse_rich(self._generate(str(path), language))
-
     def decode_raw(self, audio: np.ndarray, language: str = "auto") -> str:
         """The model's own output for ``audio``, rich tags included (for debugging and tests)."""
         samples = np.asarray(audio, dtype=np.float32)
@@ -131,7 +123,7 @@ class SenseVoiceEngine:
             return ""
         return self._generate(samples, language)
 
-    def _generate(self, data: np.ndarray | str, language: str) -> str:
+    def _generate(self, data: np.ndarray, language: str) -> str:
         _check_language(language)
         results = self._auto.generate(input=data, language=language, use_itn=self.use_itn,
                                       batch_size=1, disable_pbar=True)

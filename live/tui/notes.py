@@ -1,22 +1,20 @@
 """The notes pane and the question box.
 
-The notes worker (``live.notes.NotesService``) reports from its own thread; ``event_poster(widget)``
-turns each ``NotesEvent`` into a ``NotesEventMessage`` posted to ``widget`` (``post_message`` is
-thread-safe), and ``NotesPane`` routes it: update/explain events to itself, answers to an open
-``AskScreen``. Tokens can arrive hundreds of times a second; the Markdown is re-rendered at most
+The notes worker (``live.notes.NotesService``) reports from its own thread through the session's
+events, which the app posts to itself (``PipelineEvent``) and hands to ``NotesPane.route``:
+update/explain events to the pane, answers to an open ``AskScreen``. Tokens can arrive hundreds of times a second; the Markdown is re-rendered at most
 ``FLUSH_HZ`` times a second, with everything that arrived in between.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -25,23 +23,6 @@ from textual.widgets import Input, Markdown, Static
 from live.notes import NotesEvent
 
 FLUSH_HZ = 10.0
-
-
-class NotesEventMessage(Message):
-    """One event of the notes worker, delivered on the UI thread."""
-
-    def __init__(self, event: NotesEvent) -> None:
-        super().__init__()
-        self.event = event
-
-
-def event_poster(target: MessagePump) -> Callable[[NotesEvent], None]:
-    """An ``on_event`` for NotesService that posts each event to ``target`` (safe from any thread)."""
-
-    def post(event: NotesEvent) -> None:
-        target.post_message(NotesEventMessage(event))
-
-    return post
 
 
 class _Streamer:
@@ -210,11 +191,9 @@ class NotesPane(Widget):
             self.query_one("#notes-explain", Markdown).remove_class("-shown")
         self._set_status(message, error=True)
 
-    def show_no_key(self, hint: str = "no API key: set DEEPSEEK_API_KEY or LIVE_LLM_API_KEY (or llm.api_key_file)") -> None:
+    def show_no_key(self, hint: str) -> None:
+        """No API key: ``hint`` (``live.llm.key_hint``, carried by the event) says where to put one."""
         self.show_error(hint)
-
-    def hide_explanation(self) -> None:
-        self.query_one("#notes-explain", Markdown).remove_class("-shown")
 
     def apply_event(self, event: NotesEvent) -> None:
         """Show one worker event (update and explain requests)."""
@@ -228,10 +207,6 @@ class NotesPane(Widget):
             self.show_no_key(event.text)
         else:
             self.show_error(event.text)
-
-    def on_notes_event_message(self, message: NotesEventMessage) -> None:
-        message.stop()
-        self.route(message.event)
 
     def route(self, event: NotesEvent) -> None:
         """Show an event of the notes service: asks go to the question box, the rest here."""
