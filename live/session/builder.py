@@ -191,14 +191,22 @@ class Session:
         return self.notes.request(kind, question=question) if self.notes is not None else False  # type: ignore[arg-type]
 
     @property
+    def notes_behind(self) -> bool:
+        """Whether the notes could take in more before the session closes: finals or bookmarks not in
+        them yet, and an API key to ask the model with."""
+        from live.llm import resolve_api_key
+
+        notes = self.notes
+        return notes is not None and notes.keeper.pending > 0 and resolve_api_key(notes.keeper.settings) is not None
+
+    @property
     def stats(self):
         return self.worker.stats
 
     @property
     def decoding(self):
         """The decode job running now, if any (a server's shared engine queues finals first by it)."""
-        decoder = getattr(self.worker, "_decoder", None)
-        return decoder.job if decoder is not None else None
+        return self.worker.decoding
 
 
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:

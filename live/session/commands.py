@@ -20,6 +20,7 @@ from live.session.loading import describe
 
 if TYPE_CHECKING:
     from live.audio import AudioSource
+    from live.captions import DecodeJob
     from live.transcript import SessionWriter
 
 log = logging.getLogger("live.session")
@@ -67,6 +68,11 @@ class Commands:
 
     def retry(self) -> None:
         self._commands.put(Retry())
+
+    @property
+    def decoding(self) -> DecodeJob | None:
+        """The decode running on this process's engine now, if any (a remote worker's run elsewhere)."""
+        return None
 
     def _next_command(self) -> Command | None:
         try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
-from live.captions import BatchOptions, Caption, CaptionOptions, Captioner
+from live.captions import BatchOptions, Caption, CaptionOptions, Captioner, DecodeJob
 from live.errors import DeviceError, LiveError
 from live.session.clock import StreamClock
 from live.session.commands import Commands
@@ -111,6 +111,10 @@ class Worker(Commands):
     def clock(self) -> float:
         """Seconds of audio since the stream began: wall time for live sources, samples for --fast."""
         return self._clock.now(self.segmenter.clock)
+
+    @property
+    def decoding(self) -> DecodeJob | None:
+        return self._decoder.job
 
     # -- the worker ----------------------------------------------------------------------------------
 

@@ -324,11 +324,7 @@ class LiveApp(App[int]):
 
     def _leave(self) -> None:
         """Exit; with a key set and a session that ended well, the notes first take in the last finals."""
-        from live.llm import LLMSettings, resolve_api_key
-
-        notes = self.session.notes
-        if self.error or notes is None or not notes.keeper.pending \
-                or not resolve_api_key(LLMSettings.from_mapping(self.settings.llm)):
+        if self.error or not self.session.notes_behind:
             self.exit(self.exit_code)
             return
         self.notify("bringing the notes up to date…", timeout=20)
