@@ -14,10 +14,22 @@ from audio_helpers import clip
 from live.asr.base import Transcription
 from live.audio import SAMPLE_RATE
 from live.session.link import AudioLog
+from live.captions import Caption
 from live.wire.protocol import (
     ERRORS,
+    Done,
+    ErrorMessage,
     ProtocolError,
+    Ready,
+    ServerNotice,
+    Start,
+    Stop,
+    StreamStatus,
     check_frame,
+    decode_pcm,
+    decode_server,
+    encode,
+    encode_pcm,
     parse_control,
     parse_start,
 )
@@ -33,6 +45,29 @@ def test_start_message_defaults_and_resume_fields():
     assert (start.sample_rate, start.language, start.session_id, start.resume_from, start.next_index) == \
         (48000, "zh", "a" * 16, 12.5, 3)
     assert parse_start('{"type": "start"}', "en").language == "en"
+
+
+def test_every_message_reads_back_as_the_other_end_wrote_it():
+    """One set of types for both ends: what the client encodes the server parses, and the reverse."""
+    for start in (Start(), Start(48000, "zh", partials=False),
+                  Start(16000, "en", session_id="s" * 16, resume_from=12.5, next_index=4)):
+        assert parse_start(encode(start)) == start
+    assert "session_id" not in json.loads(encode(Start())) and json.loads(encode(Stop())) == {"type": "stop"}
+    messages = [Ready("s" * 16, True, 12.5, 4, 48000, {"buffer_s": 2.0}, "whisper", "tiny.en"), Ready("t" * 16),
+                Caption("partial", 1.0, 2.0, "so the", "en", index=3, emitted=2.1),
+                Caption("final", 1.0, 2.5, "so the entropy", "en", index=3, emitted=3.0, speech_end=2.2),
+                StreamStatus(3.25, True, 2, True, 4.5, 6.0, "finals only", 0.5), ServerNotice("warning", "the server fell behind"),
+                ErrorMessage("quota_exceeded", "used up", retry_after=60), ErrorMessage("superseded", "elsewhere"),
+                Done()]
+    for message in messages:
+        assert decode_server(json.dumps(message.to_json())) == message
+    assert decode_server('{"type": "a later version\'s message", "x": 1}') is None  # clients ignore it
+    with pytest.raises(ValueError, match="ready message without 'session_id'"):
+        decode_server('{"type": "ready"}')
+    with pytest.raises(ValueError):
+        decode_server('["not", "a", "message"]')
+    samples = np.array([0.0, 0.5, -0.5, 1.5, -1.5], np.float32)  # out of range: clipped, never wrapped
+    assert decode_pcm(encode_pcm(samples)).tolist() == pytest.approx([0.0, 0.5, -0.5, 32767 / 32768, -1.0])
 
 
 @pytest.mark.parametrize("text, code", [
@@ -54,7 +89,7 @@ def test_bad_start_messages_say_why(text, code):
 
 
 def test_control_and_frame_checks():
-    assert parse_control('{"type": "stop"}')["type"] == "stop"
+    assert parse_control('{"type": "stop"}') == Stop()
     with pytest.raises(ProtocolError, match="binary frames") as err:
         parse_control("AAAA//8=")  # base64 audio in a text frame
     assert err.value.close_code == 1003

@@ -28,7 +28,9 @@ import numpy as np
 from live.audio import SAMPLE_RATE, decode_file
 from live.bench.longrun import default_clips
 from live.bench.replay import Config
+from live.captions import Caption
 from live.errors import ConfigError
+from live.wire.protocol import ErrorMessage, Start, Stop, decode_server, encode, encode_pcm
 
 FRAME_S = 0.1
 TARGET_P95_S = 1.5
@@ -113,28 +115,27 @@ async def _one(url: str, token: str, audio: np.ndarray, row: Row) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=1 << 22) as ws:
-        await ws.send(json.dumps({"type": "start", "format": "pcm_s16le", "sample_rate": SAMPLE_RATE,
-                                  "language": "auto", "partials": True}))
+        await ws.send(encode(Start(SAMPLE_RATE, "auto", partials=True)))
         began = time.monotonic()
 
         async def receive() -> None:
             async for raw in ws:
-                message = json.loads(raw)
-                if message["type"] == "final":
+                message = decode_server(raw)
+                if isinstance(message, Caption) and message.kind == "final":
                     now = time.monotonic()
                     row.finals += 1
-                    row.latencies.append(now - (began + (message.get("speech_end") or message["end"])))
-                    row.latencies_end.append(now - (began + message["end"]))
-                elif message["type"] == "error":
-                    row.errors.append(message["code"])
+                    row.latencies.append(now - (began + (message.speech_end or message.end)))
+                    row.latencies_end.append(now - (began + message.end))
+                elif isinstance(message, ErrorMessage):
+                    row.errors.append(message.code)
 
         receiver = asyncio.create_task(receive())
         step = int(FRAME_S * SAMPLE_RATE)
         for i in range(0, len(audio), step):
             block = audio[i:i + step]
             await asyncio.sleep(max(0.0, began + (i + len(block)) / SAMPLE_RATE - time.monotonic()))
-            await ws.send(np.clip(np.rint(block * 32768), -32768, 32767).astype("<i2").tobytes())
-        await ws.send(json.dumps({"type": "stop"}))
+            await ws.send(encode_pcm(block))
+        await ws.send(encode(Stop()))
         await asyncio.wait_for(receiver, timeout=120)
 
 

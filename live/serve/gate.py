@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from live.serve.keys import ApiKey, KeyRefused
 from live.serve.limits import seconds_to_utc_midnight
-from live.wire.protocol import BEARER_PREFIX, SUBPROTOCOL, ProtocolError, parse_start
+from live.wire.protocol import BEARER_PREFIX, SUBPROTOCOL, ErrorMessage, ProtocolError, parse_start
 from live.serve.state import Server
 from live.serve.stream import StreamConnection, close
 
@@ -41,7 +41,7 @@ async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> N
         await websocket.send_denial_response(JSONResponse(body, status_code=status, headers=headers))
     else:  # a server without the denial extension: the close code says the same
         await websocket.accept()
-        await websocket.send_json({"type": "error", "code": code, "message": message})
+        await websocket.send_json(ErrorMessage(code, message).to_json())
         await websocket.close(4401 if status == 401 else 4403)
 
 
@@ -80,7 +80,7 @@ async def stream_endpoint(websocket: WebSocket, server: Server) -> None:
 async def _refuse(websocket: WebSocket, server: Server, code: str, message: str, retry_after: int) -> None:
     server.metrics.rejections.labels(code).inc()
     error = ProtocolError(code, message)
-    await websocket.send_json({**error.to_json(), "retry_after": retry_after})
+    await websocket.send_json(ErrorMessage(code, message, retry_after).to_json())
     await websocket.close(error.close_code)
 
 

@@ -19,10 +19,7 @@ import numpy as np
 
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.audio.resample import Resampler
-
-
-def pcm16_to_float(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+from live.wire.protocol import decode_pcm
 
 
 class SocketSource(AudioSource):
@@ -57,7 +54,7 @@ class SocketSource(AudioSource):
 
     async def put(self, pcm: bytes) -> None:
         """Queue one frame of 16-bit PCM; waits (without reading the socket) while the queue is full."""
-        block = pcm16_to_float(pcm)
+        block = decode_pcm(pcm)
         if self._resampler is not None:
             block = self._resampler.process(block)
         if block.size == 0:

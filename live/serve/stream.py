@@ -21,9 +21,12 @@ from live.captions import Caption
 from live.serve.keys import ApiKey
 from live.wire.protocol import (
     NORMAL_CLOSE,
-    SUBPROTOCOL,
+    Done,
     ProtocolError,
+    Ready,
+    ServerNotice,
     Start,
+    StreamStatus,
     check_frame,
     parse_control,
 )
@@ -93,7 +96,7 @@ async def close(websocket: WebSocket, error: ProtocolError | None) -> None:
         return
     try:
         if error is None:
-            await websocket.send_json({"type": "done"})
+            await websocket.send_json(Done().to_json())
             await websocket.close(NORMAL_CLOSE)
         else:
             await websocket.send_json(error.to_json())
@@ -166,15 +169,13 @@ class StreamConnection:
             now = time.monotonic()
             if now - self._last_status >= STATUS_EVERY_S:
                 self._last_status = now
-                self.outbox.status({"type": "status", "clock": round(event.clock, 3), "in_speech": event.in_speech,
-                                    "pending_finals": event.pending_finals, "behind": event.behind,
-                                    "behind_s": round(event.behind_s, 2), "lag_s": round(event.lag_s, 2),
-                                    "shed": event.shed, "buffered_s": round(self.source.held_s, 2)})
+                self.outbox.status(StreamStatus(event.clock, event.in_speech, event.pending_finals, event.behind,
+                                                event.behind_s, event.lag_s, event.shed, self.source.held_s).to_json())
         elif isinstance(event, EngineState) and event.state == "failed":
             self._failure = event.message.replace(str(self.opened.folder), "the server's session folder")
         elif isinstance(event, Notice):
             text = event.message.replace(str(self.opened.folder), "the server's session folder")
-            self.outbox.put({"type": "notice", "level": event.level, "message": text})
+            self.outbox.put(ServerNotice(event.level, text).to_json())
         elif isinstance(event, Finished):
             self._finished = event
             self.outbox.close()
@@ -242,12 +243,9 @@ class StreamConnection:
 
     def _ready(self) -> dict:
         backend = self.server.scheduler.backend
-        return {
-            "type": "ready", "session_id": self.opened.session_id, "resumed": self.opened.resumed,
-            "clock": round(self.opened.clock, 3), "next_index": self.opened.next_index, "protocol": SUBPROTOCOL,
-            "sample_rate": self.start.sample_rate, "limits": self.server.limits.to_json(),
-            "model": {"engine": backend.name, "name": backend.model} if backend is not None else None,
-        }
+        return Ready(self.opened.session_id, self.opened.resumed, self.opened.clock, self.opened.next_index,
+                     self.start.sample_rate, self.server.limits.to_json(), backend.name if backend else None,
+                     backend.model if backend else None).to_json()
 
     async def _after_input(self, receiver: asyncio.Task) -> ProtocolError | None:
         """How the input ended: stop (None), a graceful limit, a bad frame, or the client leaving."""

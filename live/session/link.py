@@ -20,11 +20,15 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
 from live.audio import SAMPLE_RATE
+from live.captions import Caption
 from live.wire.auth import protect_logs
+from live.wire.protocol import (SUBPROTOCOL, Done, ErrorMessage, Ready, ServerMessage, Start, Stop, decode_server, encode,
+                                encode_pcm)
 
 log = logging.getLogger("live.session.remote")
 
@@ -116,7 +120,8 @@ class Retry(Exception):
 
 class Link:
     """One stream's connection, reconnected until ``done`` (or a fatal error). Events go to ``inbox``
-    as tuples: ("ready", msg), ("message", msg), ("lost", why), ("fatal", why), ("done",)."""
+    as tuples: ("ready", Ready), ("message", a ``live.wire.protocol.ServerMessage``), ("lost", why),
+    ("fatal", why), ("done",)."""
 
     def __init__(self, url: str, token: str, audio: AudioLog, inbox: queue.SimpleQueue, *, language: str,
                  partials: bool, next_index: int = 0) -> None:
@@ -214,29 +219,24 @@ class Link:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         self._last_ok = False
-        start = {"type": "start", "format": "pcm_s16le", "sample_rate": SAMPLE_RATE, "language": self.language,
-                 "partials": self.partials}
         resume = max(self.covered, self.audio.base)
-        if self.session_id or resume:
-            start.update(resume_from=round(resume / SAMPLE_RATE, 3), next_index=self.next_index)
-        if self.session_id:
-            start["session_id"] = self.session_id
+        start = Start(SAMPLE_RATE, self.language, self.partials, self.session_id, resume / SAMPLE_RATE, self.next_index)
         try:
             async with connect(self.url, additional_headers={"Authorization": f"Bearer {self._token}"},
-                               subprotocols=["live.v1"], open_timeout=10, ping_interval=10, ping_timeout=10,
+                               subprotocols=[SUBPROTOCOL], open_timeout=10, ping_interval=10, ping_timeout=10,
                                close_timeout=5, max_size=1 << 22) as ws:
-                await ws.send(json.dumps(start))
-                ready = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
-                if ready.get("type") != "ready":
+                await ws.send(encode(start))
+                ready = decode_server(await asyncio.wait_for(ws.recv(), timeout=30))
+                if not isinstance(ready, Ready):
                     await self._refused(ws, ready)
-                self.session_id = ready["session_id"]
-                self.sent = round(float(ready.get("clock", 0.0)) * SAMPLE_RATE)
+                self.session_id = ready.session_id
+                self.sent = round(ready.clock * SAMPLE_RATE)
                 self.inbox.put(("ready", ready))
                 self._last_ok = self._ever_ok = True
                 sender = asyncio.create_task(self._send(ws))
                 try:
                     async for raw in ws:
-                        if self._receive(json.loads(raw)):
+                        if self._receive(decode_server(raw)):
                             return
                 finally:
                     sender.cancel()
@@ -250,16 +250,17 @@ class Link:
             code = exc.rcvd.code if exc.rcvd is not None else 1006
             raise self._closed(code, exc.rcvd.reason if exc.rcvd is not None else "") from None
 
-    async def _refused(self, ws, message: dict) -> None:
+    async def _refused(self, ws, message: ServerMessage | None) -> NoReturn:
         """The server answered start with an error (then closes): fatal, or worth another try."""
         try:
             await asyncio.wait_for(ws.wait_closed(), timeout=5)
         except asyncio.TimeoutError:
             pass
-        if message.get("code") == "unknown_session":
+        error = message if isinstance(message, ErrorMessage) else ErrorMessage("", "")
+        if error.code == "unknown_session":
             self.session_id = None  # a server that lost the session: a new one, on the same clock
             raise Retry("the server no longer has this session; starting a new one on the same clock")
-        raise self._closed(ws.close_code or 4400, message.get("message", ""))
+        raise self._closed(ws.close_code or 4400, error.message)
 
     def _closed(self, code: int | None, reason: str) -> Exception:
         code = code or 1006
@@ -267,21 +268,21 @@ class Link:
             return Fatal(f"{FATAL[code]}{': ' + self._last_error if self._last_error else ''}")
         return Retry(f"closed with code {code}{': ' + self._last_error if self._last_error else ''}")
 
-    def _receive(self, message: dict) -> bool:
-        """One message from the server; True once it is ``done``."""
-        kind = message.get("type")
-        if kind in ("final", "partial"):
-            index, end = int(message.get("index", 0)), float(message.get("end", 0.0))
-            end_sample = round(end * SAMPLE_RATE)
-            if index < self.next_index or (kind == "final" and end_sample <= self.covered and self.covered):
+    def _receive(self, message: ServerMessage | None) -> bool:
+        """One message from the server (None: one this client does not know); True once it is ``done``."""
+        if isinstance(message, Caption):
+            final, end_sample = message.kind == "final", round(message.end * SAMPLE_RATE)
+            if message.index < self.next_index or (final and end_sample <= self.covered and self.covered):
                 return False  # a caption the client has already (sent again across a resume)
-            if kind == "final":
-                self.covered, self.next_index = end_sample, index + 1
+            if final:
+                self.covered, self.next_index = end_sample, message.index + 1
                 self.audio.trim(end_sample)
-        elif kind == "error":
-            self._last_error = str(message.get("message", ""))
-        elif kind == "done":
+        elif isinstance(message, ErrorMessage):
+            self._last_error = message.message
+        elif isinstance(message, Done):
             return True
+        elif message is None:
+            return False
         self.inbox.put(("message", message))
         return False
 
@@ -299,11 +300,11 @@ class Link:
                     return
                 chunk = self.audio.read(self.sent, FRAME_SAMPLES)
                 if chunk.size:
-                    await ws.send(np.clip(np.rint(chunk * 32768.0), -32768, 32767).astype("<i2").tobytes())
+                    await ws.send(encode_pcm(chunk))
                     self.sent += chunk.size
                     continue
                 if self.audio.closed and self.sent >= self.audio.end:
-                    await ws.send(json.dumps({"type": "stop"}))
+                    await ws.send(encode(Stop()))
                     return
                 self._more.clear()
                 if self.audio.read(self.sent, 1).size or self.audio.closed:

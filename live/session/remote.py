@@ -45,6 +45,7 @@ from live.session.loading import describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
 from live.transcript import Uncaptioned
+from live.wire.protocol import ErrorMessage, Ready, ServerMessage, ServerNotice, StreamStatus
 
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
@@ -121,7 +122,7 @@ class RemoteWorker(Commands):
         self._anchor: float | None = None
         self._samples = self._origin  # samples read from the source: the session's clock
         self._level = -100.0
-        self._server_status: dict = {}
+        self._server_status = StreamStatus()
         self._lost: str | None = None
         self._next_retry = 0.0
         self._done = False
@@ -230,16 +231,15 @@ class RemoteWorker(Commands):
         if kind == "message":
             self._message(item[1])
         elif kind == "ready":
-            ready = item[1]
-            model = ready.get("model") or {}
+            ready: Ready = item[1]
             if not self._ready or self.failure is not None:
                 self.failure = None
                 if self.stats.engine_ready_s is None:
                     self.stats.engine_ready_s = time.monotonic() - self.stats.started
-                self._emit(EngineState("ready", f"recognized by {self.url} ({model.get('engine')} · {model.get('name')})",
-                                       model.get("engine"), model.get("name")))
+                self._emit(EngineState("ready", f"recognized by {self.url} ({ready.engine} · {ready.model})",
+                                       ready.engine, ready.model))
             if self._ready:
-                self._emit(Notice("information", f"reconnected to the server; captions resume from {hms(ready['clock'])}"))
+                self._emit(Notice("information", f"reconnected to the server; captions resume from {hms(ready.clock)}"))
             self._ready = True
         elif kind == "lost":
             self._emit(Notice("warning", f"connection to the server lost ({item[1]}); reconnecting — the audio is "
@@ -252,13 +252,12 @@ class RemoteWorker(Commands):
         elif kind == "done":
             self._done = True
 
-    def _message(self, message: dict) -> None:
-        kind = message.get("type")
-        if kind in ("final", "partial"):
-            caption = replace(Caption.from_json(message), emitted=self.clock())
-            if kind == "partial" and not self.partials:
+    def _message(self, message: ServerMessage) -> None:
+        if isinstance(message, Caption):
+            caption = replace(message, emitted=self.clock())
+            if caption.kind == "partial" and not self.partials:
                 return
-            if kind == "final":
+            if caption.kind == "final":
                 caption = self.hooks.revise(caption)  # the course's vocabulary, before it is saved
                 if caption.text and self.writer is not None:
                     self.writer.add_final(caption)  # on disk before anyone sees it
@@ -268,12 +267,12 @@ class RemoteWorker(Commands):
                         self.stats.first_final_s = time.monotonic() - self.stats.started
                 self._last_latency = caption.latency
             self._emit(caption)
-        elif kind == "status":
+        elif isinstance(message, StreamStatus):
             self._server_status = message
-        elif kind == "notice":
-            self._emit(Notice(message.get("level", "information"), f"server: {message.get('message', '')}"))
-        elif kind == "error":
-            self._emit(Notice("warning", f"server: {message.get('message', '')}"))
+        elif isinstance(message, ServerNotice):
+            self._emit(Notice(message.level, f"server: {message.message}"))  # type: ignore[arg-type]
+        elif isinstance(message, ErrorMessage):
+            self._emit(Notice("warning", f"server: {message.message}"))
 
     # -- commands, status, the end -------------------------------------------------------------------
 
@@ -313,14 +312,12 @@ class RemoteWorker(Commands):
         backlog = self.audio.unsent_s(self.link.sent)
         self.stats.max_backlog_s = max(self.stats.max_backlog_s, backlog)
         self.stats.overflows = self.source.overflows if self.source else 0
-        self.stats.account(bool(remote.get("in_speech")) or remote.get("pending_finals", 0) > 0)
+        self.stats.account(remote.in_speech or remote.pending_finals > 0)
         self._emit(Status(
-            clock=self.clock(), level_dbfs=self._level, in_speech=bool(remote.get("in_speech")),
-            overflows=self.stats.overflows, backlog_s=backlog, pending_finals=int(remote.get("pending_finals", 0)),
-            paused=not self._listening, latency=self._last_latency,
-            behind=bool(remote.get("behind")) or backlog > 2.0,
-            behind_s=backlog + float(remote.get("behind_s") or 0.0), lag_s=float(remote.get("lag_s") or 0.0),
-            shed=remote.get("shed"),
+            clock=self.clock(), level_dbfs=self._level, in_speech=remote.in_speech,
+            overflows=self.stats.overflows, backlog_s=backlog, pending_finals=remote.pending_finals,
+            paused=not self._listening, latency=self._last_latency, behind=remote.behind or backlog > 2.0,
+            behind_s=backlog + remote.behind_s, lag_s=remote.lag_s, shed=remote.shed,
         ))
 
     def _finish(self, error: str | None) -> str | None:
