@@ -50,7 +50,7 @@ from live.captions import Caption  # noqa: E402
 from live.config import Settings  # noqa: E402
 from live.llm import estimate_tokens  # noqa: E402
 from live.notes.prompts import Prompts  # noqa: E402
-from live.session import build_session  # noqa: E402
+from live.session import SessionOptions, build_session  # noqa: E402
 from live.translate import Glossary, Pending, TranslateOptions, TranslationQueue  # noqa: E402
 from live.translate.prompt import messages  # noqa: E402
 
@@ -78,8 +78,8 @@ def run(path: Path, engine, work: Path, **settings) -> tuple[list[Caption], obje
     events: list[object] = []
     options = settings.pop("options", None)
     config = Settings(input=path, engine="whisper", session_dir=work, record_audio=False, **settings)
-    session = build_session(config, events.append, load_engine=lambda _s: (engine, "tiny.en"), notes="off",
-                            translate_options=options)
+    session = build_session(config, events.append, SessionOptions(notes="off", translate=options),
+                            load_engine=lambda _s: (engine, "tiny.en"))
     try:
         session.run()
     finally:

@@ -28,7 +28,7 @@ import soundfile as sf
 from live.audio import FileSource, decode_file
 from live.captions import Caption, CaptionOptions
 from live.config import Settings
-from live.session import build_session
+from live.session import SessionOptions, build_session
 from live.vad import VadOptions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "audio" / "en"
@@ -64,8 +64,8 @@ def run_once(spec: str, clip: Path, engine, reason: str) -> list[float]:
             if isinstance(event, Caption) and event.kind == "final" and event.text:
                 finals.append(event)
 
-        session = build_session(settings, sink, open_source=lambda: FileSource(clip, realtime=True),
-                                load_engine=lambda _s: (engine, reason), notes="off", vad=vad, captions=captions)
+        session = build_session(settings, sink, SessionOptions(notes="off", vad=vad, captions=captions),
+                                open_source=lambda: FileSource(clip, realtime=True), load_engine=lambda _s: (engine, reason))
         session.run()
     return [f.latency for f in finals]
 

@@ -4,6 +4,8 @@ variables, command-line flags.
 The config file is ``$LIVE_CONFIG``, else ``$XDG_CONFIG_HOME/live/config.toml`` (``~/.config/live``).
 Top-level keys are the run options below (``engine = "whisper"``, ``silence_ms = 600``...); the
 ``[llm]`` table configures the notes (see ``live.llm.LLMSettings``). API keys are never read from here.
+Everything is parsed and validated once, by ``load_settings``: ``Settings.llm`` is the typed
+``LLMSettings``, and the stages' option types come from ``Settings`` (``vad_options``, ``caption_options``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from live.asr.base import BACKENDS, ENGINES
+from live.captions import CaptionOptions
 from live.errors import ConfigError
 from live.language import LANGUAGES, check_target
+from live.llm import LLMSettings
 from live.textnorm import SCRIPTS
+from live.vad import VadOptions
 
 DEMOS = ("en", "zh")  # the clips in live/data (see live/data/SOURCES.md)
 
@@ -70,7 +75,8 @@ class Settings:
         translate: a language code (e.g. "zh"): each final is translated into it by the LLM.
         resume: a saved session folder to continue (its clock, indices, audio and notes go on).
         start: with ``input``, begin this many seconds into the file.
-        llm: the ``[llm]`` table, handed to ``live.llm.LLMSettings``.
+        llm: how to reach the LLM for notes and translations (the ``[llm]`` table, with the ``--llm-*``
+            flags over it).
         server: a ``live serve`` URL (``ws://host:14612``, ``wss://…``): recognize there instead of here.
         api_key_file: with ``server``, a file holding its API key, readable by its owner only
             (else ``LIVE_SERVER_API_KEY``).
@@ -101,7 +107,7 @@ class Settings:
     translate: str | None = None
     resume: Path | None = None
     start: float = 0.0
-    llm: dict[str, Any] = field(default_factory=dict)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     server: str | None = None
     api_key_file: Path | None = None
 
@@ -134,6 +140,17 @@ class Settings:
             self.translate = check_target(self.translate)
         return self
 
+    def vad_options(self) -> VadOptions:
+        """The voice activity detection these settings ask for."""
+        return VadOptions(aggressiveness=self.vad_aggressiveness, silence_ms=self.silence_ms,
+                          max_segment_s=self.max_segment_s)
+
+    def caption_options(self, *, partials: bool | None = None) -> CaptionOptions:
+        """The captioner these settings ask for; ``partials`` (default: the TUI always, headless with
+        ``--partials``) says whether open segments are decoded."""
+        return CaptionOptions(partials=(not self.headless or self.partials) if partials is None else partials,
+                              script=self.script)
+
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 
@@ -142,7 +159,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn a config/env value into the field's type, with a clear error."""
     kind = str(_FIELDS[name].type)
     try:
-        if name == "llm":
+        if name == "llm":  # the table as it is: load_settings merges the flags' over the file's, then parses it
             if not isinstance(value, dict):
                 raise TypeError
             return value
@@ -188,7 +205,8 @@ def load_file(path: Path) -> dict[str, Any]:
 
 
 def load_settings(flags: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Defaults < config file < environment < flags (flags set to None are ignored)."""
+    """Defaults < config file < environment < flags (flags set to None are ignored). ``flags["llm"]``
+    holds the [llm] keys the flags set (``--llm-model``...): they win over the file's, key by key."""
     env = dict(os.environ) if env is None else env
     path = Path(env["LIVE_CONFIG"]) if env.get("LIVE_CONFIG") else config_dir(env) / "config.toml"
     if "LIVE_CONFIG" in env and not path.exists():
@@ -202,5 +220,7 @@ def load_settings(flags: dict[str, Any] | None = None, env: dict[str, str] | Non
             merged[name] = _coerce(name, env[var])
     for key, value in (flags or {}).items():
         if value is not None:
-            merged[key] = _coerce(key, value)
+            value = _coerce(key, value)
+            merged[key] = {**merged.get(key, {}), **value} if key == "llm" else value
+    merged["llm"] = LLMSettings.from_mapping(merged.get("llm", {}))
     return Settings(**merged).validate()

@@ -76,10 +76,10 @@ class HeadlessPrinter:
 
 def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
     """Run a session with captions on stdout until its input ends or a signal ends it; the exit status."""
-    from live.session import build_session
+    from live.session import SessionOptions, build_session
 
     printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
-    session = build_session(settings, printer, notes="when-key")
+    session = build_session(settings, printer, SessionOptions(notes="when-key"))
     if session.folder is not None:
         printer.summary_path = str(session.folder / "summary.md")
 

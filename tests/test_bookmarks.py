@@ -16,10 +16,10 @@ from audio_helpers import DATA, clip
 from tui_helpers import wait_for
 from live.captions import Caption, Captioner
 from live.config import Settings
-from live.llm import LLMClient
+from live.llm import LLMClient, LLMSettings
 from live.notes import summarize_session
 from live.notes.finals import Mark
-from live.session import Finished, Marker, build_session
+from live.session import Finished, Marker, SessionOptions, build_session
 from live.session.marks import MarkerQueue
 from live.timefmt import mmss
 from live.transcript import parse_line, parse_lines
@@ -69,7 +69,7 @@ def assert_after_earlier_speech(shown: list[object], marker: Marker) -> None:
 def test_a_bookmark_or_pause_mid_sentence_waits_for_that_sentence(tmp_path, whisper_engine):
     rec = Recorder()
     settings = Settings(input=DATA / "realpython_harvard.flac", engine="whisper", session_dir=tmp_path / "s")
-    session = build_session(settings, rec, load_engine=lambda _s: (whisper_engine, "w"), notes="off")
+    session = build_session(settings, rec, SessionOptions(notes="off"), load_engine=lambda _s: (whisper_engine, "w"))
     session.start()
     rec.wait(lambda: any(isinstance(e, Caption) and e.kind == "partial" and e.text for e in rec.events))
     partial = next(e for e in rec.events if isinstance(e, Caption) and e.kind == "partial" and e.text)
@@ -168,8 +168,8 @@ def test_a_bookmark_with_a_note_reaches_the_notes_request_among_the_captions_aro
     monkeypatch.setenv("LIVE_LLM_API_KEY", KEY)
     rec = Recorder()
     settings = Settings(input=DATA / "jfk.flac", engine="whisper", session_dir=tmp_path / "s",
-                        llm={"base_url": llm_server.url, "model": "test-model", "interval_minutes": 0})
-    session = build_session(settings, rec, load_engine=lambda _s: (whisper_engine, "w"), notes="on")
+                        llm=LLMSettings(base_url=llm_server.url, model="test-model", interval_minutes=0))
+    session = build_session(settings, rec, SessionOptions(notes="on"), load_engine=lambda _s: (whisper_engine, "w"))
     session.start()
     rec.wait(lambda: any(isinstance(e, Caption) and e.kind == "final" and e.text for e in rec.events))
     at = session.bookmark("exam!")

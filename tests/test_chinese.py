@@ -15,7 +15,7 @@ import pytest
 
 from audio_helpers import DATA
 from live.config import Settings
-from live.session import build_session
+from live.session import SessionOptions, build_session
 from live.textnorm import convert, is_simplified
 from live.transcript import read_entries
 from wer_helpers import cer
@@ -54,7 +54,8 @@ def run_session(clip: Path, loaded, tmp_path: Path, **settings) -> list:
     """``clip`` through the session core as ``live --input CLIP --fast`` runs it; the finals on disk."""
     events: list = []
     session = build_session(Settings(input=clip, fast=True, engine="whisper", session_dir=tmp_path, **settings),
-                            events.append, load_engine=lambda _status: loaded, notes="off", stop_on_failure=True)
+                            events.append, SessionOptions(notes="off", stop_on_failure=True),
+                            load_engine=lambda _status: loaded)
     session.run()
     session.close()
     finals, _ = read_entries(session.folder)

@@ -19,7 +19,7 @@ from audio_helpers import clip
 from live.models.onnx_cache import cached_onnx
 from live.captions import Caption
 from live.config import Settings
-from live.session import EngineState, Finished, Notice, build_session
+from live.session import EngineState, Finished, Notice, SessionOptions, build_session
 from live.vad import Segmenter, VadOptions
 
 pytest.importorskip("faster_whisper", reason="the quick engine is Whisper (the `whisper` extra)")
@@ -50,7 +50,7 @@ def test_captions_from_the_start_then_the_fast_engine_with_nothing_lost(fresh_mo
     events: list[object] = []
     input = lecture(tmp_path)
     settings = Settings(input=input, engine="sensevoice", model=str(fresh_model), session_dir=tmp_path / "s")
-    session = build_session(settings, events.append, notes="off")
+    session = build_session(settings, events.append, SessionOptions(notes="off"))
     began = time.monotonic()
     session.run()
     ready = [e for e in events if isinstance(e, EngineState) and e.state == "ready"]

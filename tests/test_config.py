@@ -8,6 +8,7 @@ import pytest
 
 from live.config import load_settings
 from live.errors import ConfigError
+from live.llm import LLMSettings
 
 
 def test_precedence_file_env_flags(tmp_path):
@@ -16,7 +17,27 @@ def test_precedence_file_env_flags(tmp_path):
     env = {"LIVE_CONFIG": str(cfg), "LIVE_LANGUAGE": "en"}
     s = load_settings({"silence_ms": 400, "device": None}, env=env)
     assert (s.engine, s.language, s.silence_ms) == ("whisper", "en", 400)
-    assert s.llm == {"model": "x"}
+    assert s.llm == LLMSettings(model="x")  # the [llm] table, parsed once
+
+
+def test_the_llm_flags_win_over_the_llm_table_key_by_key_and_a_bad_table_is_one_line(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[llm]\nmodel = "from-file"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    s = load_settings({"llm": {"model": "from-flag"}}, env={"LIVE_CONFIG": str(cfg)})
+    assert (s.llm.model, s.llm.base_url) == ("from-flag", "http://127.0.0.1:9/v1")
+    cfg.write_text('[llm]\ntimeout_s = "soon"\n')
+    with pytest.raises(ConfigError, match="bad value for llm.timeout_s"):
+        load_settings({}, env={"LIVE_CONFIG": str(cfg)})
+
+
+def test_the_stages_options_come_from_the_settings(tmp_path):
+    s = load_settings({"silence_ms": 400, "vad_aggressiveness": 3, "max_segment_s": 8, "script": "traditional"},
+                      env={"XDG_CONFIG_HOME": str(tmp_path)})
+    vad = s.vad_options()
+    assert (vad.silence_ms, vad.aggressiveness, vad.max_segment_s) == (400, 3, 8.0)
+    assert s.caption_options().partials and s.caption_options().script == "traditional"  # the TUI shows partials
+    s.headless = True
+    assert not s.caption_options().partials and s.caption_options(partials=True).partials
 
 
 def test_xdg_config_home_is_read(tmp_path):

@@ -163,12 +163,12 @@ class Recorder:
 
 def session_with(tmp_path, engine, path: Path = DATA / "realpython_harvard.flac"):
     from live.config import Settings
-    from live.session import build_session
+    from live.session import SessionOptions, build_session
 
     rec = Recorder()
     settings = Settings(input=path, engine="whisper", language="en", session_dir=tmp_path / "s")
-    session = build_session(settings, rec, load_engine=lambda _s: (engine, "delayed tiny.en"), notes="off",
-                            partials=True, stop_on_failure=True)
+    session = build_session(settings, rec, SessionOptions(notes="off", partials=True, stop_on_failure=True),
+                            load_engine=lambda _s: (engine, "delayed tiny.en"))
     return session, rec
 
 

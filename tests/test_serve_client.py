@@ -22,7 +22,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.errors import ConfigError
 from live.session.remote import server_api_key, stream_url
-from live.session import Finished, Notice, build_session
+from live.session import Finished, Notice, SessionOptions, build_session
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
 
@@ -101,7 +101,7 @@ def test_headless_run_through_the_server_keeps_the_local_session_folder(server, 
     settings = Settings(input=DATA / "jfk.flac", fast=True, server=server.url.replace("http", "ws"),
                         session_dir=tmp_path / "local", headless=True, json=True, language="en")
     recorder = Recorder()
-    session = build_session(settings, recorder, notes="off")
+    session = build_session(settings, recorder, SessionOptions(notes="off"))
     session.run()
     session.close()
     assert recorder.finished.error is None
@@ -179,7 +179,7 @@ def test_a_server_killed_mid_stream_and_restarted_is_resumed_with_every_final_on
         settings = Settings(input=wav, server=f"ws://127.0.0.1:{srv.port}", session_dir=tmp_path / "local",
                             headless=True, json=True, language="en")
         recorder = Recorder()
-        session = build_session(settings, recorder, notes="off")
+        session = build_session(settings, recorder, SessionOptions(notes="off"))
         session.start()  # real time: the audio keeps coming while the server is down
         deadline = time.monotonic() + 40
         while len(recorder.finals()) < 2:

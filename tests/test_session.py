@@ -18,7 +18,8 @@ from audio_helpers import DATA
 from live.audio import FileSource
 from live.captions import Caption
 from live.config import Settings
-from live.session import EngineState, Finished, Marker, Notice, Status, build_session
+from live.llm import LLMSettings
+from live.session import EngineState, Finished, Marker, Notice, SessionOptions, Status, build_session
 from live.transcript import SessionWriter
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
@@ -69,8 +70,8 @@ def settings(tmp_path: Path, input: Path = DATA / "jfk.flac", **kw) -> Settings:
 
 def session_for(tmp_path, engine, recorder, *, open_source=None, **kw):
     load = engine if callable(engine) and not hasattr(engine, "transcribe") else (lambda _s: (engine, "test engine"))
-    session = build_session(settings(tmp_path, **kw.pop("settings", {})), recorder, load_engine=load,
-                            open_source=open_source, notes="off", **kw)
+    session = build_session(settings(tmp_path, **kw.pop("settings", {})), recorder, SessionOptions(notes="off", **kw),
+                            load_engine=load, open_source=open_source)
     recorder.folder = session.folder
     return session
 
@@ -255,8 +256,8 @@ def test_far_behind_keeps_memory_flat_and_says_what_was_not_captioned(tmp_path, 
     """Recognition down while speech goes on: the waiting speech is bounded, the user told."""
     rec = Recorder()
     session = build_session(settings(tmp_path, input=DATA / "realpython_harvard.flac", fast=False), rec,
-                            load_engine=lambda _s: (_ for _ in ()).throw(RuntimeError("no")), notes="off",
-                            stop_on_failure=False)
+                            SessionOptions(notes="off", stop_on_failure=False),
+                            load_engine=lambda _s: (_ for _ in ()).throw(RuntimeError("no")))
     session.worker.max_pending_s = 4.0
     rec.folder = session.folder
     session.start()
@@ -276,8 +277,8 @@ def test_notes_failure_reaches_the_front_end_and_captions_go_on(tmp_path, whispe
     llm_server.enqueue_error(401, "invalid api key")
     rec = Recorder()
     session = build_session(
-        settings(tmp_path, llm={"base_url": llm_server.url, "model": "m", "interval_minutes": 0}), rec,
-        load_engine=lambda _s: (whisper_engine, "w"), notes="on")
+        settings(tmp_path, llm=LLMSettings(base_url=llm_server.url, model="m", interval_minutes=0)), rec,
+        SessionOptions(notes="on"), load_engine=lambda _s: (whisper_engine, "w"))
     rec.folder = session.folder
     session.run()
     session.request_notes("update")

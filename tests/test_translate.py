@@ -243,7 +243,7 @@ def test_no_key_says_how_to_set_one(llm_server, monkeypatch):
     from live.translate import translator_for
 
     sink = Sink()
-    t = translator_for({"base_url": llm_server.url + "/v1", "model": "m"}, "zh", notify=sink.notices.append)
+    t = translator_for(LLMSettings(base_url=llm_server.url + "/v1", model="m"), "zh", notify=sink.notices.append)
     t.connect(sink.deliver)
     t.add(final(0, "one"))
     wait(lambda: t.off is not None)

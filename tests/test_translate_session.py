@@ -19,7 +19,8 @@ import pytest
 from audio_helpers import DATA
 from live.captions import Caption
 from live.config import Settings
-from live.session import Finished, Notice, Translation, build_session
+from live.llm import LLMSettings
+from live.session import Finished, Notice, SessionOptions, Translation, build_session
 from live.translate import TranslateOptions
 from translate_helpers import KEY, asked, translating
 
@@ -31,7 +32,7 @@ def session_settings(tmp_path: Path, llm, input: Path = DATA / "jfk.flac", **kw)
     kw.setdefault("fast", True)
     kw.setdefault("translate", "zh")
     return Settings(input=input, engine="whisper", session_dir=tmp_path / "sessions",
-                    llm={"base_url": llm.url + "/v1", "model": "m", "interval_minutes": 0}, **kw)
+                    llm=LLMSettings(base_url=llm.url + "/v1", model="m", interval_minutes=0), **kw)
 
 
 class Recorder:
@@ -53,8 +54,8 @@ class Recorder:
 
 def run_session(tmp_path, server, engine, recorder, options=None, **kw):
     session = build_session(session_settings(tmp_path, server, **kw), recorder,
-                            load_engine=lambda _s: (engine, "whisper tiny.en (test)"), notes="off",
-                            translate_options=options or TranslateOptions(min_interval_s=0.0))
+                            SessionOptions(notes="off", translate=options or TranslateOptions(min_interval_s=0.0)),
+                            load_engine=lambda _s: (engine, "whisper tiny.en (test)"))
     try:
         session.run()
     finally:
@@ -136,7 +137,7 @@ def test_a_failing_or_hanging_model_never_slows_the_captions(tmp_path, llm_serve
         session = build_session(
             session_settings(tmp_path / name, llm_server, fast=False,
                              translate=None if name.startswith("off") else "zh"),
-            rec, load_engine=lambda _s: (whisper_engine, "test"), notes="off", translate_options=quick)
+            rec, SessionOptions(notes="off", translate=quick), load_engine=lambda _s: (whisper_engine, "test"))
         try:
             session.run()
         finally:
@@ -228,7 +229,7 @@ def test_through_a_live_serve_the_client_corrects_and_translates(tmp_path, llm_s
         settings = session_settings(tmp_path, llm_server, server=server.url.replace("http", "ws"), vocab=terms,
                                     language="en")
         rec = Recorder()
-        session = build_session(settings, rec, notes="off", translate_options=TranslateOptions(min_interval_s=0.0))
+        session = build_session(settings, rec, SessionOptions(notes="off", translate=TranslateOptions(min_interval_s=0.0)))
         try:
             session.run()
         finally:

@@ -13,6 +13,7 @@ from audio_helpers import DATA
 from tui_helpers import wait_for
 from live.captions import Caption
 from live.config import Settings
+from live.llm import LLMSettings
 from live.session import EngineState, Status
 from live.tui.app import HelpScreen, create_app
 from live.tui.messages import PipelineEvent
@@ -172,7 +173,7 @@ SECRET = "sk-test-SECRET-9876543210fedcba"
 
 def notes_settings(tmp_path: Path, server, input: Path) -> Settings:
     return Settings(input=input, fast=True, engine="whisper", session_dir=tmp_path / "sessions",
-                    llm={"base_url": server.url, "model": "test-model", "interval_minutes": 0})
+                    llm=LLMSettings(base_url=server.url, model="test-model", interval_minutes=0))
 
 
 async def test_s_streams_notes_of_every_final_so_far_and_quit_saves_them(

@@ -22,7 +22,7 @@ from vocab_helpers import COURSE, PASSAGE, SIX
 from live.asr.base import Transcription
 from live.captions import Caption
 from live.config import Settings
-from live.session import build_session
+from live.session import SessionOptions, build_session
 from live.vocab import VocabError, Vocabulary
 from live.session.vocabulary import CourseVocabulary, course_vocabulary
 from wer_helpers import normalize, wer
@@ -140,8 +140,8 @@ def test_the_session_corrects_finals_before_saving_and_marks_them_in_jsonl(tmp_p
     events: list[object] = []
     settings = Settings(input=speech_reel(tmp_path, len(HEARD)), fast=True, engine="sensevoice", vocab=COURSE,
                         session_dir=tmp_path / "sessions")
-    session = build_session(settings, events.append, load_engine=lambda _s: (engine, "sensevoice (scripted)"),
-                            notes="off")
+    session = build_session(settings, events.append, SessionOptions(notes="off"),
+                            load_engine=lambda _s: (engine, "sensevoice (scripted)"))
     session.run()
     session.close()
     lines = [json.loads(x) for x in (session.folder / "transcript.jsonl").read_text().splitlines()]
@@ -230,8 +230,8 @@ def test_clips_without_the_terms_come_out_no_worse(tmp_path, shared_audio, whisp
     results = {}
     for name, engine, vocab in (("plain", whisper_pair[0], None), ("vocab", whisper_pair[1], COURSE)):
         settings = Settings(input=reel, fast=True, engine="whisper", vocab=vocab, session_dir=tmp_path / name)
-        session = build_session(settings, lambda _e: None, load_engine=lambda _s, e=engine: (e, "tiny.en"),
-                                notes="off")
+        session = build_session(settings, lambda _e: None, SessionOptions(notes="off"),
+                                load_engine=lambda _s, e=engine: (e, "tiny.en"))
         session.run()
         session.close()
         lines = [json.loads(x) for x in (session.folder / "transcript.jsonl").read_text().splitlines()]

@@ -127,9 +127,10 @@ def long_run(config: Config, clips: list[Path], hours: float, speed: float, ever
         if tui:
             _run_tui(settings, source, loader, sampler)
         else:
-            from live.session import build_session
+            from live.session import SessionOptions, build_session
 
-            session = build_session(settings, sampler, open_source=lambda: source, load_engine=loader, notes="off")
+            session = build_session(settings, sampler, SessionOptions(notes="off"), open_source=lambda: source,
+                                    load_engine=loader)
             session.run()
             session.close()
     return sampler.samples

@@ -71,22 +71,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _run(picked(args, RUN_KEYS), llm_table(args), stats_file=args.stats_file, resume=args.resume)
+    return _run({**picked(args, RUN_KEYS), "llm": llm_table(args)}, stats_file=args.stats_file, resume=args.resume)
 
 
-def _run(flags: dict, llm: dict | None = None, stats_file: Path | None = None, resume: str | None = None) -> int:
+def _run(flags: dict, stats_file: Path | None = None, resume: str | None = None) -> int:
     from live.config import load_settings
-    from live.llm import LLMSettings
 
-    settings = load_settings(flags)
+    settings = load_settings(flags)  # a bad [llm] table too: one line before the UI
     if resume is not None:  # --resume DIR names the session, so --session-dir does not apply
         from live.session.builder import latest_session
 
         settings.resume = Path(resume).expanduser() if resume else latest_session(settings.session_dir)
     if settings.start and settings.input is None:
         raise LiveError("--start goes with --input FILE (a microphone cannot start later)")
-    settings.llm = {**settings.llm, **(llm or {})}
-    LLMSettings.from_mapping(settings.llm)  # a bad [llm] table is a one-line error before the UI
     if settings.slides is not None:
         from live.slides import slides_context
 

@@ -26,10 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def summarize(args: argparse.Namespace) -> int:
     """``live summarize`` from its parsed options (a bad option or deck raises a LiveError: one line)."""
     from live.config import load_settings
-    from live.llm import LLMSettings
     from live.notes import summarize_main
     from live.slides import slides_context
 
-    settings = load_settings({"slides": args.slides})
-    settings.llm = {**settings.llm, **llm_table(args)}
-    return summarize_main(args.session, LLMSettings.from_mapping(settings.llm), context=slides_context(settings.slides))
+    settings = load_settings({"slides": args.slides, "llm": llm_table(args)})
+    return summarize_main(args.session, settings.llm, context=slides_context(settings.slides))

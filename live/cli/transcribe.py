@@ -50,6 +50,5 @@ def transcribe(args: argparse.Namespace) -> int:
     from live.config import load_settings
     from live.transcribe import transcribe_main
 
-    settings = load_settings(picked(args, SETTING_KEYS))
-    settings.llm = {**settings.llm, **llm_table(args)}
+    settings = load_settings({**picked(args, SETTING_KEYS), "llm": llm_table(args)})
     return transcribe_main(args, settings)

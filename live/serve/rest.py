@@ -30,7 +30,6 @@ from live.serve.state import Server
 from live.textnorm import join_text
 from live.session.filejob import FileTranscription
 from live.transcript import to_srt, to_vtt
-from live.vad import VadOptions
 
 router = APIRouter()
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
@@ -156,8 +155,7 @@ def _transcribe(server: Server, key: ApiKey, upload: UploadFile, language: str) 
             tmp.flush()
             engine = server.scheduler.engine(stream, lambda: "file")
             job = FileTranscription(tmp.name, engine, language=language, batching=BatchOptions(), script=s.script,
-                                    vad=VadOptions(aggressiveness=s.vad_aggressiveness, silence_ms=s.silence_ms,
-                                                   max_segment_s=s.max_segment_s))
+                                    vad=s.vad_options())
             try:
                 job.open()
             except InputError as exc:

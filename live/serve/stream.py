@@ -33,7 +33,7 @@ from live.wire.protocol import (
 from live.serve.sessions import Opened
 from live.serve.source import SocketSource
 from live.serve.state import Server
-from live.session import EngineState, Finished, Notice, Status, build_session
+from live.session import EngineState, Finished, Notice, SessionOptions, Status, build_session
 
 log = logging.getLogger("live.serve")
 
@@ -127,13 +127,12 @@ class StreamConnection:
         self._unrecorded_s = 0.0
         self._counted = False
         settings = replace(server.settings, language=start.language, record_audio=False, server=None)
-        self.session = build_session(
-            settings, self._from_worker, open_source=lambda: self.source, load_engine=self._engine, notes="off",
-            folder=opened.folder, partials=start.partials, stop_on_failure=True,
+        self.session = build_session(settings, self._from_worker, SessionOptions(
+            notes="off", folder=opened.folder, partials=start.partials, stop_on_failure=True,
             meta={"input": "websocket", "key_id": key.id, "session_id": opened.session_id, "client": peer,
                   "resumes": opened.resumes, "resumed_at": opened.clock if opened.resumed else None},
             continue_at=(opened.clock, opened.next_index),
-        )
+        ), open_source=lambda: self.source, load_engine=self._engine)
         captioner = self.session.worker.captioner
         self.source.hold = lambda: captioner.pending_finals >= HOLD_FINALS or captioner.pending_audio_s >= HOLD_SPEECH_S
 

@@ -13,13 +13,14 @@ from live.events import (
     Status,
     Translation,
 )
+from live.session.options import SessionOptions
 from live.session.stats import SessionStats
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.worker import Worker
 
 __all__ = [
     "Bookmark", "EngineLoader", "EngineState", "Finished", "Marker", "Notice", "Pause", "Retry", "Session",
-    "SessionStats", "Status", "StatusCallback", "Translation", "Worker", "build_session", "check_model", "course_vocabulary",
+    "SessionOptions", "SessionStats", "Status", "StatusCallback", "Translation", "Worker", "build_session", "check_model", "course_vocabulary",
     "demo_clip",
     "source_factory",
 ]

@@ -18,20 +18,20 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from live import __version__
 from live.audio import AudioSource, FileSource, input_factory
-from live.captions import BatchOptions, Caption, CaptionOptions
+from live.captions import Caption
 from live.config import Settings
 from live.errors import SessionError
 from live.events import Marker
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
+from live.session.options import NotesMode, SessionOptions
 from live.timefmt import mmss
 from live.session.worker import Worker
 from live.transcript import SessionWriter, read_transcript, resume_point
-from live.vad import VadOptions
 
 if TYPE_CHECKING:
     from live.notes import NotesService
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("live.session")
 
 Sink = Callable[[object], None]
-NotesMode = Literal["on", "when-key", "off"]
 
 
 def demo_clip(language: str = "en") -> Path:
@@ -210,11 +209,11 @@ class Session:
 
 
 def _notes_service(settings: Settings, folder: Path, sink: Sink, mode: NotesMode) -> NotesService | None:
-    from live.llm import LLMSettings, client_factory, resolve_api_key
+    from live.llm import client_factory, resolve_api_key
     from live.notes import NotesKeeper, NotesService
     from live.slides import slides_context
 
-    llm = LLMSettings.from_mapping(settings.llm)
+    llm = settings.llm
     if mode == "off" or (mode == "when-key" and not (resolve_api_key(llm) and llm.interval_minutes > 0)):
         return None
     # The slides are read on the notes' own thread, the first time a request needs them.
@@ -244,30 +243,15 @@ def _translator(settings: Settings, sink: Sink, vocabulary: CourseVocabulary | N
 def build_session(
     settings: Settings,
     sink: Sink,
+    options: SessionOptions | None = None,
     *,
     open_source: Callable[[], AudioSource] | None = None,
     load_engine: EngineLoader | None = None,
-    notes: NotesMode = "on",
-    folder: Path | None = None,
-    partials: bool | None = None,
-    batching: BatchOptions | None = None,
-    stop_on_failure: bool | None = None,
-    meta: dict | None = None,
-    vad: VadOptions | None = None,
-    captions: CaptionOptions | None = None,
-    translate_options: TranslateOptions | None = None,
-    continue_at: tuple[float, int] | None = None,
 ) -> Session:
-    """The session for ``settings``; its events go to ``sink`` (from the worker's thread).
-
-    ``folder``: write there instead of a new folder under ``settings.session_dir``. ``vad``,
-    ``captions``: the stages' options as they are (benchmarks), instead of from the settings. ``partials``:
-    decode open segments (default: the TUI always, headless with --partials). ``stop_on_failure``:
-    end the session when recognition stops (default: headless), rather than wait for a retry.
-    ``translate_options``: how --translate batches and waits (default ``TranslateOptions()``).
-    ``continue_at``: (clock, next segment index) the stream continues from, as the front end knows it
-    (a server resuming a client's session; ``settings.resume`` reads them from the folder instead).
-    """
+    """The session for ``settings`` and what its front end asks of it (``options``); its events go to
+    ``sink`` (from the worker's thread). ``open_source`` and ``load_engine`` replace the input and the
+    engine the settings name (a server's socket and shared model, a test's)."""
+    options = options or SessionOptions()
     open_source = open_source or source_factory(settings)
     worker_class: Callable[..., Worker] = Worker
     if settings.server:
@@ -292,22 +276,23 @@ def build_session(
         "script": settings.script,
         "server": settings.server,
         "pid": os.getpid(),
-        **(meta or {}),
+        **options.meta,
     }
     vocabulary = course_vocabulary(settings)  # a bad --vocab file fails before a folder is made
+    continue_at = options.continue_at
     resumed: dict = {"start_s": continue_at[0], "first_index": continue_at[1]} if continue_at else {}
     if settings.resume is not None:
         writer, resumed = _resumed_writer(settings.resume, info, settings.record_audio)
-    elif folder is not None:
-        writer = SessionWriter(folder, meta=info, record_audio=settings.record_audio)
+    elif options.folder is not None:
+        writer = SessionWriter(options.folder, meta=info, record_audio=settings.record_audio)
     else:
         writer = SessionWriter.create(settings.session_dir, meta=info, record_audio=settings.record_audio)
-    service = _notes_service(settings, writer.folder, sink, notes)
+    service = _notes_service(settings, writer.folder, sink, options.notes)
     if service is not None and settings.resume is not None:
         service.keeper.continue_from(read_transcript(writer.folder))
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
-    translator = _translator(settings, sink, vocabulary, translate_options)
+    translator = _translator(settings, sink, vocabulary, options.translate)
     hooks = WorkerHooks(vocabulary.revise if vocabulary is not None else None,
                         translator.settle if translator is not None else None)
 
@@ -328,17 +313,11 @@ def build_session(
         load_engine,
         tee,
         writer=writer,
-        vad=vad or VadOptions(
-            aggressiveness=settings.vad_aggressiveness,
-            silence_ms=settings.silence_ms,
-            max_segment_s=settings.max_segment_s,
-        ),
-        captions=captions or CaptionOptions(
-            partials=(not settings.headless or settings.partials) if partials is None else partials,
-            script=settings.script),
-        batching=batching,
+        vad=options.vad or settings.vad_options(),
+        captions=options.captions or settings.caption_options(partials=options.partials),
+        batching=options.batching,
         language=settings.language,
-        stop_on_failure=settings.headless if stop_on_failure is None else stop_on_failure,
+        stop_on_failure=settings.headless if options.stop_on_failure is None else options.stop_on_failure,
         hooks=hooks,
         **resumed,
         # A faster engine only where this session loads its own (not a server's shared one, not a test's).

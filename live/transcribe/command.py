@@ -8,22 +8,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from live.asr.base import Engine
 from live.captions import BatchOptions
 from live.errors import ConfigError, InputError, LiveError
+from live.llm import LLMSettings
 from live.transcribe.notes import FileNotes
 from live.transcribe.job import FORMATS, check_input, output_folder, transcribe_file
 from live.transcribe.progress import Progress, _HeldWarnings
 from live.transcript import TRANSCRIPT
 from live.timefmt import mmss
-from live.vad import VadOptions
 
 if TYPE_CHECKING:
     from live.config import Settings
+    from live.vad import VadOptions
     from live.translate import Translator
     from live.session.vocabulary import CourseVocabulary
 
@@ -60,8 +61,7 @@ def transcribe_main(args: argparse.Namespace, settings: Settings, *, stdout: Tex
 def _run(args: argparse.Namespace, settings: Settings, out: TextIO, progress: Progress) -> int:
     formats = parse_formats(args.format)
     batching = BatchOptions(max_batch_s=args.batch_s)
-    vad = VadOptions(aggressiveness=settings.vad_aggressiveness, silence_ms=settings.silence_ms,
-                     max_segment_s=settings.max_segment_s)
+    vad = settings.vad_options()
     notes = FileNotes.prepare(args.slides, settings, progress) if args.summarize else None
     if getattr(args, "server", None) and (settings.vocab is not None or settings.translate is not None):
         raise ConfigError("--vocab and --translate work on this machine's transcription, not yet through "
@@ -167,17 +167,13 @@ class _LanguageHelp:
 
     vocabulary: CourseVocabulary | None = None
     target: str | None = None
-    llm: dict | None = None
+    llm: LLMSettings = field(default_factory=LLMSettings)
 
     @classmethod
     def prepare(cls, settings: Settings, slides: Path | None, progress: Progress) -> _LanguageHelp:
         from live.session.vocabulary import CourseVocabulary
 
         vocabulary = CourseVocabulary.load(settings.vocab, slides)  # a bad file: one line, before the model loads
-        if settings.translate is not None:
-            from live.llm import LLMSettings
-
-            LLMSettings.from_mapping(settings.llm)  # a bad [llm] table: now
         return cls(vocabulary, settings.translate, settings.llm)
 
     def translator(self) -> Translator | None:
@@ -186,7 +182,7 @@ class _LanguageHelp:
             return None
         from live.translate import FILE_OPTIONS, translator_for
 
-        return translator_for(self.llm or {}, self.target, options=FILE_OPTIONS,
+        return translator_for(self.llm, self.target, options=FILE_OPTIONS,
                               terms=self.vocabulary.terms if self.vocabulary is not None else ())
 
 

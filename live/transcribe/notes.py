@@ -31,7 +31,7 @@ class FileNotes:
     def prepare(cls, slides: Path | None, settings: Settings, progress: Progress) -> FileNotes:
         """Read the slides (a bad deck stops the command: it is a usage error) and find the API key (a
         missing key is said once; the transcripts are still written)."""
-        from live.llm import LLMClient, LLMError, LLMSettings, key_hint, resolve_api_key
+        from live.llm import LLMClient, LLMError, key_hint, resolve_api_key
 
         notes = cls()
         if slides is not None:
@@ -40,7 +40,7 @@ class FileNotes:
             deck = read_deck(slides)  # parsed once for the notes and the vocabulary
             notes.context = slides_prompt_block(deck, SLIDES_CONTEXT_CHARS)
             progress.message(f"live: slides: {len(deck.slides)} from {slides}")
-        llm_settings = LLMSettings.from_mapping(settings.llm)
+        llm_settings = settings.llm
         try:
             key = resolve_api_key(llm_settings)
         except LLMError as exc:

@@ -9,27 +9,25 @@ sends the requests; the translated subtitles are the transcript's (``live.transc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
+from live.llm import LLMSettings
 from live.translate.prompt import Glossary, parse_answer, target_name
 from live.translate.queue import FILE_OPTIONS, Pending, TranslateOptions, TranslationQueue
 from live.translate.service import TranslateStats, Translator
 
 
-def translator_for(llm: Mapping[str, Any], target: str, *, terms: Sequence[str] = (),
+def translator_for(llm: LLMSettings, target: str, *, terms: Sequence[str] = (),
                    notify: Callable | None = None, options: TranslateOptions | None = None) -> Translator:
     """A Translator on the configured provider (``llm.translate_model`` if set, else ``llm.model``), with
     a shorter timeout and fewer retries than the notes: a translation is only worth having soon."""
-    from live.llm import LLMSettings, client_factory
+    from live.llm import client_factory
     from live.notes.prompts import Prompts
 
     options = options or TranslateOptions()
-    settings = LLMSettings.from_mapping(llm)
-    settings = replace(settings, model=settings.translate_model or settings.model,
-                       timeout_s=min(settings.timeout_s, options.request_timeout_s),
-                       max_retries=min(settings.max_retries, options.max_retries))
+    settings = replace(llm, model=llm.translate_model or llm.model, timeout_s=min(llm.timeout_s, options.request_timeout_s),
+                       max_retries=min(llm.max_retries, options.max_retries))
     return Translator(client_factory(settings), target, options=options, terms=list(terms),
                       prompts=Prompts(settings.prompts_dir), notify=notify)
 

@@ -113,13 +113,11 @@ class LiveApp(App[int]):
         load_engine: EngineLoader | None = None,
     ) -> None:
         super().__init__()
-        from live.session import build_session
+        from live.session import SessionOptions, build_session
 
         self.settings = settings
-        self.session: Session = build_session(
-            settings, self._from_worker, open_source=open_source, load_engine=load_engine, notes="on",
-            stop_on_failure=False,
-        )
+        self.session: Session = build_session(settings, self._from_worker, SessionOptions(notes="on", stop_on_failure=False),
+                                              open_source=open_source, load_engine=load_engine)
         self.folder = self.session.folder
         self.session_folder: str | None = None
         self.log_path = self.folder / "live.log" if self.folder is not None else None
