@@ -108,6 +108,14 @@ class LiveServer:
         finally:
             store.close()
 
+    async def streaming(self, *tokens: str, timeout: float = 30.0) -> None:
+        """Until a stream of each key in ``tokens`` is in progress on the server (admitted, its slot taken)."""
+        ids = {token.split("_")[1] for token in tokens}
+        deadline = time.monotonic() + timeout
+        while not ids <= {s.key_id for s in list(self.state.streams)}:
+            assert time.monotonic() < deadline, "the streams were never admitted"
+            await asyncio.sleep(0.02)
+
 
 class ServeProcess:
     """``live serve`` as a child process (what a user runs); kill() is a crash, not a shutdown."""

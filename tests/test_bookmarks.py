@@ -135,8 +135,7 @@ async def test_B_saves_the_students_note_at_the_moment_B_was_pressed_and_esc_can
         assert view_rows.index(mark) > view_rows.index(on_screen)  # after the caption on screen at B
 
         await pilot.press("B", *"never mind", "escape")  # Esc: no bookmark at all
-        assert not box.is_open
-        await pilot.pause(1.0)
+        assert not box.is_open  # a bookmark it had saved would still be written on the way out
         await pilot.press("q")
         await wait_for(pilot, lambda: app.finished)
     marks = [e for e in entries(Path(app.session_folder)) if e["type"] == "bookmark"]

@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import DATA, virtual_mic_or_skip
+from proc_helpers import Watched, engine_ready
 from wer_helpers import normalize, wer
 from live.transcript import read_entries
 
@@ -161,12 +162,13 @@ def test_headless_captions_the_virtual_microphone(tmp_path_factory, tmp_path, sh
              "--session-dir", str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
-        time.sleep(4)  # model load; the microphone is recorded from the start anyway
+        watched = Watched(proc)
+        watched.wait_err(engine_ready)  # the microphone opens before the model loads
         mic.play(shared_audio / "en" / "jfk.flac")
         mic.wait()
-        time.sleep(3)
+        watched.wait_out(lambda out: "your country" in normalize(out))
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = watched.finish()
     finally:
         mic.stop()
     assert proc.returncode == 0, err
@@ -177,6 +179,10 @@ def test_headless_captions_the_virtual_microphone(tmp_path_factory, tmp_path, sh
     session = next(tmp_path.iterdir())
     saved = " ".join(c.text for c in read_entries(session)[0])
     assert "ask not what your country can do for you" in normalize(saved)
+
+
+def said_in(json_lines: str) -> str:
+    return normalize(" ".join(json.loads(line)["text"] for line in json_lines.splitlines()))
 
 
 # --- bad input: one line on stderr, a non-zero exit, no traceback -------------------------------------
@@ -259,24 +265,25 @@ def test_microphone_pulled_mid_session_saves_and_reconnects(tmp_path_factory, tm
              "--session-dir", str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
-        time.sleep(4)
+        watched = Watched(proc)
+        watched.wait_err(engine_ready)
         mic.play(jfk)
         mic.wait()
-        time.sleep(2)
+        watched.wait_out(lambda out: said_in(out).count("your country") >= 2)
         mic.stop()  # the microphone goes away
-        time.sleep(3)
-        mic.start()  # and comes back
-        time.sleep(5)  # the pipeline retries every 3 s
+        watched.wait_err(lambda err: "captions so far are saved" in err)
+        mic.start()  # and comes back: the pipeline retries every 3 s
+        watched.wait_err(lambda err: "microphone reconnected" in err)
         mic.play(jfk)
         mic.wait()
-        time.sleep(3)
+        watched.wait_out(lambda out: said_in(out).count("your country") >= 3)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = watched.finish()
     finally:
         mic.stop()
     assert proc.returncode == 0, err
     assert "captions so far are saved" in err and "microphone reconnected" in err, err
-    text = normalize(" ".join(json.loads(line)["text"] for line in out.splitlines()))
+    text = said_in(out)
     assert text.count("your country") >= 3, text  # said twice per play, heard before and after the outage
     session = next(tmp_path.iterdir())
     assert normalize((session / "transcript.txt").read_text()).count("your country") >= 3

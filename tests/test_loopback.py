@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import DATA, clip, locate, virtual_mic_in_this_process
+from proc_helpers import Watched, engine_ready
 from live.audio import SAMPLE_RATE, EndOfStream, FileSource, MixSource, list_devices
 from live.audio import loopback
 from live.audio.loopback import SystemInput, find_system_input, input_factory, install_hint, list_system_inputs
@@ -193,12 +194,13 @@ def said(out: str) -> str:
 @pytest.mark.mic
 @pytest.mark.slow
 def test_device_monitor_captions_what_the_speakers_play(speakers, tmp_path):
-    proc = live_headless("--device", "monitor", tmp_path=tmp_path)
-    time.sleep(4)  # the model loads; the monitor is recorded from the start anyway
+    watched = Watched(live_headless("--device", "monitor", tmp_path=tmp_path))
+    watched.wait_err(engine_ready)  # the monitor opens before the model loads
     speakers(JFK).wait(timeout=60)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    watched.wait_out(lambda out: "your country" in said(out))
+    watched.proc.send_signal(signal.SIGINT)
+    out, err = watched.finish()
+    proc = watched.proc
     assert proc.returncode == 0, err
     assert "ask not what your country can do for you" in said(out), out
     meta = json.loads((next(tmp_path.iterdir()) / "session.json").read_text())
@@ -208,15 +210,16 @@ def test_device_monitor_captions_what_the_speakers_play(speakers, tmp_path):
 @pytest.mark.mic
 @pytest.mark.slow
 def test_mix_captions_the_microphone_and_the_speakers(speakers, tmp_path):
-    proc = live_headless("--mix", tmp_path=tmp_path)
-    time.sleep(4)
+    watched = Watched(live_headless("--mix", tmp_path=tmp_path))
+    watched.wait_err(engine_ready)
     speakers.mic.play(JFK)  # the student's room: the microphone
     speakers.mic.wait()
-    time.sleep(1.5)
+    watched.wait_out(lambda out: "your country" in said(out))
     speakers(HARVARD).wait(timeout=60)  # then the lecture on the speakers
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    watched.wait_out(lambda out: "odor" in said(out))
+    watched.proc.send_signal(signal.SIGINT)
+    out, err = watched.finish()
+    proc = watched.proc
     assert proc.returncode == 0, err
     text = said(out)
     assert "ask not what your country can do for you" in text, out
@@ -275,4 +278,4 @@ def test_wasapi_loopback_inputs_are_system_audio(monkeypatch):
         ("CABLE Output (VB-Audio Virtual Cable)", "virtual", False),
     ]
     source = loopback.open_system_input(found[0])
-    assert source._stall_timeout == float("inf")  # silence while nothing plays is not a lost device
+    assert source.stall_timeout == float("inf")  # silence while nothing plays is not a lost device

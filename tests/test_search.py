@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import wave
@@ -253,10 +254,12 @@ def test_two_searches_at_once_wait_for_each_other_and_say_so_when_it_takes_too_l
         assert first.refresh().added == 2
         assert second.refresh().added == 0  # the first did the work
         make_session(root, "2026-12-02_09-00-00", ["the first law of thermodynamics"])
-        first._db.execute("BEGIN IMMEDIATE")  # the first is mid-update
+        writer = sqlite3.connect(root / INDEX_NAME, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another search is mid-update
         with pytest.raises(SearchError, match="busy"):
             second.refresh()
-        first._db.execute("ROLLBACK")
+        writer.execute("ROLLBACK")
+        writer.close()
         assert texts(second.search(Query.parse("thermodynamics"))) == ["the first law of thermodynamics"]
 
 

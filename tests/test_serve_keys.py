@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_revoked_and_expired_keys_are_refused_and_usage_is_counted(tmp_path):
     assert store.revoke(revoked.id) and not store.revoke("ffffffffffff")
     with pytest.raises(KeyRefused, match="revoked"):
         store.authenticate(t1)
-    store._db.execute("UPDATE keys SET expires = ? WHERE id = ?", (time.time() - 1, expiring.id))
+    with sqlite3.connect(tmp_path / "server.db") as db:  # its time has come, as it would have a day later
+        db.execute("UPDATE keys SET expires = ? WHERE id = ?", (time.time() - 1, expiring.id))
     with pytest.raises(KeyRefused, match="expired"):
         store.authenticate(t2)
     assert store.still_valid(revoked.id) == "revoked" and store.still_valid(expiring.id) == "expired"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 
 import httpx
@@ -77,6 +78,11 @@ def test_48_khz_audio_is_resampled_by_the_server(server, jfk):
     assert got.finals[-1]["end"] == pytest.approx(11.0, abs=0.3)  # times on the 16 kHz clock of the audio
 
 
+def audio_received(server) -> float:
+    """Seconds of streamed audio the server has counted (its live_audio_seconds_total{kind="stream"})."""
+    return server.state.metrics.registry.get_sample_value("live_audio_seconds_total", {"kind": "stream"}) or 0.0
+
+
 # --- auth: on the upgrade, before any audio is read ------------------------------------------------------
 
 
@@ -85,17 +91,18 @@ def test_missing_unknown_malformed_revoked_and_expired_keys_get_401_on_the_upgra
     revoked_key, revoked = store.create("gone")
     store.revoke(revoked_key.id)
     expired_key, expired = store.create("old", expires_days=1)
-    store._db.execute("UPDATE keys SET expires = ? WHERE id = ?", (time.time() - 5, expired_key.id))
     store.close()
+    with sqlite3.connect(server.config.db) as db:  # its time has come, as it would have a day later
+        db.execute("UPDATE keys SET expires = ? WHERE id = ?", (time.time() - 5, expired_key.id))
     good = server.key()
     wrong_secret = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
     folders = set((server.config.data_dir / "streams").glob("*"))
-    before = server.state.metrics.audio_seconds.labels("stream")._value.get()
+    before = audio_received(server)
     for token in (None, "not-a-key", wrong_secret, revoked, expired):
         assert _upgrade_refused(server.ws, token) == 401
     assert _upgrade_refused(server.ws, None, subprotocols=["live.v1", f"bearer.{revoked}"]) == 401
     assert set((server.config.data_dir / "streams").glob("*")) == folders  # no session was even made
-    assert server.state.metrics.audio_seconds.labels("stream")._value.get() == before
+    assert audio_received(server) == before
     body = httpx.get(f"{server.url}/metrics").text
     assert 'live_rejections_total{reason="unauthorized"}' in body
 
@@ -175,10 +182,10 @@ def test_limits_server_full_per_key_and_idle(whisper, tmp_path, jfk):
 
         async def crowd():
             first = asyncio.create_task(stream(srv.ws, a, jfk, realtime=True, frame_s=0.2))
-            await asyncio.sleep(0.8)
+            await srv.streaming(a)
             same_key = await stream(srv.ws, a, jfk[:16000])
             second = asyncio.create_task(stream(srv.ws, b, jfk, realtime=True, frame_s=0.2))
-            await asyncio.sleep(0.8)
+            await srv.streaming(a, b)
             full = await stream(srv.ws, c, jfk[:16000])
             return same_key, full, await first, await second
 
@@ -216,7 +223,7 @@ def test_revoking_a_key_closes_its_open_streams(server, jfk):
     async def revoke_while_streaming():
         a = asyncio.create_task(stream(server.ws, victim, np.concatenate([jfk] * 3), realtime=True))
         b = asyncio.create_task(stream(server.ws, watched, np.concatenate([jfk] * 3), realtime=True))
-        await asyncio.sleep(1.5)
+        await server.streaming(victim, watched)
         async with httpx.AsyncClient() as client:
             answer = await client.delete(f"{server.url}/v1/keys/{victim_id}", headers={"Authorization": f"Bearer {admin}"})
         began = time.monotonic()
@@ -236,7 +243,7 @@ def test_a_client_faster_than_the_decoder_is_slowed_down_never_dropped(whisper, 
     # absorb the whole file: then the client feels the server not reading.
     with LiveServer(tmp_path, slow, limits=Limits(buffer_s=0.5), rcvbuf=32768) as srv:
         got = run(stream(srv.ws, srv.key(), audio, frame_s=0.25, start={"partials": False}, sndbuf=32768))
-        received = srv.state.metrics.audio_seconds.labels("stream")._value.get()
+        received = audio_received(srv)
     assert got.close_code == 1000
     assert received == pytest.approx(len(audio) / 16000, abs=0.01)  # every sample arrived
     assert got.send_s > 3.0, "the server should have stopped reading while it decoded"

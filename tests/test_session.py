@@ -48,13 +48,21 @@ class Recorder:
         self.folder: Path | None = None
         self.finished = threading.Event()
         self.on_disk_when_shown: list[bool] = []
+        self._arrived = threading.Condition()
 
     def __call__(self, event: object) -> None:
-        self.events.append(event)
         if isinstance(event, Caption) and event.kind == "final" and event.text and self.folder is not None:
             self.on_disk_when_shown.append(event.text in (self.folder / "transcript.jsonl").read_text())
+        with self._arrived:
+            self.events.append(event)
+            self._arrived.notify_all()
         if isinstance(event, Finished):
             self.finished.set()
+
+    def wait(self, holds, timeout: float = 30.0, what: str = "an event") -> None:
+        """Until ``holds()`` is true of the events so far (checked as each arrives)."""
+        with self._arrived:
+            assert self._arrived.wait_for(holds, timeout), f"timed out waiting for {what}"
 
     def finals(self) -> list[Caption]:
         return [e for e in self.events if isinstance(e, Caption) and e.kind == "final" and e.text]
@@ -112,16 +120,14 @@ def test_engine_that_fails_to_load_leaves_the_audio_recording_and_retry_restarts
     rec = Recorder()
     session = session_for(tmp_path, load, rec, settings={"fast": False}, stop_on_failure=False)
     session.start()
-    deadline = time.monotonic() + 20
-    while not any(e.state == "failed" for e in rec.of(EngineState)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    rec.wait(lambda: any(e.state == "failed" for e in rec.of(EngineState)), 20, "the load to fail")
     failed = [e for e in rec.of(EngineState) if e.state == "failed"][0]
     assert "recognition stopped: could not load the model: MemoryError: out of memory" in failed.message
     assert str(session.folder) in failed.message  # captions so far are saved in …
-    time.sleep(1.0)
+    down = session.clock()
+    rec.wait(lambda: any(s.clock >= down + 1.0 for s in rec.of(Status)), 20, "a second of audio while down")
     session.retry()
-    while not rec.finals() and time.monotonic() < deadline + 20:
-        time.sleep(0.05)
+    rec.wait(lambda: bool(rec.finals()), 40, "a final after the retry")
     session.stop()
     assert session.join(timeout=20)
     assert [e.state for e in rec.of(EngineState)][-1] == "ready"
@@ -155,9 +161,7 @@ def test_retry_after_a_failed_decode_captions_the_rest_without_loss_or_repeat(tm
     session = session_for(tmp_path, lambda _s: (flaky, "flaky"), rec,
                           settings={"input": DATA / "realpython_harvard.flac"}, stop_on_failure=False)
     session.start()
-    deadline = time.monotonic() + 60
-    while not any(e.state == "failed" for e in rec.of(EngineState)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    rec.wait(lambda: any(e.state == "failed" for e in rec.of(EngineState)), 60, "the decode to fail")
     session.retry()
     assert rec.finished.wait(60)
     finals = rec.finals()
@@ -239,8 +243,7 @@ def test_bookmark_during_a_decode_lands_after_the_caption_on_screen_exactly_once
     session = session_for(tmp_path, slow, rec, settings={"input": DATA / "realpython_harvard.flac"})
     session.start()
     assert slow.decoding.wait(30)
-    while not rec.finals():
-        time.sleep(0.01)
+    rec.wait(lambda: bool(rec.finals()), 60, "the first final")
     session.bookmark("exam!")
     assert rec.finished.wait(60)
     lines = [json.loads(line) for line in (session.folder / "transcript.jsonl").read_text().splitlines()]
@@ -261,13 +264,12 @@ def test_far_behind_keeps_memory_flat_and_says_what_was_not_captioned(tmp_path, 
     session.worker.max_pending_s = 4.0
     rec.folder = session.folder
     session.start()
-    deadline = time.monotonic() + 30
-    while not any("fell behind" in n.message for n in rec.of(Notice)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    rec.wait(lambda: any("not captioned yet" in n.message for n in rec.of(Notice)), 30, "the not-captioned notice")
     session.stop()
     session.join(10)
     assert session.worker.captioner.pending_audio_s <= 4.0
-    assert any("were not captioned (they are in the session's audio file)" in n.message for n in rec.of(Notice))
+    told = [n.message for n in rec.of(Notice) if "not captioned yet" in n.message]
+    assert "captions it from the session's audio" in told[0]  # `live finish` can, later
 
 
 def test_notes_failure_reaches_the_front_end_and_captions_go_on(tmp_path, whisper_engine, llm_server, monkeypatch):
@@ -282,9 +284,7 @@ def test_notes_failure_reaches_the_front_end_and_captions_go_on(tmp_path, whispe
     rec.folder = session.folder
     session.run()
     session.request_notes("update")
-    deadline = time.monotonic() + 30
-    while not any(isinstance(e, NotesEvent) and e.kind == "error" for e in rec.events) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    rec.wait(lambda: any(isinstance(e, NotesEvent) and e.kind == "error" for e in rec.events), 30, "the notes' error")
     session.close()
     errors = [e for e in rec.events if isinstance(e, NotesEvent) and e.kind == "error"]
     assert errors and errors[0].error == "AuthError"

@@ -178,7 +178,7 @@ async def test_the_tui_shows_each_translation_dimmed_under_its_caption(tmp_path,
         lines = view.text_lines()
         at = next(i for i, line in enumerate(lines) if "Ask not" in line)
         assert "译1：Ask not" in lines[at + 1]  # right under its caption
-        strips = [s for row in view._lines for s in row]
+        strips = [view.render_line(y) for y in range(view.scrollable_content_region.height)]  # as drawn
         dimmed = [s for s in strips if "译" in s.text]
         assert dimmed and all(any(seg.style and seg.style.dim for seg in s if "译" in seg.text) for s in dimmed)
         await pilot.press("q")
@@ -186,8 +186,7 @@ async def test_the_tui_shows_each_translation_dimmed_under_its_caption(tmp_path,
     assert (folder / "transcript.zh.srt").is_file()
     # read back from disk (a long lecture, or a resumed one) the translations come back under their captions
     again = CaptionView(folder / "transcript.jsonl")
-    rows = again._disk_rows()
-    assert any(r.sub and r.sub.startswith("译1：") for r in rows)
+    assert any(r.sub and r.sub.startswith("译1：") for r in again.saved_rows())
 
 
 def test_live_transcribe_translates_files_with_the_courses_terms(tmp_path, llm_server):

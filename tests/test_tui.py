@@ -76,7 +76,10 @@ async def test_quit_mid_sentence_captions_the_open_segment(tmp_path, whisper_eng
         load_engine=loader(whisper_engine),
     )
     async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause(5.0)
+        bar = app.query_one(StatusBar)
+        # The first sentence is on screen and the second is being said, 4.5 s into the talk.
+        await wait_for(pilot, lambda: "stale smell" in log_text(app).lower() and bar.status is not None
+                       and bar.status.in_speech and bar.status.clock >= 4.5)
         await pilot.press("q")
         await wait_for(pilot, lambda: app.finished)
     folder = Path(app.session_folder)
@@ -92,7 +95,7 @@ async def test_keys_pause_bookmark_help(tmp_path, whisper_engine):
         load_engine=loader(whisper_engine),
     )
     async with app.run_test(size=(100, 24)) as pilot:
-        await pilot.pause(1.0)
+        await wait_for(pilot, lambda: app.query_one(StatusBar).status is not None)  # the talk has begun
         await pilot.press("b")
         await wait_for(pilot, lambda: "★ bookmark" in log_text(app))
         await pilot.press("p")

@@ -55,7 +55,7 @@ class MicSource(AudioSource):
         self._spec = device
         self._forced_rate = samplerate
         self._rescan = rescan
-        self._stall_timeout = stall_timeout
+        self.stall_timeout = stall_timeout
         self._first_block_timeout = first_block_timeout
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=max_queued_blocks)
         self._stream: Any = None
@@ -167,7 +167,7 @@ class MicSource(AudioSource):
         else:
             last = self._last_callback
             waited = time.monotonic() - (last if last is not None else self._started_at)
-            limit = self._stall_timeout if last is not None else self._first_block_timeout
+            limit = self.stall_timeout if last is not None else self._first_block_timeout
             if waited <= limit:
                 return
             reason = f"sent no audio for {waited:.1f} s"

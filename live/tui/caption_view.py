@@ -208,7 +208,7 @@ class CaptionView(ScrollView, can_focus=True):
         """Scroll row ``ordinal`` of the session into view, a third of the way down; a row outside the
         window is read back from transcript.jsonl with the rows around it. False: no such row."""
         if not self.first <= ordinal < self.first + len(self.rows):
-            rows = self._disk_rows()
+            rows = self.saved_rows()
             if not 0 <= ordinal < len(rows):
                 return False
             lo = max(0, min(ordinal - PAGE_ROWS // 2, len(rows) - PAGE_ROWS))
@@ -316,7 +316,8 @@ class CaptionView(ScrollView, can_focus=True):
         elif new_value >= self.max_scroll_y and self.first + len(self.rows) < self.total:
             self._load_after()
 
-    def _disk_rows(self) -> list[Row]:
+    def saved_rows(self) -> list[Row]:
+        """Every row of the session as transcript.jsonl holds it, each translation under its caption."""
         if self.transcript is None:
             return []
         rows: list[Row] = []
@@ -331,7 +332,7 @@ class CaptionView(ScrollView, can_focus=True):
         return rows
 
     def _load_before(self) -> None:
-        rows = self._disk_rows()
+        rows = self.saved_rows()
         lo = max(0, self.first - PAGE_ROWS)
         older = rows[lo:self.first]
         if not older:
@@ -352,7 +353,7 @@ class CaptionView(ScrollView, can_focus=True):
             self._loading = False
 
     def _load_after(self) -> None:
-        rows = self._disk_rows()
+        rows = self.saved_rows()
         hi = self.first + len(self.rows)
         newer = rows[hi:hi + PAGE_ROWS]
         self._loading = True
@@ -379,7 +380,7 @@ class CaptionView(ScrollView, can_focus=True):
 
     def load_saved(self) -> None:
         """Show what the session's transcript already holds (a resumed session), its last rows only."""
-        rows = self._disk_rows()
+        rows = self.saved_rows()
         self.total = len(rows)
         self.first = max(0, len(rows) - KEEP_ROWS)
         self.rows = deque(rows[self.first:])
