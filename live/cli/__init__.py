@@ -54,16 +54,37 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _leave(args.func(args))
     except LiveError as exc:
         print(f"live: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _leave(exc.exit_code)
     except KeyboardInterrupt:
-        return 130
+        return _leave(130)
     except BrokenPipeError:
         # `live … | head`: the reader has what it wanted; say nothing more on a closed pipe.
         _quiet_stdout()
         return 0
+
+
+# Threads that may still be in native code when a command returns: a decode a quick quit did not wait for,
+# a microphone whose PortAudio abort hangs (a sound server gone), a model still loading.
+NATIVE_THREADS = ("live-decode", "live-mic-close", "live-model-load")
+
+
+def _leave(code: int) -> int:
+    """Everything is saved by now. With a native thread still at work, the interpreter's teardown (the
+    libraries' exit handlers freeing what that thread uses) can crash — SIGSEGV or abort, after "session
+    saved" — so the process leaves without it; otherwise it returns as usual."""
+    import logging
+    import os
+    import threading
+
+    if any(t.is_alive() and t.name in NATIVE_THREADS for t in threading.enumerate()):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _quiet_stdout() -> None:
