@@ -37,6 +37,14 @@ def pcm16(audio: np.ndarray) -> bytes:
     return np.clip(np.rint(audio * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
+def wait_until(condition, what: str, timeout: float = 10.0) -> None:
+    """Wait for ``condition()`` to hold; fail with ``what`` if it does not within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

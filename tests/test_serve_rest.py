@@ -86,6 +86,42 @@ def test_a_file_that_is_not_audio_is_400_and_a_bad_language_422(client):
             client.audio.transcriptions.create(file=fh, model="x", language="fr")
 
 
+def _error_shape(answer: httpx.Response, status: int, code: str) -> dict:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert body["error"]["code"] == code and body["error"]["message"], body
+    return body["error"]
+
+
+@pytest.mark.parametrize("field, value", [("response_format", "xml"), ("language", "fr"), ("temperature", "hot")])
+def test_a_bad_field_is_422_in_the_error_shape_the_openai_sdk_reads(client, field, value):
+    with pytest.raises(openai.UnprocessableEntityError) as err, _open() as fh:
+        client.audio.transcriptions.create(file=fh, model="x", **{field: value})
+    assert err.value.body["code"] == "invalid_value" and err.value.body["param"] == field
+    assert field in err.value.message and "detail" not in err.value.response.text
+
+
+def test_bodies_that_are_not_the_form_are_422_in_the_error_shape(server):
+    auth = {"Authorization": f"Bearer {server.key()}"}
+    url = f"{server.url}/v1/audio/transcriptions"
+    _error_shape(httpx.post(url, headers=auth, data={"model": "x"}, files={"other": ("a.txt", b"x")}), 422,
+                 "missing_file")
+    _error_shape(httpx.post(url, headers=auth, json={"file": "jfk.flac", "model": "x"}), 422, "invalid_body")
+    _error_shape(httpx.post(url, headers={**auth, "Content-Type": "audio/flac"},
+                            content=(DATA / "jfk.flac").read_bytes()), 422, "invalid_body")
+    truncated = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.flac"\r\n\r\n'
+                 + (DATA / "jfk.flac").read_bytes()[:5000])
+    _error_shape(httpx.post(url, headers={**auth, "Content-Type": "multipart/form-data; boundary=xyz"},
+                            content=truncated), 422, "invalid_body")
+    admin = {"Authorization": f"Bearer {server.key('admin')}"}
+    assert _error_shape(httpx.delete(f"{server.url}/v1/keys/abc", headers=admin), 422,
+                        "invalid_value")["param"] == "key_id"
+    _error_shape(httpx.post(f"{server.url}/v1/keys", headers=admin, json={"scope": "root"}), 422, "invalid_value")
+    _error_shape(httpx.post(f"{server.url}/v1/keys", headers={**admin, "Content-Type": "application/json"},
+                            content=b"{not json"), 422, "invalid_value")
+
+
 def test_bad_keys_are_401_and_the_wrong_scope_403(server):
     with pytest.raises(openai.AuthenticationError):
         with _open() as fh:

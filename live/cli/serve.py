@@ -19,6 +19,7 @@ LIMIT_HELP = {
     "idle_timeout_s": "close a stream silent this long, seconds",
     "max_session_h": "longest stream, hours",
     "buffer_s": "audio held per connection before the server stops reading it, seconds",
+    "request_timeout_s": "longest wait for a request's headers, or in the middle of its body, seconds",
 }
 
 

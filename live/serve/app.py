@@ -9,77 +9,82 @@ Tests pass ``load_backend`` to share one loaded engine between servers.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from live import __version__
 from live.serve import admin, rest
-from live.serve.deps import ApiError
+from live.serve.deps import ApiError, validation_error
 from live.serve.gate import stream_endpoint
 from live.wire.auth import protect_logs
 from live.serve.scheduler import Backend
 from live.serve.state import Server, ServerConfig
 
-UPLOAD_PATH = "/v1/audio/transcriptions"
+BODY_BYTES = 1 << 20  # the largest body of any request but an upload (a key request is a few hundred bytes)
 
 
-class UploadLimit:
-    """Refuses an upload larger than ``max_bytes`` with 413: at once when Content-Length says so,
-    else as soon as the body passes the limit (nothing more is read)."""
+class _Refused(Exception):
+    def __init__(self, error: ApiError) -> None:
+        self.error = error
 
-    def __init__(self, app, max_bytes: int, on_reject: Callable[[], None]) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.on_reject = on_reject
+
+class BodyGuard:
+    """Bodies other than uploads (which ``upload`` reads itself): at most ``max_bytes`` (413), and no
+    stall longer than ``timeout_s`` between two chunks (408). Refused as soon as either is known;
+    nothing more is read, and the connection is closed."""
+
+    def __init__(self, app, max_bytes: int, timeout_s: float, on_reject: Callable[[str], None]) -> None:
+        self.app, self.max_bytes, self.timeout_s, self.on_reject = app, max_bytes, timeout_s, on_reject
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] != UPLOAD_PATH:
+        if scope["type"] != "http" or scope["path"] == rest.UPLOAD_PATH:
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(scope, receive, send, self._too_large())
             return
         seen = 0
-        over = False
+        started = False
 
-        async def limited_receive():
-            nonlocal seen, over
-            message = await receive()
+        async def guarded_receive():
+            nonlocal seen
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except asyncio.TimeoutError:
+                raise _Refused(ApiError(408, "request_timeout", f"the body stalled for {self.timeout_s:g} s",
+                                        close=True)) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    over = True
-                    raise ValueError("upload over the limit")
+                    raise _Refused(self._too_large())
             return message
 
-        async def guarded_send(message):
-            if not over:
-                await send(message)
+        async def tracked_send(message):
+            nonlocal started
+            started = True
+            await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
-        except ValueError:
-            if not over:
+            await self.app(scope, guarded_receive, tracked_send)
+        except _Refused as refused:
+            if started:
                 raise
-        if over:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send, refused.error)
 
-    async def _refuse(self, send) -> None:
-        self.on_reject()
-        megabytes = self.max_bytes / 1e6
-        body = json.dumps({"error": {"message": f"the file is larger than this server takes ({megabytes:g} MB)",
-                                     "type": "invalid_request_error", "code": "too_large"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> ApiError:
+        return ApiError(413, "too_large", f"a request body holds at most {self.max_bytes} bytes", close=True)
+
+    async def _refuse(self, scope, receive, send, error: ApiError) -> None:
+        self.on_reject(error.code)
+        await error.response()(scope, receive, send)
 
 
 def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | None = None) -> FastAPI:
@@ -102,8 +107,15 @@ def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | No
     app.state.server = server
 
     @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError):
+    async def api_error(request: Request, exc: ApiError):
+        if request.url.path == rest.UPLOAD_PATH and not getattr(request.state, "body_read", False) \
+                and _has_body(request):
+            exc.close = True  # refused from its headers: the body is never read, so the connection ends here
         return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        return validation_error(list(exc.errors())).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -123,6 +135,11 @@ def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | No
     async def stream(websocket: WebSocket) -> None:
         await stream_endpoint(websocket, server)
 
-    app.add_middleware(UploadLimit, max_bytes=int(config.limits.upload_mb * 1e6),
-                       on_reject=lambda: server.metrics.rejections.labels("too_large").inc())
+    app.add_middleware(BodyGuard, max_bytes=BODY_BYTES, timeout_s=config.limits.request_timeout_s,
+                       on_reject=lambda code: server.metrics.rejections.labels(code).inc())
     return app
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "0")
+    return "transfer-encoding" in request.headers or not length.isdigit() or int(length) > 0

@@ -17,7 +17,7 @@ from live.errors import ConfigError, LiveError
 DEFAULT_PORT = 14612
 ENGINE_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
 LIMIT_FLAGS = ("max_streams", "streams_per_key", "minutes_per_day", "upload_mb", "max_frame_s", "idle_timeout_s",
-               "max_session_h", "buffer_s")
+               "max_session_h", "buffer_s", "request_timeout_s")
 
 
 # --- live serve --------------------------------------------------------------------------------

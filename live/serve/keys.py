@@ -17,6 +17,7 @@ import re
 import secrets
 import sqlite3
 import stat
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ Scope = Literal["stream", "admin"]
 SCOPES: tuple[Scope, ...] = ("stream", "admin")
 PREFIX = "lv"
 TOKEN = re.compile(r"^lv_([0-9a-f]{12})_([A-Za-z0-9_-]{32,128})$")
+log = logging.getLogger("live.serve")
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 SCHEMA = """
@@ -202,8 +204,11 @@ class KeyStore:
         if state != "active":
             raise KeyRefused(state)
         if touch:
-            with self._lock:
-                self._db.execute("UPDATE keys SET last_used = ? WHERE id = ?", (time.time(), key_id))
+            try:
+                with self._lock:
+                    self._db.execute("UPDATE keys SET last_used = ? WHERE id = ?", (time.time(), key_id))
+            except sqlite3.OperationalError as exc:  # a full disk: the key is good, only its last use goes unsaid
+                log.warning("the last use of key %s was not saved: %s", key_id, exc)
         return key
 
     def still_valid(self, key_id: str) -> str | None:

@@ -27,6 +27,8 @@ class Limits:
         idle_timeout_s: a stream that sends nothing for this long is closed.
         max_session_h: the longest stream, resumes included (a lecture is 90 minutes).
         buffer_s: audio held per connection before the server stops reading its socket (backpressure).
+        request_timeout_s: the longest a connection may take to send a request's headers, or stall
+            in the middle of its body (slow clients hold sockets open for nothing).
     """
 
     max_streams: int = 32
@@ -37,6 +39,7 @@ class Limits:
     idle_timeout_s: float = 60.0
     max_session_h: float = 4.0
     buffer_s: float = 2.0
+    request_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -48,6 +51,7 @@ class Limits:
             (self.idle_timeout_s > 0, "--idle-timeout-s must be above 0"),
             (self.max_session_h > 0, "--max-session-h must be above 0"),
             (0.1 <= self.buffer_s <= 60, "--buffer-s must be between 0.1 and 60"),
+            (0 < self.request_timeout_s <= 3600, "--request-timeout-s must be above 0 (and at most 3600)"),
         )
         for ok, message in checks:
             if not ok:

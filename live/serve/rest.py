@@ -2,36 +2,40 @@
 ``openai`` SDK works with ``base_url=http://host:14612/v1``), and the probes ``/healthz``,
 ``/readyz`` and ``/metrics``, which answer without a key and carry no secret and no transcript.
 
-An uploaded file goes through the session core the way ``live transcribe`` does (file source,
-partials off, decode batches), its decodes in the server's shared queue with the live streams'.
+The key, the day's quota, the model and a stream slot are checked from the request's headers before
+its body is read (``upload``); the file is then stored once, in ``<data dir>/uploads``, for as long
+as its transcription runs. It goes through the session core the way ``live transcribe`` does (file
+source, partials off, decode batches), its decodes in the server's shared queue with the live streams'.
 A ``model`` naming no loaded model selects the server's model, as other OpenAI-compatible speech
 servers do; ``prompt`` and ``temperature`` are accepted and ignored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-import shutil
-import tempfile
-from typing import Annotated, Literal, get_args
+from typing import Literal, get_args
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from live.language import LANGUAGES
 from live.captions import BatchOptions, Caption
 from live.errors import InputError, LiveError, ModelError
-from live.serve.deps import ApiError, ServerDep, StreamKey, error_responses
+from live.serve.deps import ApiError, ServerDep, StreamKey, error_responses, validation_error
 from live.serve.keys import ApiKey
 from live.serve.limits import seconds_to_utc_midnight
 from live.serve.metrics import CONTENT_TYPE
 from live.serve.state import Server
+from live.serve.upload import Upload, multipart_boundary, read_upload, too_large
 from live.textnorm import join_text
 from live.session.filejob import FileTranscription
 from live.transcript import to_srt, to_vtt
 
 router = APIRouter()
+UPLOAD_PATH = "/v1/audio/transcriptions"
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Language = Literal["auto", "zh", "en", "yue", "ja", "ko"]
 assert set(get_args(Language)) == set(LANGUAGES)
@@ -88,28 +92,88 @@ class Readiness(BaseModel):
     replicas: dict[str, int] | None = None  # with --ray: batches decoded by each replica
 
 
+class UploadForm(BaseModel):
+    """The form fields of a transcription request besides ``file`` (others are ignored, as OpenAI's SDK
+    sends some this server has no use for)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field("default", description="ignored: the server's model is used")
+    language: Language = Field("auto", description="auto: the server's default language")
+    prompt: str = Field("", description="accepted and ignored")
+    response_format: ResponseFormat = "json"
+    temperature: float = Field(0.0, description="accepted and ignored")
+
+
 TRANSCRIPTION_RESPONSES = {
     200: {"model": Transcription, "description": "the transcript (text/plain for text, srt and vtt)",
           "content": {"text/plain": {"schema": {"type": "string"}}}},
-    **error_responses(400, 401, 403, 413, 429, 503),
+    **error_responses(400, 401, 403, 408, 413, 422, 429, 503, 507),
 }
+# The body is read by the route itself (after the key and the slot), so its schema is declared here.
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "any audio or video file FFmpeg reads"},
+                   **UploadForm.model_json_schema()["properties"]}}}}}}
 
 
-@router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES,
+@router.post(UPLOAD_PATH, response_model=None, responses=TRANSCRIPTION_RESPONSES, openapi_extra=UPLOAD_BODY,
              summary="transcribe an audio or video file (OpenAI's shape)")
-def transcriptions(
-    server: ServerDep,
-    key: StreamKey,
-    file: Annotated[UploadFile, File(description="any audio or video file FFmpeg reads")],
-    model: Annotated[str, Form(description="ignored: the server's model is used")] = "default",
-    language: Annotated[Language, Form(description="auto: the server's default language")] = "auto",
-    prompt: Annotated[str, Form(description="accepted and ignored")] = "",
-    response_format: Annotated[ResponseFormat, Form()] = "json",
-    temperature: Annotated[float, Form(description="accepted and ignored")] = 0.0,
-) -> Response:
-    if language == "auto":
-        language = server.settings.language  # type: ignore[assignment]
-    finals, duration = _transcribe(server, key, file, language)
+async def transcriptions(request: Request, server: ServerDep, key: StreamKey) -> Response:
+    # Everything that can refuse the request from its headers does so before a byte of the body is read.
+    await asyncio.to_thread(_check_quota, server, key)
+    try:
+        server.scheduler.wait_ready(timeout=0)
+    except ModelError as exc:
+        raise ApiError(503, "model_not_ready", str(exc), {"Retry-After": "5"}, kind="server_error") from None
+    max_bytes = int(server.limits.upload_mb * 1e6)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        server.metrics.rejections.labels("too_large").inc()
+        raise too_large(max_bytes)
+    multipart_boundary(request.headers.get("content-type"))
+    refused = server.slots.take(key.id, key.max_streams)
+    if refused is not None:
+        server.metrics.rejections.labels(refused).inc()
+        raise ApiError(429, refused, "the server is full; try again in a moment" if refused == "server_full"
+                       else "this key has as many streams and uploads in progress as it may",
+                       {"Retry-After": "5"}, kind="rate_limit_error")
+    server.metrics.uploads_active.inc()
+    upload: Upload | None = None
+    try:
+        try:
+            upload = await read_upload(request.receive, request.headers.get("content-type"),
+                                       server.config.data_dir / "uploads", max_bytes=max_bytes,
+                                       timeout_s=server.limits.request_timeout_s)
+        except ApiError as exc:
+            if exc.status == 413:
+                server.metrics.rejections.labels("too_large").inc()
+            raise
+        request.state.body_read = True
+        try:
+            form = UploadForm.model_validate(upload.fields)
+        except ValidationError as exc:
+            raise validation_error(exc.errors()) from None
+        language = server.settings.language if form.language == "auto" else form.language
+        finals, duration = await run_in_threadpool(_transcribe, server, key, upload, language)
+    finally:
+        if upload is not None:
+            upload.remove()
+        server.metrics.uploads_active.dec()
+        server.slots.give_back(key.id)
+    return _answer(finals, duration, form.response_format, language)
+
+
+def _check_quota(server: Server, key: ApiKey) -> None:
+    limit = server.limits.per_key_minutes(key.minutes_per_day)
+    if limit and server.keys.used_today(key.id) >= limit * 60:
+        server.metrics.rejections.labels("quota_exceeded").inc()
+        raise ApiError(429, "quota_exceeded", f"this key's {limit:g} audio minutes for today are used up",
+                       {"Retry-After": str(seconds_to_utc_midnight())}, kind="rate_limit_error")
+
+
+def _answer(finals: list[Caption], duration: float, response_format: str, language: str) -> Response:
     text = join_text(c.text for c in finals)  # a space between Latin words, none between Chinese finals
     if response_format == "text":
         return PlainTextResponse(text + "\n" if text else "")
@@ -127,50 +191,28 @@ def transcriptions(
     return JSONResponse(body.model_dump())
 
 
-def _transcribe(server: Server, key: ApiKey, upload: UploadFile, language: str) -> tuple[list[Caption], float]:
-    """The file through the session core, with the limits of streams (it takes a stream slot)."""
-    limit = server.limits.per_key_minutes(key.minutes_per_day)
-    if limit and server.keys.used_today(key.id) >= limit * 60:
-        server.metrics.rejections.labels("quota_exceeded").inc()
-        raise ApiError(429, "quota_exceeded", f"this key's {limit:g} audio minutes for today are used up",
-                       {"Retry-After": str(seconds_to_utc_midnight())}, kind="rate_limit_error")
-    try:
-        server.scheduler.wait_ready(timeout=0)
-    except ModelError as exc:
-        raise ApiError(503, "model_not_ready", str(exc), {"Retry-After": "5"}, kind="server_error") from None
-    refused = server.slots.take(key.id, key.max_streams)
-    if refused is not None:
-        server.metrics.rejections.labels(refused).inc()
-        raise ApiError(429, refused, "the server is full; try again in a moment" if refused == "server_full"
-                       else "this key has as many streams and uploads in progress as it may",
-                       {"Retry-After": "5"}, kind="rate_limit_error")
+def _transcribe(server: Server, key: ApiKey, upload: Upload, language: str) -> tuple[list[Caption], float]:
+    """The stored file through the session core, its decodes in the shared queue (it holds a stream slot)."""
+    assert upload.path is not None
     stream = f"upload-{secrets.token_hex(4)}"
-    server.metrics.uploads_active.inc()
     s = server.settings
     try:
-        folder = server.config.data_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload") as tmp:
-            shutil.copyfileobj(upload.file, tmp)
-            tmp.flush()
-            engine = server.scheduler.engine(stream, lambda: "file")
-            job = FileTranscription(tmp.name, engine, language=language, batching=BatchOptions(), script=s.script,
-                                    vad=s.vad_options())
-            try:
-                job.open()
-            except InputError as exc:
-                raise ApiError(400, "bad_audio", str(exc).replace(tmp.name, upload.filename or "the file")) from None
-            try:
-                finals = list(job)
-            except LiveError as exc:
-                raise ApiError(500, "recognition_failed", str(exc), kind="server_error") from None
-            finally:
-                server.metrics.audio_seconds.labels("file").inc(job.audio_s)
-                server.keys.record_use(key.id, files=1, audio_s=job.audio_s)
+        engine = server.scheduler.engine(stream, lambda: "file")
+        job = FileTranscription(upload.path, engine, language=language, batching=BatchOptions(), script=s.script,
+                                vad=s.vad_options())
+        try:
+            job.open()
+        except InputError as exc:
+            raise ApiError(400, "bad_audio", str(exc).replace(str(upload.path), upload.filename or "the file")) from None
+        try:
+            finals = list(job)
+        except LiveError as exc:
+            raise ApiError(500, "recognition_failed", str(exc), kind="server_error") from None
+        finally:
+            server.metrics.audio_seconds.labels("file").inc(job.audio_s)
+            server.record_use(key.id, files=1, audio_s=job.audio_s)
         return finals, job.audio_s
     finally:
-        server.metrics.uploads_active.dec()
-        server.slots.give_back(key.id)
         server.scheduler.forget(stream)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,6 +120,16 @@ class Server:
         ready = self.scheduler.backend is not None
         self.metrics.model_ready.set(1 if ready else 0)
         return ready
+
+    def record_use(self, key_id: str, *, streams: int = 0, files: int = 0, audio_s: float = 0.0) -> bool:
+        """Count use against a key; False (and a warning) when the key database cannot be written (a full
+        disk): the stream or upload goes on, and the caller may count it again later."""
+        try:
+            self.keys.record_use(key_id, streams=streams, files=files, audio_s=audio_s)
+        except sqlite3.Error as exc:
+            log.warning("the use of key %s was not recorded: %s", key_id, exc)
+            return False
+        return True
 
     def close_streams_of(self, key_id: str, why: str) -> int:
         """Close the open streams of a key that may no longer be used; how many there were."""
