@@ -3,6 +3,11 @@
 The CLI prints it and exits non-zero; the TUI shows it as a notification. Anything else is a bug.
 """
 
+import errno as _errno
+
+# A write refused for want of room: a full disk, a quota, or a file size limit (RLIMIT_FSIZE).
+STORAGE_FULL = frozenset({_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG})
+
 
 class LiveError(Exception):
     """Base of every error whose message is meant for the user."""
@@ -27,7 +32,16 @@ class ModelError(LiveError):
 
 
 class SessionError(LiveError):
-    """The session folder cannot be created or written."""
+    """The session folder cannot be created or written. ``errno``: the OS error behind it, if any."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    @property
+    def disk_full(self) -> bool:
+        """No space (or quota, or file size) left for it: the fix is room on the disk, not another folder."""
+        return self.errno in STORAGE_FULL
 
 
 class LLMError(LiveError):

@@ -30,7 +30,7 @@ def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SessionError(f"cannot write {path}: {exc.strerror or exc}; check the folder") from None
+        raise SessionError(f"cannot write {path}: {exc.strerror or exc}; check the folder", exc.errno) from None
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:

@@ -7,6 +7,7 @@ import argparse
 import ipaddress
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -72,6 +73,9 @@ def serve_main(args: argparse.Namespace) -> int:
     from live.serve.limits import Limits
     from live.serve.state import ServerConfig, default_data_dir
 
+    # Everything the server writes (transcripts, uploads, the key database and its journals) is its
+    # user's alone, whatever the umask of the shell that started it.
+    os.umask(0o077)
     settings = load_settings({k: getattr(args, k) for k in ENGINE_KEYS})
     limits = Limits(**{name: getattr(args, name) for name in LIMIT_FLAGS})
     check_binding(args.host, args.tls_cert, args.tls_key, args.insecure)

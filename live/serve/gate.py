@@ -10,15 +10,19 @@ stream itself is ``stream.StreamConnection``.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from live.errors import STORAGE_FULL, SessionError
 from live.serve.keys import ApiKey, KeyRefused
 from live.serve.limits import seconds_to_utc_midnight
 from live.wire.protocol import BEARER_PREFIX, SUBPROTOCOL, ErrorMessage, ProtocolError, parse_start
 from live.serve.state import Server
 from live.serve.stream import StreamConnection, close
+
+log = logging.getLogger("live.serve")
 
 
 def _token(websocket: WebSocket) -> tuple[str | None, bool]:
@@ -100,9 +104,25 @@ async def _stream(websocket: WebSocket, server: Server, key: ApiKey) -> None:
         await close(websocket, ProtocolError("expected_start" if isinstance(exc, KeyError) else "idle_timeout",
                                               "send {\"type\": \"start\", …} first"))
         return
+    except (OSError, SessionError) as exc:
+        await close(websocket, storage_error(exc))
+        return
     except WebSocketDisconnect:
         return
-    connection = StreamConnection(server, websocket, key, start, opened)
+    try:
+        connection = StreamConnection(server, websocket, key, start, opened)
+    except SessionError as exc:  # its folder cannot be written (session.json, the transcript)
+        await close(websocket, storage_error(exc))
+        return
     await connection.run()
+
+
+def storage_error(exc: OSError | SessionError) -> ProtocolError:
+    """What a stream is told when its session folder cannot be made or written."""
+    if exc.errno in STORAGE_FULL:
+        return ProtocolError("storage_full", "server storage full: the server cannot keep this session's transcript "
+                                             "now; try again later")
+    log.error("a stream's session folder cannot be written: %s", exc)
+    return ProtocolError("server_error", "the server cannot open a session folder now; try again later")
 
 

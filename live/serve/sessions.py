@@ -72,12 +72,12 @@ class StreamSessions:
         """A new session folder, or the one ``start`` resumes (after its old connection has ended).
         ProtocolError ``unknown_session`` when there is none for this key. Blocking file work."""
         if start.session_id is None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             while True:
                 session_id = secrets.token_urlsafe(12)
                 folder = self.root / session_id
                 try:
-                    folder.mkdir()
+                    folder.mkdir(mode=0o700)  # a lecture is its key holder's alone
                     break
                 except FileExistsError:
                     continue

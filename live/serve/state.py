@@ -85,6 +85,23 @@ def engine_backend(config: ServerConfig) -> Backend:
     return LocalBackend(engine, max_batch=config.max_batch)
 
 
+PRIVATE_DIR = 0o700
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """The data dir and its ``streams``/``uploads`` folders, for the server's user alone (0700): they
+    hold every lecture. Folders an older server (or a looser umask) made are tightened. A dir that
+    cannot be made is logged here and answered per stream and per upload (full disk: storage_full)."""
+    for folder in (data_dir, data_dir / "streams", data_dir / "uploads"):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(PRIVATE_DIR)
+                log.info("%s: made private to its owner (0700)", folder)
+        except OSError as exc:
+            log.warning("cannot prepare %s: %s", folder, exc.strerror or exc)
+
+
 class Server:
     def __init__(self, config: ServerConfig, load_backend: Callable[[], Backend] | None = None) -> None:
         self.config = config
@@ -98,6 +115,7 @@ class Server:
         self.metrics.watch_queue(lambda: self.scheduler.depth)
         self.streams: set[OpenStream] = set()
         self._watch: asyncio.Task | None = None
+        self._usage_unsaved = False  # the key database could not be written (a full disk)
         self.started = time.time()
 
     @property
@@ -105,6 +123,7 @@ class Server:
         return self.config.settings
 
     async def start(self) -> None:
+        await asyncio.to_thread(prepare_data_dir, self.config.data_dir)
         self.scheduler.start()
         self._watch = asyncio.create_task(self._watch_keys())
 
@@ -127,8 +146,13 @@ class Server:
         try:
             self.keys.record_use(key_id, streams=streams, files=files, audio_s=audio_s)
         except sqlite3.Error as exc:
-            log.warning("the use of key %s was not recorded: %s", key_id, exc)
+            if not self._usage_unsaved:  # once, not once per stream every 10 s
+                log.warning("the keys' use cannot be recorded (%s); it is counted again when it can be", exc)
+            self._usage_unsaved = True
             return False
+        if self._usage_unsaved:
+            self._usage_unsaved = False
+            log.info("the keys' use is recorded again")
         return True
 
     def close_streams_of(self, key_id: str, why: str) -> int:

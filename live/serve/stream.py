@@ -123,6 +123,7 @@ class StreamConnection:
         self._ended = asyncio.Event()
         self._finished: Finished | None = None
         self._failure: str | None = None
+        self._last_notice = ""
         self._last_status = 0.0
         self._unrecorded_s = 0.0
         self._counted = False
@@ -171,13 +172,25 @@ class StreamConnection:
                 self.outbox.status(StreamStatus(event.clock, event.in_speech, event.pending_finals, event.behind,
                                                 event.behind_s, event.lag_s, event.shed, self.source.held_s).to_json())
         elif isinstance(event, EngineState) and event.state == "failed":
-            self._failure = event.message.replace(str(self.opened.folder), "the server's session folder")
+            self._failure = self._private(event.message)
         elif isinstance(event, Notice):
-            text = event.message.replace(str(self.opened.folder), "the server's session folder")
-            self.outbox.put(ServerNotice(event.level, text).to_json())
+            self._notice(event.level, event.message)
         elif isinstance(event, Finished):
+            writer = self.session.writer
+            if writer is not None and writer.error:  # the server's copy lacks something: the client is told
+                self._notice("error", writer.error)
             self._finished = event
             self.outbox.close()
+
+    def _private(self, text: str) -> str:
+        """A message without the server's paths."""
+        return text.replace(str(self.opened.folder), "the server's session folder")
+
+    def _notice(self, level: str, message: str) -> None:
+        text = self._private(message)
+        if text != self._last_notice:
+            self._last_notice = text
+            self.outbox.put(ServerNotice(level, text).to_json())
 
     # -- commands from elsewhere in the server -------------------------------------------------------
 
@@ -304,8 +317,10 @@ class StreamConnection:
             raise ProtocolError("quota_exceeded", f"this key's {self._key_minutes:g} audio minutes for today are used up")
 
     def _record_use(self) -> float:
-        """Count the audio since the last record against the key; today's total so far."""
-        audio, self._unrecorded_s = self._unrecorded_s, 0.0
-        first, self._counted = not self._counted, True
-        self.server.keys.record_use(self.key_id, streams=1 if first else 0, audio_s=audio)
-        return self.server.keys.used_today(self.key_id)
+        """Count the audio since the last record against the key; today's total so far. What a full
+        disk keeps out of the key database is counted at the next record."""
+        audio, first = self._unrecorded_s, not self._counted
+        if self.server.record_use(self.key_id, streams=1 if first else 0, audio_s=audio):
+            self._unrecorded_s -= audio
+            self._counted = True
+        return self.server.keys.used_today(self.key_id) + self._unrecorded_s

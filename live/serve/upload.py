@@ -12,7 +12,6 @@ too slow, 422 a body that is not the multipart form asked for, 507 a full disk.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import secrets
 from collections.abc import Awaitable, Callable
@@ -22,12 +21,12 @@ from pathlib import Path
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from live.errors import STORAGE_FULL
 from live.serve.deps import ApiError, storage_full
 
 FIELD_BYTES = 64 * 1024  # a form field (the prompt is the longest) holds at most this much
 MAX_PARTS = 64
 FLUSH_BYTES = 256 * 1024  # body bytes gathered before one parse-and-write step in a worker thread
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 @dataclass
@@ -42,10 +41,6 @@ class Upload:
     def remove(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
-
-
-def is_storage_full(exc: OSError) -> bool:
-    return exc.errno in STORAGE_ERRNOS
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
@@ -210,7 +205,7 @@ def too_large(max_bytes: int) -> ApiError:
 
 
 def _disk_error(exc: OSError) -> ApiError:
-    if is_storage_full(exc):
+    if exc.errno in STORAGE_FULL:
         return storage_full()
     return ApiError(500, "storage_error", f"the server cannot store the upload: {exc.strerror or exc}",
                     kind="server_error")

@@ -139,6 +139,7 @@ class Link:
         self._last_ok = False  # the last connection got as far as ready
         self._ever_ok = False
         self._last_error = ""  # the last error message the server sent
+        self._refusal = ""  # why the server last refused a start (it is there, and said no)
 
     # -- from the worker thread --------------------------------------------------------------------
 
@@ -200,8 +201,10 @@ class Link:
                 why = str(exc) if isinstance(exc, Retry) else _describe(exc)
                 log.info("connection to %s lost: %s", self.url, why)
                 if not self._ever_ok and attempt + 1 >= FIRST_TRIES:
-                    self.inbox.put(("fatal", (f"cannot reach the server at {self.url} ({why}); is `live serve` "
-                                              "running there?")))
+                    # A server that answered and refused (full, its storage full) is there: it says why.
+                    self.inbox.put(("fatal", f"the server at {self.url} refused the stream: {self._refusal}"
+                                    if self._refusal else f"cannot reach the server at {self.url} ({why}); "
+                                    "is `live serve` running there?"))
                     return
                 if not lost and self._ever_ok:
                     self.inbox.put(("lost", why))
@@ -219,6 +222,7 @@ class Link:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         self._last_ok = False
+        self._refusal = ""
         resume = max(self.covered, self.audio.base)
         start = Start(SAMPLE_RATE, self.language, self.partials, self.session_id, resume / SAMPLE_RATE, self.next_index)
         try:
@@ -260,6 +264,8 @@ class Link:
         if error.code == "unknown_session":
             self.session_id = None  # a server that lost the session: a new one, on the same clock
             raise Retry("the server no longer has this session; starting a new one on the same clock")
+        self._last_error = error.message or self._last_error
+        self._refusal = self._last_error or f"code {ws.close_code}"
         raise self._closed(ws.close_code or 4400, error.message)
 
     def _closed(self, code: int | None, reason: str) -> Exception:

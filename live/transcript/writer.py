@@ -47,7 +47,7 @@ def new_session_dir(root: Path, now: datetime | None = None) -> Path:
     except OSError as exc:
         raise SessionError(
             f"cannot create a session folder in {root}: {exc.strerror or exc}; pass --session-dir DIR "
-            "with a folder you can write"
+            "with a folder you can write", exc.errno
         ) from None
     raise SessionError(f"too many sessions named {stamp} in {root}")
 
@@ -163,6 +163,7 @@ class SessionWriter:
         self._unwritten: list[str] = []
         self._lost_audio = 0  # samples a full disk kept out of audio.wav, written as silence later
         self._failing: set[str] = set()  # "audio", "lines": what cannot be written right now
+        self._reason = ""  # why the last write failed
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(folder / TRANSCRIPT, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -174,7 +175,7 @@ class SessionWriter:
         except OSError as exc:
             raise SessionError(
                 f"cannot write the session folder {folder}: {exc.strerror or exc}; pass --session-dir DIR "
-                "with a folder you can write"
+                "with a folder you can write", exc.errno
             ) from None
 
     @property
@@ -225,6 +226,10 @@ class SessionWriter:
             os.fsync(self._fd)
         except OSError as exc:
             self._fail("lines", exc)
+            try:
+                os.ftruncate(self._fd, self._good)  # no torn line left behind, should this be the last try
+            except OSError:
+                pass  # cut at the next try
             return
         self._good += len(data)
         self._unwritten.clear()
@@ -232,8 +237,13 @@ class SessionWriter:
 
     def _fail(self, what: str, exc: OSError) -> None:
         self._failing.add(what)
-        msg = (f"cannot write to {self.folder}: {exc.strerror or exc}; captions are kept in memory until it can "
-               "(the audio meanwhile is kept as silence)")
+        self._reason = exc.strerror or str(exc)
+        msg = f"cannot write to {self.folder}: {self._reason}; captions are kept in memory until it can"
+        if self._wav is not None:
+            msg += " (the audio meanwhile is kept as silence)"
+        self._say(msg)
+
+    def _say(self, msg: str) -> None:
         if msg != self.error:
             log.error(msg)
         self.error = msg
@@ -244,7 +254,8 @@ class SessionWriter:
             self.error = None
 
     def close(self) -> None:
-        """Finish the audio file and render the text formats from the JSONL."""
+        """Finish the audio file and render the text formats from the JSONL. What could not be saved
+        in the end is said in ``error``."""
         if self._unwritten:
             self._flush_lines()  # one more try for lines a full disk held back
         for close in (lambda: os.close(self._fd), self._wav.close if self._wav else None):
@@ -253,10 +264,16 @@ class SessionWriter:
                     close()
             except OSError as exc:
                 self._fail("close", exc)
+        if self._unwritten:
+            self._say(f"cannot write to {self.folder}: {self._reason}; the last {len(self._unwritten)} lines of "
+                      "its transcript could not be saved")
         try:
             render_all(self.folder)
         except (OSError, SessionError) as exc:
-            self._fail("render", exc if isinstance(exc, OSError) else OSError(str(exc)))
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            if not self._unwritten:
+                self._say(f"cannot write the transcript's text files in {self.folder}: {reason}; {TRANSCRIPT} "
+                          "has every caption")
 
 
 def _drop_torn_line(fd: int, path: Path) -> int:

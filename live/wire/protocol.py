@@ -50,6 +50,8 @@ ERRORS: dict[str, int] = {
     "server_full": 1013,           # every stream slot is taken: try again later
     "too_many_streams": 1013,      # this key's concurrent streams are all in use
     "recognition_failed": 1011,    # the model failed on this stream's audio
+    "storage_full": 4507,          # the server's disk is full: it cannot keep this session (try again later)
+    "server_error": 1011,          # the server cannot open this session (its folder cannot be written)
     "shutting_down": 1001,         # the server is stopping (a client reconnects and resumes)
 }
 NORMAL_CLOSE = 1000
