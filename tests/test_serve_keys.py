@@ -100,3 +100,27 @@ def test_an_unwritable_database_is_one_line(tmp_path):
     blocked.write_text("")
     result = _live("keys", "list", "--db", str(blocked / "server.db"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cannot open the key database" in result.stderr
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["table", "json"])
+def test_keys_list_into_head_ends_quietly(tmp_path, json_lines):
+    """`live keys list | head -3` with far more keys than head reads: the pipe closes under the
+    listing, and live says nothing about it."""
+    db = tmp_path / "server.db"
+    store = KeyStore(db)
+    store.create("key 0")
+    store.close()
+    with sqlite3.connect(db) as copies:  # 2000 rows (over 200 kB listed, more than a pipe holds), in one go
+        copies.executemany("INSERT INTO keys (id, name, scope, secret_sha256, created) SELECT ?, ?, scope, "
+                           "secret_sha256, created FROM keys LIMIT 1",
+                           [(f"{n:012x}", f"key {n}") for n in range(1, 2000)])
+    cmd = [sys.executable, "-m", "live", "keys", "list", "--db", str(db), *(["--json"] if json_lines else [])]
+    lister = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    head = subprocess.run(["head", "-3"], stdin=lister.stdout, capture_output=True, text=True, timeout=60)
+    lister.stdout.close()  # head's end is the only reader left: once it exits, the pipe is broken
+    err = lister.stderr.read().decode()
+    assert lister.wait(60) == 0 and err == ""
+    assert len(head.stdout.splitlines()) == 3
+    if json_lines:
+        assert all(json.loads(line)["name"].startswith("key ") for line in head.stdout.splitlines())
