@@ -22,6 +22,7 @@ import uvicorn
 from live.audio import SAMPLE_RATE
 from live.captions import Caption
 from live.config import Settings
+from live.serve import transport
 from live.serve.app import create_app
 from live.serve.keys import KeyStore
 from live.serve.limits import Limits
@@ -86,8 +87,8 @@ class LiveServer:
         if self.rcvbuf:  # accepted sockets inherit it: what the kernel holds can no longer hide backpressure
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_config=None, lifespan="on", log_level="warning",
-                                                     ws_max_size=1 << 22))
+        self._server = uvicorn.Server(transport.config(self.app, self.config.limits, log_level="warning",
+                                                       ws_max_size=1 << 22))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
@@ -128,7 +129,8 @@ class LiveServer:
 class ServeProcess:
     """``live serve`` as a child process (what a user runs); kill() is a crash, not a shutdown."""
 
-    def __init__(self, tmp: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}
         self.tmp = Path(tmp)
         self.port = port or free_port()
         self.db = self.tmp / "server.db"
@@ -139,7 +141,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 90.0) -> ServeProcess:
         self.tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         cmd = [sys.executable, "-m", "live", "serve", "--port", str(self.port), "--db", str(self.db),
                "--data-dir", str(self.data), "--engine", "whisper", "--language", "en", "--threads", "1", *self.extra]
         self._log = open(self.log, "ab")

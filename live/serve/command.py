@@ -94,6 +94,7 @@ def serve_main(args: argparse.Namespace) -> int:
     _logging(args.log_level)
     import uvicorn
 
+    from live.serve import transport
     from live.serve.app import create_app
     from live.serve.keys import KeyStore
     from live.serve.state import engine_backend
@@ -111,11 +112,8 @@ def serve_main(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     print(f"live serve: {scheme}://{args.host}:{port} (streams: {'wss' if args.tls_cert else 'ws'}://{args.host}:{port}"
           f"/v1/stream; keys: {config.db}; sessions: {config.data_dir / 'streams'})", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_config=None, lifespan="on", ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-        ws_max_size=max(1 << 20, 4 * limits.frame_bytes(48000)), ws_ping_interval=20, ws_ping_timeout=20,
-        timeout_graceful_shutdown=10, server_header=False,
-    ))
+    server = uvicorn.Server(transport.config(app, limits, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                                             ws_ping_interval=20, ws_ping_timeout=20, timeout_graceful_shutdown=10))
     server.run(sockets=[sock])
     return 0
 
