@@ -86,9 +86,14 @@ class GuardedHttp(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
 
 class GuardedWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, saying why when it refuses a message itself."""
+    """uvicorn's WebSocket protocol, saying why when it refuses a message itself, and closing so that
+    the client reads it: uvicorn closed the socket at once, and a client still sending got a reset that
+    lost the close frame (1006, nothing said). Here the server half-closes, reads and drops what
+    still comes for up to ``LINGER_S``, and then closes."""
 
     frame_bytes = 32000  # the longest audio frame the stream takes (at 16 kHz), for the message
+    LINGER_S = 5.0
+    _lingering = False
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:
@@ -98,24 +103,41 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
             except UnicodeDecodeError:
                 self.frames = []
                 log.info("%s: a text message that is not UTF-8; closed (1007)", self._peer())
-                self._refuse(ProtocolError("bad_json", "text messages must be UTF-8 JSON objects such as "
-                                                       "{\"type\": \"stop\"}"))
+                error = ProtocolError("bad_json", "text messages must be UTF-8 JSON objects such as {\"type\": \"stop\"}")
+                self.transport.write(_text_frame(error.to_json()))
+                self.conn.send_close(error.close_code, error.message[:120])
+                self._end(error.close_code, error.message)
                 return
         super().send_receive_event_to_app()
 
     def handle_parser_exception(self) -> None:
         close = self.conn.close_sent
-        if close is not None and close.code == 1009:
+        assert close is not None
+        if close.code == 1009:
             log.info("%s: a message over %d bytes; closed (1009)", self._peer(), self.config.ws_max_size)
             self.transport.write(_text_frame(ProtocolError(
                 "frame_too_large", f"a frame holds at most {self.frame_bytes} bytes at 16 kHz (this one was over "
                                    f"{self.config.ws_max_size}); send shorter frames").to_json()))
-        super().handle_parser_exception()
+        self._end(close.code, close.reason)
 
-    def _refuse(self, error: ProtocolError) -> None:
-        self.transport.write(_text_frame(error.to_json()))
-        self.conn.send_close(error.close_code, error.message[:120])
-        super().handle_parser_exception()
+    def _end(self, code: int, reason: str) -> None:
+        """The app hears of the close; the close frame goes out; the socket lingers (see the class doc)."""
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        # uvicorn closes at once when the app returns unless a close timer runs: this is that timer.
+        self.close_timer = self.loop.call_later(self.LINGER_S, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # what a refused client still sends is read and dropped
+        super().data_received(data)
 
     def _peer(self) -> str:
         return "%s:%d" % self.client if self.client else "a client"
