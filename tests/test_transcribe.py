@@ -398,3 +398,22 @@ def test_progress_elsewhere_is_a_line_every_ten_percent():
     assert lines[0] == "live: talk.flac: transcribing (01:40 of audio)"
     assert [int(line.split(": ")[2].split(" %")[0]) for line in lines[1:]] == list(range(10, 100, 10))
     assert lines[1] == "live: talk.flac: 10 % (00:10 of 01:40), 00:02 elapsed, ETA 00:18"
+
+
+@pytest.mark.slow
+def test_the_bar_never_goes_back_on_a_real_file(whisper_engine, tmp_path):
+    """The reader's clock runs ahead of the finals decoded behind it: both report progress, and on a
+    talk of a few minutes the bar showed 100 % 02:18/02:18, then 96 % 02:12/02:18."""
+    import soundfile as sf
+    from audio_helpers import clip
+
+    talk = tmp_path / "talk.wav"
+    sf.write(talk, np.concatenate([clip("realpython_harvard.flac")] * 8), 16000)  # 2:27 of read sentences
+    stream = io.StringIO()
+    progress = Progress(stream, tty=True, clock=Clock(), min_redraw_s=0.0)
+    progress.start("talk.wav", 8 * 18.36)
+    job = FileTranscription(talk, whisper_engine, language="en", on_progress=progress.update)
+    job.open()
+    assert list(job)
+    shown = [int(m) for m in re.findall(r"\] +(\d+)%", stream.getvalue())]
+    assert len(shown) >= 3 and shown == sorted(shown) and shown[-1] == 100, shown

@@ -108,8 +108,8 @@ class FileTranscription:
                     if event.kind == "final" and event.text.strip():
                         yield event
                 elif isinstance(event, Status):
-                    if self.on_progress is not None:
-                        self.on_progress(event.clock)
+                    if self.on_progress is not None:  # what is read and captioned: speech still to decode is not
+                        self.on_progress(max(0.0, event.clock - event.behind_s))
                 elif isinstance(event, Finished):
                     finished = event
                 elif self.on_notice is not None and getattr(event, "level", "") in ("warning", "error"):

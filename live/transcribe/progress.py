@@ -48,6 +48,10 @@ class Progress:
             self._draw()
 
     def update(self, done_s: float) -> None:
+        # Two clocks report progress: the audio read, and the end of each final decoded after it. A
+        # final lags the reading, so the bar only ever moves forward (it went 100 % then 96 %).
+        if done_s < self._done:
+            return
         self._done = done_s
         if self.tty:
             if self._clock() - self._last_draw >= self._min_redraw:
