@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
@@ -89,19 +90,21 @@ class LiveApp(App[int]):
 
     CSS_PATH = Path(__file__).with_name("live.tcss")  # absolute: a subclass elsewhere still finds it
     TITLE = "live"
+    # The footer shows these in order and cuts what does not fit at the right: quit and help come
+    # first, so a narrow terminal (80 columns, a tmux pane) always shows how to leave and where the
+    # rest is. The command palette stays on ctrl+p but out of the footer.
     BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help"),
         Binding("p", "pause", "pause"),
         Binding("b", "bookmark", "bookmark"),
-        # In ? help, not the footer: at 100 columns it would push "q quit" off the edge.
-        Binding("B", "note", "bookmark + note", show=False),
+        Binding("B", "note", "bookmark + note", show=False),  # in ? help
         Binding("slash", "search", "search", show=False),
         Binding("r", "retry", "retry", show=False),
-        Binding("s", "notes", "notes so far"),
-        Binding("n", "layout", "layout"),
+        Binding("s", "notes", "notes"),
         Binding("a", "ask", "ask"),
         Binding("exclamation_mark", "explain", "explain"),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
+        Binding("n", "layout", "layout"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -142,7 +145,7 @@ class LiveApp(App[int]):
         yield NoteBox(id="note")
         yield ProblemLine(id="problem")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).language = self.settings.language
@@ -167,7 +170,12 @@ class LiveApp(App[int]):
     # -- events from the session ------------------------------------------------------------------
 
     def on_pipeline_event(self, message: PipelineEvent) -> None:
-        event = message.event
+        try:
+            self._show_event(message.event)
+        except NoMatches:  # the screen is already gone (the app is exiting): nothing left to show it on
+            pass
+
+    def _show_event(self, event: object) -> None:
         if isinstance(event, Caption):
             self._caption(event)
         elif isinstance(event, Status):
@@ -196,6 +204,8 @@ class LiveApp(App[int]):
             return
         partial.show(None)
         self.query_one(CaptionView).add(caption)
+        if caption.text:
+            self.query_one(NotesPane).captions_came()
 
     def _engine(self, event: EngineState) -> None:
         bar = self.query_one(StatusBar)

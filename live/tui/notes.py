@@ -71,7 +71,7 @@ class NotesPane(Widget):
     }
     NotesPane > #notes-status {
         height: auto;
-        max-height: 3;
+        max-height: 6;  /* the no-key hint whole in a 60-column terminal's pane */
         padding: 0 1;
         color: $text-muted;
     }
@@ -103,6 +103,7 @@ class NotesPane(Widget):
         self._stream = _Streamer()
         self._stream_kind: str | None = None
         self._timer: Timer | None = None
+        self._until_captions = False  # the status says nothing has been said yet
 
     def compose(self) -> ComposeResult:
         yield Static("", id="notes-status", markup=False)
@@ -207,6 +208,13 @@ class NotesPane(Widget):
             self.show_no_key(event.text)
         else:
             self.show_error(event.text)
+            self._until_captions = event.error == "NothingYet"
+
+    def captions_came(self) -> None:
+        """A caption is on screen: "nothing said yet" is no longer true, and goes."""
+        if self._until_captions:
+            self._until_captions = False
+            self._set_status("")
 
     def route(self, event: NotesEvent) -> None:
         """Show an event of the notes service: asks go to the question box, the rest here."""
@@ -231,6 +239,7 @@ class NotesPane(Widget):
         status = self.query_one("#notes-status", Static)
         status.update(text)
         status.set_class(error, "-error")
+        self._until_captions = False
 
 
 _EMPTY = "*No notes yet. They are written every few minutes, or press* `s` *for notes so far.*"
@@ -351,7 +360,7 @@ class AskScreen(ModalScreen[None]):
             target = self._stream.target
             self._end()
             if target is not None:
-                target.update(f"*no answer: {event.text}*")
+                target.update("*no answer*")  # why is said once, in the status line below
             self._set_status(event.text, error=True)
 
     def action_close(self) -> None:
