@@ -339,6 +339,8 @@ def test_live_search_with_no_hits_says_so_and_exits_1(root):
     done = live("search", "quantum", "--session-dir", str(root))
     assert (done.returncode, done.stdout) == (1, "")
     assert "no captions match 'quantum'" in done.stderr and "2 session(s)" in done.stderr
+    phrase = live("search", '"heat engine"', "--session-dir", str(root))  # a phrase in quotes, as typed
+    assert phrase.returncode == 1 and "no captions match \"heat engine\" in the 2" in phrase.stderr, phrase.stderr
 
 
 def test_live_search_without_a_sessions_folder_is_a_one_line_error(tmp_path):

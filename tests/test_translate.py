@@ -279,7 +279,7 @@ def test_finals_an_answer_leaves_out_are_asked_again_then_given_up_with_a_notice
     t.close()
     assert [x.index for x in sink.translations] == [0]
     assert [asked(r.body) for r in llm_server.requests][-1] == [(1, "one")]
-    assert "1 caption could not be translated" in sink.said()
+    assert "1 caption could not be translated (the answer left it out); captions go on" in sink.said()
 
 
 def test_the_end_waits_a_bounded_time_for_a_hanging_model(llm_server):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from live.library import folders
 from live.library.index import INDEX_NAME, Hit, Refresh, SearchError, SessionIndex, check_root
-from live.library.text import Query
+from live.library.text import Query, quoted
 
 __all__ = ["INDEX_NAME", "Hit", "Query", "Refresh", "SearchError", "SessionIndex", "SessionInfo", "check_root",
            "list_sessions", "search"]
@@ -51,7 +51,7 @@ def search(root: Path, query: str | Query, limit: int = 50) -> list[Hit]:
     """
     parsed = query if isinstance(query, Query) else Query.parse(query)
     if not parsed.terms:
-        raise SearchError(f"nothing to search for in {parsed.text!r}; give words, e.g. live search entropy")
+        raise SearchError(f"nothing to search for in {quoted(parsed.text)}; give words, e.g. live search entropy")
     if limit < 1:
         raise SearchError("the limit must be at least 1")
     with SessionIndex(root) as index:

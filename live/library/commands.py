@@ -19,7 +19,7 @@ from typing import TextIO
 from live.library import SessionInfo, list_sessions, search
 from live.library.folders import FOLDER_STAMP
 from live.library.index import Hit, SearchError, SessionIndex
-from live.library.text import Query, clean_line, cut
+from live.library.text import Query, clean_line, cut, quoted
 from live.timefmt import hms, mmss
 
 MARK_ON, MARK_OFF = "\x1b[7m", "\x1b[27m"
@@ -48,7 +48,7 @@ def search_main(root: Path, words: list[str], limit: int = 50, stream: TextIO | 
     if not hits:
         with SessionIndex(root) as index:
             count = len(index.sessions())
-        print(f"no captions match {query.text!r} in the {count} session(s) under {root}", file=sys.stderr)
+        print(f"no captions match {quoted(query.text)} in the {count} session(s) under {root}", file=sys.stderr)
         return 1
     print_hits(hits, query, stream or sys.stdout)
     return 0

@@ -158,3 +158,9 @@ def cut(text: str, columns: int) -> str:
         out.append(ch)
         used += w
     return "".join(out).rstrip() + "…"
+
+
+def quoted(text: str) -> str:
+    """The query as the user typed it, in quotes once: a phrase typed in double quotes keeps its own
+    (``repr`` made it '"heat engine"')."""
+    return text if len(text) >= 2 and text[0] == text[-1] == '"' else f"'{text}'"

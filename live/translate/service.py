@@ -142,7 +142,7 @@ class Translator:
             self._say("warning", f"{left_over} caption{'s' if left_over != 1 else ''} not translated before the "
                                  "end (the model was too slow); every caption is saved")
         if self._lost_unsaid:
-            self._lost(0, self._failing or "the answer left them out", now=True)
+            self._lost(0, self._failing, now=True)
         self._close_thread()
         serve()  # the last translations handed over
 
@@ -198,16 +198,18 @@ class Translator:
                 self.stats.given_up = self._queue.given_up
                 self._cond.notify_all()
             if lost and self.off is None:
-                self._lost(len(lost), self._failing or "the answer left them out")
+                self._lost(len(lost), self._failing)
 
-    def _lost(self, count: int, why: str, *, now: bool = False) -> None:
-        """Tell the user about captions given up, at most every LOST_NOTICE_EVERY_S (how many since)."""
+    def _lost(self, count: int, why: str | None, *, now: bool = False) -> None:
+        """Tell the user about captions given up, at most every LOST_NOTICE_EVERY_S (how many since);
+        ``why`` None: the model's answers left them out."""
         self._lost_unsaid += count
         at = time.monotonic()
         if not self._lost_unsaid or not (now or self._lost_said_at is None
                                          or at - self._lost_said_at >= LOST_NOTICE_EVERY_S):
             return
         count, self._lost_unsaid, self._lost_said_at = self._lost_unsaid, 0, at
+        why = why or f"the answer left {'it' if count == 1 else 'them'} out"
         self._say("warning", f"{count} caption{'s' if count != 1 else ''} could not be translated ({why}); "
                              "captions go on")
 
