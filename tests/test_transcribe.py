@@ -417,3 +417,12 @@ def test_the_bar_never_goes_back_on_a_real_file(whisper_engine, tmp_path):
     assert list(job)
     shown = [int(m) for m in re.findall(r"\] +(\d+)%", stream.getvalue())]
     assert len(shown) >= 3 and shown == sorted(shown) and shown[-1] == 100, shown
+
+
+def test_a_file_that_is_not_audio_is_said_before_any_model_loads(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Thermodynamics, week 3: entropy and the second law.\n")
+    done = live_transcribe(str(notes), "-o", str(tmp_path / "out"), "--engine", "whisper")
+    assert done.returncode == 1
+    assert f"{notes} is not an audio or video file FFmpeg can read" in done.stderr
+    assert "loading" not in done.stderr.lower() and "using" not in done.stderr, done.stderr  # no model was loaded

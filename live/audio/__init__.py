@@ -8,7 +8,7 @@ device must not need either library loaded.
 """
 
 from live.audio.devices import InputDevice, list_devices, resolve_device
-from live.audio.file import FileSource, check_media_path, decode_file, media_duration
+from live.audio.file import FileSource, check_media, check_media_path, decode_file, media_duration
 from live.audio.loopback import SystemInput, input_factory, install_hint, list_system_inputs
 from live.audio.mic import MicSource
 from live.audio.mix import MixSource
@@ -26,6 +26,7 @@ __all__ = [
     "MixSource",
     "Resampler",
     "SystemInput",
+    "check_media",
     "check_media_path",
     "decode_file",
     "input_factory",

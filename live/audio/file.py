@@ -54,6 +54,13 @@ def _open_media(path: Path) -> tuple[Any, Any]:
     return container, container.streams.audio[0]
 
 
+def check_media(path: Path) -> None:
+    """FFmpeg opens ``path`` and finds an audio track in it (its headers only: milliseconds); the
+    InputError a decode would raise, before anything slow (a model) is started for the file."""
+    container, _stream = _open_media(path)
+    container.close()
+
+
 def _decode(container: Any, stream: Any, path: Path) -> Iterator[np.ndarray]:
     """Yield the track as 16 kHz mono float32 chunks of whatever size the decoder gives.
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from live import __version__
 from live.asr.base import Engine
-from live.audio import check_media_path, media_duration
+from live.audio import check_media, check_media_path, media_duration
 from live.captions import BatchOptions, Caption
 from live.errors import LiveError, SessionError
 from live.files import atomic_write
@@ -83,8 +83,10 @@ def output_folder(path: Path, out_dir: Path | None, taken: set[Path] | None = No
 
 
 def check_input(path: Path) -> None:
-    """The checks that need no decoder, worded for files given on the command line."""
+    """The checks before any model loads, worded for files given on the command line: the path, then
+    FFmpeg's look at the file's headers (a text file is said at once, not after seconds of loading)."""
     check_media_path(path, flag=None)
+    check_media(path)
 
 
 def open_writer(folder: Path, meta: dict) -> SessionWriter:
