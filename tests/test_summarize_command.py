@@ -67,3 +67,20 @@ def test_summarize_with_a_bad_deck_or_url_is_one_line(tmp_path):
         done = live("summarize", str(session), *args, env={"LIVE_LLM_API_KEY": KEY})
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert len([line for line in done.stderr.splitlines() if line.strip()]) == 1, done.stderr
+
+
+def test_summarize_keeps_the_notes_written_at_quit_in_notes(tmp_path, llm_server):
+    session = saved_session(tmp_path / "s")
+    (session / "summary.md").write_text("# Written at quit\n")
+    history = session / "notes"
+    history.mkdir()
+    older = history / "summary-090000.md"
+    older.write_text("# An earlier update\n")
+    os.utime(session / "summary.md", (older.stat().st_mtime, 1_767_258_000))  # 09:00:00: the same name
+    llm_server.enqueue_text("# Rebuilt in one pass\n")
+    done = live("summarize", str(session), "--llm-base-url", llm_server.url, "--llm-model", "m",
+                env={"LIVE_LLM_API_KEY": KEY, "TZ": "UTC"})
+    assert done.returncode == 0, done.stderr
+    assert (session / "summary.md").read_text() == "# Rebuilt in one pass\n"
+    kept = sorted(p.read_text() for p in history.iterdir())
+    assert kept == ["# An earlier update\n", "# Written at quit\n"]
