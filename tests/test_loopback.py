@@ -151,8 +151,24 @@ def test_devices_lists_the_monitors_default_output_first(speakers):
     done = subprocess.run([sys.executable, "-m", "live", "devices"], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr
-    system = done.stdout.split("system audio", 1)[1]
+    microphones, system = done.stdout.split("system audio", 1)
+    assert microphones.startswith("microphones (--device INDEX or a name below") and "  pulse  " in microphones
     assert "* " in system and "speakers.monitor  (Monitor of Speakers)" in system
+
+
+def test_devices_heads_the_microphones_as_it_heads_system_audio():
+    from live.audio import list_devices
+
+    if list_devices() or list_system_inputs():
+        pytest.skip("this machine has audio devices: the one above lists them")
+    done = subprocess.run([sys.executable, "-m", "live", "devices"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1 and done.stderr == ""
+    microphones, system = done.stdout.split("\nsystem audio", 1)
+    assert microphones.splitlines() == ["microphones (--device INDEX or a name below; * the default):",
+                                        "  none: no input devices found (no sound card?); use --input FILE to "
+                                        "caption a recording"]
+    assert system.splitlines()[1].startswith("  none: ")
 
 
 @pytest.mark.mic

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 COMMANDS = {"devices": "list microphones and system audio"}
 
@@ -18,11 +17,12 @@ def devices(args: argparse.Namespace) -> int:
     from live.audio import install_hint, list_devices, list_system_inputs
 
     found, system = list_devices(), list_system_inputs()
-    if not found:
-        print("no input devices found (no sound card?); use --input FILE to caption a recording", file=sys.stderr)
+    print("microphones (--device INDEX or a name below; * the default):")
     for d in found:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.default_samplerate:.0f} Hz)")
+    if not found:
+        print("  none: no input devices found (no sound card?); use --input FILE to caption a recording")
     print("\nsystem audio (what this computer plays: --device monitor or a name below; --mix adds it to the mic):")
     for s in system:
         print(f"{'*' if s.is_default else ' '}      {s.name}" + (f"  ({s.description})" if s.description != s.name else ""))
