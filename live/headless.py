@@ -107,8 +107,9 @@ def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
         stats_file.write_text(json.dumps(session.stats.to_json()), encoding="utf-8")
     if error:
         print(f"live: error: {error}", file=sys.stderr)
-    if session.folder is not None:
-        print(f"live: session saved in {session.folder}", file=sys.stderr)
+    folder = printer.finished.folder if printer.finished else session.folder
+    if folder is not None:  # none: a run that never started (a server never reached) keeps no folder
+        print(f"live: session saved in {folder}", file=sys.stderr)
     return 1 if error else 0
 
 

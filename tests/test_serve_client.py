@@ -278,3 +278,20 @@ def test_live_serve_refuses_what_it_should_in_one_line(tmp_path):
         assert taken.returncode == 2 and taken.stderr.strip().count("\n") == 0 and "--port" in taken.stderr
     finally:
         busy.stop()
+
+
+def test_a_run_that_never_reaches_the_server_leaves_no_session_behind(server, tmp_path):
+    sessions = tmp_path / "sessions"
+    refused = _live("run", "--server", server.ws, "--input", str(DATA / "jfk.flac"), "--fast", "--headless",
+                    "--session-dir", str(sessions), env={"LIVE_SERVER_API_KEY": "lv_0123456789ab_" + "x" * 43})
+    nobody = _live("run", "--server", f"ws://127.0.0.1:{free_port()}", "--input", str(DATA / "jfk.flac"), "--fast",
+                   "--headless", "--session-dir", str(sessions), env={"LIVE_SERVER_API_KEY": "lv_x"})
+    for done in (refused, nobody):
+        assert done.returncode == 1 and "session saved in" not in done.stderr, done.stderr
+    listed = _live("sessions", "--session-dir", str(sessions))
+    folders = lambda: [p for p in sessions.iterdir() if p.is_dir()] if sessions.exists() else []  # noqa: E731
+    assert "(no captions)" not in listed.stdout and folders() == [], listed.stdout
+    good = _live("run", "--server", server.ws, "--input", str(DATA / "jfk.flac"), "--fast", "--headless",
+                 "--session-dir", str(sessions), env={"LIVE_SERVER_API_KEY": server.key()})
+    assert good.returncode == 0 and "session saved in" in good.stderr
+    assert len(folders()) == 1

@@ -105,8 +105,9 @@ def _run(flags: dict, stats_file: Path | None = None, resume: str | None = None)
         app.run()
     if app.error:
         print(f"live: error: {app.error}", file=sys.stderr)
-    if app.session_folder or app.folder:
-        print(f"session saved in {app.session_folder or app.folder}")
+    folder = app.session_folder if app.finished else app.folder  # none: a run that never started keeps none
+    if folder:
+        print(f"session saved in {folder}")
     return app.exit_code
 
 

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import queue
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,7 +45,7 @@ from live.events import (
 from live.session.loading import describe
 from live.session.stats import SessionStats
 from live.timefmt import hms
-from live.transcript import Uncaptioned
+from live.transcript import TRANSCRIPT, Uncaptioned
 from live.wire.protocol import ErrorMessage, Ready, ServerMessage, ServerNotice, StreamStatus
 
 if TYPE_CHECKING:
@@ -350,4 +351,19 @@ class RemoteWorker(Commands):
             self.link.abort()
             self.link.join(5.0)
             error = self._release(error)
+            self._discard_if_never_connected()
         return error or self.failure
+
+    def _discard_if_never_connected(self) -> None:
+        """A new session that never reached the server (refused, or unreachable) holds no caption and a
+        few seconds of audio: kept, it was only a "(no captions)" entry in `live sessions`. Its folder
+        goes (Finished then names none). A resumed one, or one with any line saved, stays."""
+        writer = self.writer
+        if writer is None or self._ready or self.failure is None or self._origin:
+            return
+        transcript = writer.folder / TRANSCRIPT
+        if transcript.exists() and transcript.stat().st_size:
+            return
+        shutil.rmtree(writer.folder, ignore_errors=True)
+        log.info("%s removed: the server was never reached, nothing was captioned", writer.folder)
+        self.writer = None
