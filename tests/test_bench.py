@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from audio_helpers import DATA
+from serve_helpers import REPO
 
 pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
 
@@ -61,3 +62,18 @@ def test_long_run_reports_memory_and_backlog_over_time():
 def test_bad_configuration_is_a_one_line_error():
     done = bench("--compare", "kaldi", "--no-ui")
     assert done.returncode == 2 and "engine[:backend][@model]" in done.stderr
+
+
+@pytest.mark.slow
+def test_bench_server_runs_in_an_install_without_httpx(tmp_path, shared_audio):
+    """The README's install (`pip install -e '.[whisper,onnx]'`) has no httpx: hidden here as it is there."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "sitecustomize.py").write_text('import sys\nsys.modules["httpx"] = None\n')
+    env = {**os.environ, "PYTHONPATH": f"{plain}:{REPO}"}
+    done = subprocess.run([sys.executable, "-m", "live", "bench", "--server", "--streams", "1", "--stream-seconds", "4",
+                           "--engine", "whisper", "--language", "en"], capture_output=True, text=True, timeout=400,
+                          env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "ModuleNotFoundError" not in done.stderr
+    assert "p50" in done.stdout + done.stderr

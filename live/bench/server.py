@@ -157,8 +157,6 @@ class BenchServer:
     def __enter__(self) -> BenchServer:
         import socket
 
-        import httpx
-
         from live.serve.keys import KeyStore
 
         with socket.socket() as s:
@@ -176,11 +174,8 @@ class BenchServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ConfigError(f"live serve exited: {(self.tmp / 'serve.log').read_text()[-500:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if _ready(self.port):
+                return self
             time.sleep(0.3)
         raise ConfigError("live serve did not get ready in 5 minutes")
 
@@ -287,3 +282,15 @@ def bench_server_main(args, config: Config) -> int:
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 1 if any(r.errors for r in rows) else 0
 
+
+def _ready(port: int) -> bool:
+    """``/readyz`` answers 200. The standard library's client: the README's install has no httpx (the
+    openai SDK brings its own), and `live bench --server` ended in ModuleNotFoundError."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):  # 503 while loading is an HTTPError, a URLError
+        return False
