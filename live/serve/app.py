@@ -30,15 +30,10 @@ from live.serve.state import Server, ServerConfig
 BODY_BYTES = 1 << 20  # the largest body of any request but an upload (a key request is a few hundred bytes)
 
 
-class _Refused(Exception):
-    def __init__(self, error: ApiError) -> None:
-        self.error = error
-
-
 class BodyGuard:
     """Bodies other than uploads (which ``upload`` reads itself): at most ``max_bytes`` (413), and no
-    stall longer than ``timeout_s`` between two chunks (408). Refused as soon as either is known;
-    nothing more is read, and the connection is closed."""
+    stall longer than ``timeout_s`` between two chunks (408). Refused as soon as either is known: the
+    app is told the client left, whatever it answers is dropped, and the refusal goes out instead."""
 
     def __init__(self, app, max_bytes: int, timeout_s: float, on_reject: Callable[[str], None]) -> None:
         self.app, self.max_bytes, self.timeout_s, self.on_reject = app, max_bytes, timeout_s, on_reject
@@ -52,32 +47,38 @@ class BodyGuard:
             await self._refuse(scope, receive, send, self._too_large())
             return
         seen = 0
+        refused: ApiError | None = None
         started = False
 
         async def guarded_receive():
-            nonlocal seen
-            try:
-                message = await asyncio.wait_for(receive(), self.timeout_s)
-            except asyncio.TimeoutError:
-                raise _Refused(ApiError(408, "request_timeout", f"the body stalled for {self.timeout_s:g} s",
-                                        close=True)) from None
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _Refused(self._too_large())
-            return message
+            nonlocal seen, refused
+            if refused is None:
+                try:
+                    message = await asyncio.wait_for(receive(), self.timeout_s)
+                except asyncio.TimeoutError:
+                    refused = ApiError(408, "request_timeout", f"the body stalled for {self.timeout_s:g} s", close=True)
+                else:
+                    if message["type"] == "http.request":
+                        seen += len(message.get("body", b""))
+                        if seen > self.max_bytes:
+                            refused = self._too_large()
+                    if refused is None:
+                        return message
+            return {"type": "http.disconnect"}  # what the app hears once the body is refused
 
-        async def tracked_send(message):
+        async def guarded_send(message):
             nonlocal started
-            started = True
-            await send(message)
+            if refused is None:
+                started = True
+                await send(message)
 
         try:
-            await self.app(scope, guarded_receive, tracked_send)
-        except _Refused as refused:
-            if started:
-                raise
-            await self._refuse(scope, receive, send, refused.error)
+            await self.app(scope, guarded_receive, guarded_send)
+        except Exception:
+            if refused is None or started:
+                raise  # the app's own failure, not the refused body's
+        if refused is not None and not started:
+            await self._refuse(scope, receive, send, refused)
 
     def _too_large(self) -> ApiError:
         return ApiError(413, "too_large", f"a request body holds at most {self.max_bytes} bytes", close=True)
