@@ -213,7 +213,6 @@ class NotesPane(Widget):
     def captions_came(self) -> None:
         """A caption is on screen: "nothing said yet" is no longer true, and goes."""
         if self._until_captions:
-            self._until_captions = False
             self._set_status("")
 
     def route(self, event: NotesEvent) -> None:
