@@ -181,7 +181,7 @@ def test_a_chunked_upload_is_cut_at_the_limit_and_leaves_nothing(server):
             pass
         status, headers, body = _answer(sock, timeout=5.0)
     assert status == 413 and httpx.Response(413, content=body).json()["error"]["code"] == "too_large"
-    assert sent < 5_000_000 + 8_000_000  # the limit, and what the two kernels' buffers held
+    assert sent < 40_000_000  # cut off near the limit (plus what both kernels buffered), not read to its end
     wait_until(lambda: not _files(server.config.data_dir / "uploads"), "a refused upload was left on disk")
 
 
