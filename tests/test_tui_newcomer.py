@@ -19,8 +19,8 @@ pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper
 HINT = "no API key: set DEEPSEEK_API_KEY or LIVE_LLM_API_KEY (or llm.api_key_file)"
 
 
-def _app(tmp_path: Path, whisper_engine, input: Path = DATA / "jfk.flac"):
-    settings = Settings(input=input, fast=True, engine="whisper", session_dir=tmp_path / "s")
+def _app(tmp_path: Path, whisper_engine, input: Path = DATA / "jfk.flac", fast: bool = True):
+    settings = Settings(input=input, fast=fast, engine="whisper", session_dir=tmp_path / "s")
     return create_app(settings, load_engine=lambda _status: (whisper_engine, "whisper tiny.en (test)"))
 
 
@@ -60,7 +60,7 @@ async def test_the_whole_no_key_hint_fits_the_notes_pane_at_60_by_20(tmp_path, w
 
 
 async def test_no_captions_yet_goes_once_captions_come(tmp_path, whisper_engine):
-    app = _app(tmp_path, whisper_engine, DATA / "realpython_harvard.flac")
+    app = _app(tmp_path, whisper_engine, DATA / "realpython_harvard.flac", fast=False)  # its first words take 3 s
     async with app.run_test(size=(100, 24)) as pilot:
         await pilot.press("s")  # before anything is said
         pane = app.query_one(NotesPane)
