@@ -51,8 +51,12 @@ class Turn:
 
 @dataclass(frozen=True)
 class MixedLecture:
+    """The mix, who holds the floor when, and (where voices overlap) each voice's own track on the
+    mix's timeline, from which its reference speech is found."""
+
     audio: np.ndarray
     turns: tuple[Turn, ...]
+    tracks: dict[str, np.ndarray] | None = None
 
     @property
     def duration(self) -> float:
@@ -150,3 +154,65 @@ def segments(audio: np.ndarray, block_s: float = 0.1):
     for i in range(0, len(audio), block):
         found += vad.feed(audio[i:i + block])
     return found + vad.flush()
+
+
+def activity(audio: np.ndarray, frame_s: float = 0.01, fill_s: float = 0.3) -> np.ndarray:
+    """Where ``audio`` is speech, per ``frame_s`` frame (webrtcvad, mode 2, on 30 ms frames, gaps
+    under ``fill_s`` filled): the reference a diarization is scored against."""
+    import webrtcvad
+
+    vad = webrtcvad.Vad(2)
+    step = 480
+    pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2")
+    voiced = np.array([vad.is_speech(pcm[i:i + step].tobytes(), RATE) for i in range(0, len(pcm) - step + 1, step)])
+    per = np.repeat(voiced, 3)  # 30 ms → three 10 ms frames
+    frames = np.zeros(int(np.ceil(len(audio) / RATE / frame_s)), bool)
+    frames[:len(per)] = per[:len(frames)]
+    on = np.flatnonzero(frames)
+    for i in np.flatnonzero((np.diff(on) > 1) & (np.diff(on) <= int(fill_s / frame_s) + 1)):
+        frames[on[i]:on[i + 1]] = True
+    return frames
+
+
+def reference(lecture: MixedLecture, frame_s: float = 0.01) -> dict[str, np.ndarray]:
+    """Each voice's speech frames in ``lecture`` (its turns, where it is voiced)."""
+    n = int(np.ceil(lecture.duration / frame_s))
+    if lecture.tracks:
+        return {voice: activity(track, frame_s)[:n] for voice, track in lecture.tracks.items()}
+    out: dict[str, np.ndarray] = {}
+    for turn in lecture.turns:
+        a, b = int(round(turn.start / frame_s)), int(round(turn.end / frame_s))
+        voiced = activity(lecture.audio[int(turn.start * RATE):int(turn.end * RATE)], frame_s)
+        track = out.setdefault(turn.voice, np.zeros(n, bool))
+        track[a:a + len(voiced[:b - a])] |= voiced[:b - a]
+    return out
+
+
+def hypothesis(spans: list[tuple[float, float, str]], n: int, frame_s: float = 0.01) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for start, end, who in spans:
+        track = out.setdefault(who, np.zeros(n, bool))
+        track[int(round(start / frame_s)):int(round(end / frame_s))] = True
+    return out
+
+
+def der(ref: dict[str, np.ndarray], hyp: dict[str, np.ndarray]) -> dict[str, float]:
+    """Diarization error rate by frame count, and its parts, as shares of the reference speech:
+    ``missed`` speech, ``false_alarm`` (speech found where there is none), ``confusion`` (the wrong
+    speaker), ``der`` their sum. Hypothesis speakers are mapped one-to-one onto reference speakers to
+    the greatest overlap; no collar; overlapping speech counted."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = max(len(track) for track in [*ref.values(), *hyp.values()])
+    R = np.stack([np.pad(t, (0, n - len(t))) for t in ref.values()]).astype(np.int64)
+    H = np.stack([np.pad(t, (0, n - len(t))) for t in hyp.values()]).astype(np.int64) if hyp else np.zeros((0, n), np.int64)
+    overlap = R @ H.T
+    rows, cols = linear_sum_assignment(-overlap) if len(H) else ([], [])
+    correct = sum(int(overlap[r, c]) for r, c in zip(rows, cols))
+    n_ref, n_hyp = R.sum(0), H.sum(0)
+    total = max(int(n_ref.sum()), 1)
+    missed = int(np.maximum(n_ref - n_hyp, 0).sum())
+    false_alarm = int(np.maximum(n_hyp - n_ref, 0).sum())
+    confusion = int(np.minimum(n_ref, n_hyp).sum()) - correct
+    return {"der": (missed + false_alarm + confusion) / total, "missed": missed / total,
+            "false_alarm": false_alarm / total, "confusion": confusion / total}

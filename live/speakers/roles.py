@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,6 +63,9 @@ class RoleOptions:
             voice. Measured on real clips: the lecturer's finals 0.85-0.98 to their centre, other
             voices 0.45-0.68.
         short_same_voice: the same, for finals shorter than ``min_embed_s`` (noisier).
+        short_margin: how much closer another voice must be than the main one to take a short final.
+        partial_same_voice: the same, for one 1.6 s partial of a longer final (the lecturer's partials
+            0.74 or more to their centre in 99 % of cases, other voices' 0.66 at most).
         merge_voices: two voices whose centres come this close become one.
         min_embed_s: finals with less voiced audio than this join a voice but never change its centre.
         takeover: how many times the lecturer's speech another voice must have said to become the main
@@ -75,7 +78,9 @@ class RoleOptions:
     """
 
     same_voice: float = 0.75
-    short_same_voice: float = 0.62
+    short_same_voice: float = 0.58
+    short_margin: float = 0.05
+    partial_same_voice: float = 0.70
     merge_voices: float = 0.86
     min_embed_s: float = 1.2
     takeover: float = 1.5
@@ -85,7 +90,7 @@ class RoleOptions:
     mixed_share: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("same_voice", "short_same_voice", "merge_voices"):
+        for name in ("same_voice", "short_same_voice", "partial_same_voice", "merge_voices"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"speakers {name} must be between 0 and 1 (got {getattr(self, name)})")
         if self.merge_voices < self.same_voice:
@@ -98,6 +103,8 @@ class RoleOptions:
             raise ConfigError("speakers guest_share must be in (0, 1] and guest_min_s not negative")
         if not 5.0 <= self.guest_run_s <= 3600.0:
             raise ConfigError(f"speakers guest_run_s must be between 5 and 3600 (got {self.guest_run_s})")
+        if not 0.0 <= self.short_margin <= 0.5:
+            raise ConfigError(f"speakers short_margin must be between 0 and 0.5 (got {self.short_margin})")
         if not 0.5 <= self.mixed_share <= 1.0:
             raise ConfigError(f"speakers mixed_share must be between 0.5 and 1 (got {self.mixed_share})")
 
@@ -123,13 +130,58 @@ class _Final:
     index: int
     seconds: float
     voice: int
-    embedding: np.ndarray | None = field(default=None, repr=False)
+
+
+def nearest_voice(partials: Partials, centres: np.ndarray, options: RoleOptions,
+                  main: int | None = None) -> tuple[int | None, np.ndarray]:
+    """Which of ``centres`` (k, 256) a final is (None: none is close enough), and the vector it adds.
+
+    A short final close to the main voice (index ``main``, the lecturer) is the main voice unless
+    another is clearly closer: half a second says little, and in a lecture most of them are its.
+
+    A final long enough to hold two voices (three partials or more) is decided by its partials when
+    most of them agree on something other than the final as a whole: each partial votes for its
+    nearest voice, or for a new one when none is within ``partial_same_voice``.
+    """
+    if len(centres) == 0:
+        return None, partials.embedding
+    whole = centres @ partials.embedding
+    best = int(np.argmax(whole))
+    short = partials.voiced < options.min_embed_s
+    threshold = options.short_same_voice if short else options.same_voice
+    if short and main is not None and whole[main] >= threshold and whole[main] >= whole[best] - options.short_margin:
+        return main, partials.embedding
+    if len(partials.vectors) >= 3:
+        close = centres @ partials.vectors.T
+        nearest = np.where(close.max(axis=0) >= options.partial_same_voice, np.argmax(close, axis=0), len(centres))
+        weights = np.diff(partials.spans, axis=1)[:, 0]
+        shares = np.bincount(nearest, weights=weights, minlength=len(centres) + 1) / max(float(weights.sum()), 1e-9)
+        top = int(np.argmax(shares))
+        if shares[top] >= options.mixed_share and (top != best or whole[best] < threshold):
+            mine = partials.vectors[nearest == top].mean(axis=0)
+            mine = mine / np.linalg.norm(mine)
+            if top == len(centres):  # mostly a voice not heard before
+                return None, mine
+            if float(centres[top] @ mine) >= threshold:
+                return top, mine
+    return (best if whole[best] >= threshold else None), partials.embedding
+
+
+def lecturer_keys(voices: list[Voice], main: Voice, options: RoleOptions) -> set[int]:
+    """The lecturers among ``voices``, ``main`` being the dominant one (see the module's policy)."""
+    floor = max(options.guest_min_s, options.guest_share * main.seconds)
+    chosen = {v.key for v in voices if v.pinned or v.longest_run >= options.guest_run_s or v.seconds >= floor}
+    if not any(v.pinned for v in voices):
+        chosen.add(main.key)
+    return chosen
 
 
 class RoleLabeller:
-    """Labels finals by voice and role; ``embed`` maps 16 kHz audio to its ``Partials``."""
+    """Labels finals by voice and role; ``embed`` maps 16 kHz audio to its ``Partials`` (without it,
+    only ``feed_partials`` can be used)."""
 
-    def __init__(self, embed: Callable[[np.ndarray], Partials], options: RoleOptions | None = None) -> None:
+    def __init__(self, embed: Callable[[np.ndarray], Partials] | None = None,
+                 options: RoleOptions | None = None) -> None:
         self.options = options or RoleOptions()
         self._embed = embed
         self._voices: dict[int, Voice] = {}
@@ -148,14 +200,19 @@ class RoleLabeller:
         if len(audio) < SAMPLE_RATE // 10 and self._finals:  # a click: nothing to embed, goes with the last
             self._finals.append(_Final(index, 0.0, self._finals[-1].voice))
             return self._relabel()
-        partials = self._embed(audio)
-        seconds = partials.voiced
-        key, vector = self._choose(partials, seconds)
-        if seconds >= self.options.min_embed_s or self._voices[key].seconds == 0.0:
-            self._voices[key].total = self._voices[key].total + vector * seconds
-        self._voices[key].seconds += seconds
-        self._finals.append(_Final(index, seconds, key, partials.embedding))
-        self._track_run(key, seconds)
+        return self.feed_partials(index, self._embedded(audio))
+
+    def feed_partials(self, index: int, partials: Partials) -> list[SpeakerLabel]:
+        """``feed`` for a final already embedded."""
+        key, vector = self._choose(partials)
+        voice = self._voices[key]
+        if partials.voiced >= self.options.min_embed_s or voice.seconds == 0.0:
+            voice.total = voice.total + vector * partials.voiced
+        voice.seconds += partials.voiced
+        self._finals.append(_Final(index, partials.voiced, key))
+        self._run_seconds = self._run_seconds + partials.voiced if key == self._run_voice else partials.voiced
+        self._run_voice = key
+        voice.longest_run = max(voice.longest_run, self._run_seconds)
         self._merge()
         return self._relabel()
 
@@ -163,8 +220,8 @@ class RoleLabeller:
         """The voice in ``audio`` is the lecturer (the L key); returns the labels that changed."""
         if len(audio) < SAMPLE_RATE // 2:
             return []
-        partials = self._embed(audio)
-        key, vector = self._choose(partials, self.options.min_embed_s)
+        partials = self._embedded(audio)
+        key, vector = self._choose(partials)
         voice = self._voices[key]
         voice.total = voice.total + vector * max(partials.voiced, 1.0)
         voice.pinned = True
@@ -181,42 +238,29 @@ class RoleLabeller:
     def label(self, index: int) -> SpeakerLabel | None:
         return self._shown.get(index)
 
+    def assignments(self) -> list[tuple[int, int]]:
+        """(final index, voice key) for every final, in the order fed (for the offline refinement)."""
+        return [(final.index, final.voice) for final in self._finals]
+
     # --------------------------------------------------------------------------------- policy
 
-    def _choose(self, partials: Partials, seconds: float) -> tuple[int, np.ndarray]:
-        """The voice a final belongs to (a new one when none is close) and the vector it adds."""
-        if not self._voices:
-            return self._new_voice(partials.embedding), partials.embedding
-        keys = list(self._voices)
-        centres = np.stack([self._voices[k].centre for k in keys])
-        whole = centres @ partials.embedding
-        best = int(np.argmax(whole))
-        short = seconds < self.options.min_embed_s
-        threshold = self.options.short_same_voice if short else self.options.same_voice
-        if len(partials.vectors) >= 3:  # long enough to hold two voices: its partials vote
-            nearest = np.argmax(centres @ partials.vectors.T, axis=0)
-            weights = np.diff(partials.spans, axis=1)[:, 0]
-            shares = np.bincount(nearest, weights=weights, minlength=len(keys)) / max(weights.sum(), 1e-9)
-            top = int(np.argmax(shares))
-            if top != best and shares[top] >= self.options.mixed_share:
-                mine = partials.vectors[nearest == top].mean(axis=0)
-                if float(centres[top] @ (mine / np.linalg.norm(mine))) >= threshold:
-                    return keys[top], mine / np.linalg.norm(mine)
-        if whole[best] >= threshold:
-            return keys[best], partials.embedding
-        return self._new_voice(partials.embedding), partials.embedding
+    def _embedded(self, audio: np.ndarray) -> Partials:
+        if self._embed is None:
+            raise TypeError("this RoleLabeller has no encoder: use feed_partials")
+        return self._embed(audio)
 
-    def _new_voice(self, embedding: np.ndarray) -> int:
+    def _choose(self, partials: Partials) -> tuple[int, np.ndarray]:
+        """The voice a final belongs to (a new one when none is close) and the vector it adds."""
+        keys = list(self._voices)
+        centres = np.stack([self._voices[k].centre for k in keys]) if keys else np.zeros((0, 256), np.float32)
+        main = keys.index(self._main) if self._main in keys else None
+        found, vector = nearest_voice(partials, centres, self.options, main)
+        if found is not None:
+            return keys[found], vector
         key = self._next_key
         self._next_key += 1
-        self._voices[key] = Voice(key, np.zeros_like(embedding, dtype=np.float32))
-        return key
-
-    def _track_run(self, key: int, seconds: float) -> None:
-        self._run_seconds = self._run_seconds + seconds if key == self._run_voice else seconds
-        self._run_voice = key
-        voice = self._voices[key]
-        voice.longest_run = max(voice.longest_run, self._run_seconds)
+        self._voices[key] = Voice(key, np.zeros_like(partials.embedding, dtype=np.float32))
+        return key, vector
 
     def _merge(self) -> None:
         """Voices whose centres are within ``merge_voices`` become the older one."""
@@ -242,17 +286,12 @@ class RoleLabeller:
             log.info("voices %d and %d merged", keep, gone)
 
     def _lecturers(self) -> set[int]:
-        opts = self.options
-        voices = self._voices.values()
+        voices = list(self._voices.values())
         top = max(voices, key=lambda v: (v.seconds, -v.key))
         main = self._voices.get(self._main) if self._main is not None else None
-        if main is None or top.seconds > opts.takeover * main.seconds:
+        if main is None or top.seconds > self.options.takeover * main.seconds:
             self._main, main = top.key, top
-        chosen = {v.key for v in voices if v.pinned or v.longest_run >= opts.guest_run_s
-                  or v.seconds >= max(opts.guest_min_s, opts.guest_share * main.seconds)}
-        if not any(v.pinned for v in voices):
-            chosen.add(main.key)
-        return chosen
+        return lecturer_keys(voices, main, self.options)
 
     def _relabel(self) -> list[SpeakerLabel]:
         lecturers = self._lecturers()
@@ -270,4 +309,3 @@ class RoleLabeller:
                 self._shown[final.index] = label
                 changed.append(label)
         return changed
-
