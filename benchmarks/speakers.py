@@ -15,6 +15,7 @@ diarization error rate by frame count (10 ms frames, no collar, overlap counted;
 labeller told apart, lecturers included, mapped to the real voices for the greatest overlap), and the
 labeller's CPU time (embedding plus policy, one thread) per second of audio and per second of the
 finals' speech. The two-speaker stereo clip is scored mixed down (its speakers overlap) and in turns.
+First, the encoder alone: wall and CPU time to embed one final of 2, 5, 10 and 15 s.
 """
 
 from __future__ import annotations
@@ -95,6 +96,22 @@ def score(name: str, lecture: MixedLecture, encoder: VoiceEncoder, options: Role
             "ms_per_s": 1000 * cpu / lecture.duration, "ms_per_speech_s": 1000 * cpu / speech}
 
 
+def encoder_cost(encoder: VoiceEncoder, repeats: int = 5) -> None:
+    """Wall and CPU time to embed one final of 2-15 s of the lecturer's speech (median of ``repeats``)."""
+    talk = load(SHARED, "en/ibm_08_ibm_watson_ai_3min.flac")
+    print(f"{'final':>7} {'wall ms':>8} {'cpu ms':>7} {'cpu ms per s':>13}")
+    for seconds in (2, 5, 10, 15):
+        walls, cpus = [], []
+        for r in range(repeats):
+            clip = talk[(20 + 17 * r) * RATE:(20 + 17 * r + seconds) * RATE]
+            wall, cpu = time.perf_counter(), time.thread_time()
+            encoder.embed_partials(clip)
+            cpus.append(time.thread_time() - cpu)
+            walls.append(time.perf_counter() - wall)
+        print(f"{seconds:>6}s {1000 * np.median(walls):8.0f} {1000 * np.median(cpus):7.0f} "
+              f"{1000 * np.median(cpus) / seconds:13.1f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk", type=float, default=20.0, help="lecture between questions, seconds")
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     encoder = VoiceEncoder.load()
     print(f"voice encoder loaded in {time.perf_counter() - began:.2f} s")
+    encoder_cost(encoder)
     rows = [score(name, lecture, encoder, RoleOptions()) for name, lecture in lectures(args.chunk, args.pause).items()]
     print(f"\n{'lecture':32} {'min':>5} {'finals':>6} | {'role accuracy: shown':>20} {'kept':>6} {'offline':>7} | "
           f"{'DER online':>10} {'(conf.)':>7} {'offline':>7} | {'CPU ms/s audio':>14} {'ms/s speech':>11}")
