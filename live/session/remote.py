@@ -48,6 +48,8 @@ from live.transcript import Uncaptioned
 from live.wire.protocol import ErrorMessage, Ready, ServerMessage, ServerNotice, StreamStatus
 
 if TYPE_CHECKING:
+    from live.events import Translation
+    from live.speakers import SpeakerLabel
     from live.transcript import SessionWriter
 
 log = logging.getLogger("live.session.remote")
@@ -194,6 +196,7 @@ class RemoteWorker(Commands):
         self._samples += len(block)
         if self.writer is not None:
             self.writer.write_audio(block)
+        self.hooks.hear(block)  # the speaker labels are worked out here, from the audio sent
         self.audio.append(block)
         if self.audio.dropped_s > self._reported_drop + 1:
             self._reported_drop = self.audio.dropped_s
@@ -298,7 +301,7 @@ class RemoteWorker(Commands):
                 else:
                     self.link.reconnect_now()
 
-    def _mark(self, marker: Marker) -> None:
+    def _mark(self, marker: Marker | Translation | SpeakerLabel) -> None:
         if self.writer is not None:
             self.writer.add_entry(marker.to_json())
         self._emit(marker)
