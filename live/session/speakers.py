@@ -289,3 +289,70 @@ class SpeakerService:
                 self._notify(Notice(level, message))  # type: ignore[arg-type]
             except Exception:  # the receiver's bug must not stop the labels; the log keeps it
                 log.exception("a front end failed on a speaker notice")
+
+
+class FileSpeakers:
+    """Who said each final of a whole file (``live transcribe``), labelled once all of it is heard.
+
+    On the worker's thread: ``voice_change`` (the batcher's test, ``BatchOptions.voice_change``) embeds
+    each closed segment once and says where the voice changes, so no decode batch spans two voices;
+    ``add`` embeds each saved final, from the audio ``hear`` kept. ``settle``, before the folder closes,
+    labels every final with the whole file in view (``live.speakers.cluster``) and hands the labels to
+    ``deliver`` (the worker's ``append``), which writes them after the finals.
+    """
+
+    def __init__(self, embed: Callable[[np.ndarray], object], *, roles: RoleOptions | None = None,
+                 keep_s: float = 330.0) -> None:
+        self.roles = roles or RoleOptions()
+        self.stats = SpeakerStats()
+        self._embed = embed
+        self._ring = _Ring(keep_s, 0.0)
+        self._segments: dict[tuple[float, float], object] = {}
+        self._finals: list[tuple[int, object]] = []
+        self._deliver: Deliver | None = None
+
+    def connect(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    def hear(self, block: np.ndarray) -> None:
+        self._ring.add(block)
+
+    def voice_change(self, earlier, later) -> bool:
+        a, b = self._segment(earlier), self._segment(later)
+        return float(a.embedding @ b.embedding) < self.roles.same_voice  # type: ignore[attr-defined]
+
+    def add(self, caption: Caption) -> None:
+        if caption.kind != "final" or not caption.text.strip():
+            return
+        audio = self._ring.slice(caption.start, caption.end)
+        if audio is None:
+            self.stats.lost += 1
+            return
+        self._finals.append((caption.index, self._timed(audio)))
+        self.stats.finals += 1
+        self._segments = {span: p for span, p in self._segments.items() if span[1] > caption.end}
+
+    def settle(self, serve: Callable[[], None]) -> None:
+        from live.speakers.cluster import label_embedded
+
+        cpu = time.thread_time()
+        labels = label_embedded([i for i, _ in self._finals], [p for _, p in self._finals], self.roles)  # type: ignore[misc]
+        self.stats.cpu_s += time.thread_time() - cpu
+        for index in sorted(labels):
+            if self._deliver is not None:
+                self._deliver(labels[index])
+                self.stats.labels_sent += 1
+        serve()
+
+    def _segment(self, segment) -> object:
+        key = (segment.start, segment.end)
+        if key not in self._segments:
+            self._segments[key] = self._timed(segment.audio)
+        return self._segments[key]
+
+    def _timed(self, audio: np.ndarray) -> object:
+        cpu = time.thread_time()
+        partials = self._embed(audio)
+        self.stats.cpu_s += time.thread_time() - cpu
+        self.stats.audio_s += len(audio) / RATE  # embedded (segments at the batcher, then finals)
+        return partials
