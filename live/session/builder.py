@@ -25,7 +25,7 @@ from live.audio import AudioSource, FileSource, input_factory
 from live.captions import Caption
 from live.config import Settings
 from live.errors import SessionError
-from live.events import Marker
+from live.events import Marker, SpeakerLabel
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.options import NotesMode, SessionOptions
@@ -332,6 +332,8 @@ def build_session(
                 speakers.add(event)
         elif service is not None and isinstance(event, Marker):
             service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
+        elif service is not None and isinstance(event, SpeakerLabel):
+            service.keeper.add_speaker(event)  # the notes list the questions from the room
         sink(event)
 
     worker = worker_class(

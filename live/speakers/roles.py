@@ -33,25 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from live.errors import ConfigError
+from live.events import SpeakerLabel  # the label is also a session event and a transcript line: defined there
 from live.speakers.encoder import SAMPLE_RATE, Partials
 
 log = logging.getLogger("live.speakers")
 
 LECTURER = "lecturer"
 AUDIENCE = "audience"
-
-
-@dataclass(frozen=True)
-class SpeakerLabel:
-    """Who said final ``index``: ``speaker`` is "lecturer" or "audience"; ``voice`` numbers the
-    distinct audience voices (None for the lecturer)."""
-
-    index: int
-    speaker: str
-    voice: int | None = None
-
-    def to_json(self) -> dict:
-        return {"type": "speaker", "index": self.index, "speaker": self.speaker, "voice": self.voice}
 
 
 @dataclass
