@@ -318,8 +318,13 @@ class FileSpeakers:
         self._ring.add(block)
 
     def voice_change(self, earlier, later) -> bool:
+        """Two segments long enough to tell voices apart, of different voices (a short one never splits
+        a batch: a shout or a breath is no new speaker, and a shorter decode costs the words)."""
+        if min(earlier.duration, later.duration) < self.roles.min_embed_s + 0.5:
+            return False
         a, b = self._segment(earlier), self._segment(later)
-        return float(a.embedding @ b.embedding) < self.roles.same_voice  # type: ignore[attr-defined]
+        short = min(a.voiced, b.voiced) < self.roles.min_embed_s  # type: ignore[attr-defined]
+        return not short and float(a.embedding @ b.embedding) < self.roles.same_voice  # type: ignore[attr-defined]
 
     def add(self, caption: Caption) -> None:
         if caption.kind != "final" or not caption.text.strip():

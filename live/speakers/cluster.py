@@ -59,7 +59,7 @@ def cluster_voices(indices: list[int], parts: list[Partials], options: RoleOptio
         spoken = [float(seconds[voice_of == k].sum()) for k in keys]
         main = int(np.argmax(spoken))
         for i, partials in enumerate(parts):
-            found, _ = nearest_voice(partials, centres, options, main)
+            found, _ = nearest_voice(partials, centres, options, main, np.array(spoken))
             if found is not None:
                 moved[i] = keys[found]
             elif voice_of[i] not in keys:  # its voice merged away and it is near none: the nearest

@@ -50,8 +50,12 @@ class RoleOptions:
         same_voice: cosine (final's embedding to a voice's centre) at or above which the final is that
             voice. Measured on real clips: the lecturer's finals 0.85-0.98 to their centre, other
             voices 0.45-0.68.
-        short_same_voice: the same, for finals shorter than ``min_embed_s`` (noisier).
-        short_margin: how much closer another voice must be than the main one to take a short final.
+        early_slack: how much lower ``same_voice`` (and ``partial_same_voice``) is for a voice just heard,
+            shrinking to nothing once it has said ``settle_s``: a centre drawn from a few short
+            utterances matches that voice's next ones at 0.55-0.85 (measured on single-speaker clips).
+        settle_s: speech after which a voice's centre is trusted as it is.
+        short_margin: how much closer another voice must be than the main one to take a final shorter
+            than ``min_embed_s`` (such a final never starts a voice of its own).
         partial_same_voice: the same, for one 1.6 s partial of a longer final (the lecturer's partials
             0.74 or more to their centre in 99 % of cases, other voices' 0.66 at most).
         merge_voices: two voices whose centres come this close become one.
@@ -66,11 +70,12 @@ class RoleOptions:
     """
 
     same_voice: float = 0.75
-    short_same_voice: float = 0.58
+    early_slack: float = 0.12
+    settle_s: float = 30.0
     short_margin: float = 0.05
     partial_same_voice: float = 0.70
     merge_voices: float = 0.86
-    min_embed_s: float = 1.2
+    min_embed_s: float = 1.5
     takeover: float = 1.5
     guest_min_s: float = 60.0
     guest_share: float = 0.3
@@ -78,7 +83,7 @@ class RoleOptions:
     mixed_share: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("same_voice", "short_same_voice", "partial_same_voice", "merge_voices"):
+        for name in ("same_voice", "partial_same_voice", "merge_voices"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"speakers {name} must be between 0 and 1 (got {getattr(self, name)})")
         if self.merge_voices < self.same_voice:
@@ -91,6 +96,8 @@ class RoleOptions:
             raise ConfigError("speakers guest_share must be in (0, 1] and guest_min_s not negative")
         if not 5.0 <= self.guest_run_s <= 3600.0:
             raise ConfigError(f"speakers guest_run_s must be between 5 and 3600 (got {self.guest_run_s})")
+        if not 0.0 <= self.early_slack < self.partial_same_voice or self.settle_s <= 0:
+            raise ConfigError("speakers early_slack must be between 0 and partial_same_voice, settle_s positive")
         if not 0.0 <= self.short_margin <= 0.5:
             raise ConfigError(f"speakers short_margin must be between 0 and 0.5 (got {self.short_margin})")
         if not 0.5 <= self.mixed_share <= 1.0:
@@ -120,12 +127,16 @@ class _Final:
     voice: int
 
 
-def nearest_voice(partials: Partials, centres: np.ndarray, options: RoleOptions,
-                  main: int | None = None) -> tuple[int | None, np.ndarray]:
+def nearest_voice(partials: Partials, centres: np.ndarray, options: RoleOptions, main: int | None = None,
+                  heard: np.ndarray | None = None) -> tuple[int | None, np.ndarray]:
     """Which of ``centres`` (k, 256) a final is (None: none is close enough), and the vector it adds.
 
-    A short final close to the main voice (index ``main``, the lecturer) is the main voice unless
-    another is clearly closer: half a second says little, and in a lecture most of them are its.
+    ``heard``: seconds each voice has said. A voice heard for less than ``settle_s`` has a centre drawn
+    from a few utterances, which its own next ones match less well: it is joined more easily.
+
+    A final too short to embed well never starts a voice: it is the main voice's (index ``main``, the
+    lecturer's) unless another is clearly closer — half a second says little, a shout ("Ask not!")
+    sounds like no one, and in a lecture most short finals are the lecturer's.
 
     A final long enough to hold two voices (three partials or more) is decided by its partials when
     most of them agree on something other than the final as a whole: each partial votes for its
@@ -135,24 +146,27 @@ def nearest_voice(partials: Partials, centres: np.ndarray, options: RoleOptions,
         return None, partials.embedding
     whole = centres @ partials.embedding
     best = int(np.argmax(whole))
-    short = partials.voiced < options.min_embed_s
-    threshold = options.short_same_voice if short else options.same_voice
-    if short and main is not None and whole[main] >= threshold and whole[main] >= whole[best] - options.short_margin:
-        return main, partials.embedding
+    young = options.early_slack * np.clip(1.0 - (heard if heard is not None else np.full(len(centres), 1e9))
+                                          / options.settle_s, 0.0, 1.0)
+    threshold = options.same_voice - young  # per voice
+    if partials.voiced < options.min_embed_s:  # too short to found a voice of its own: the main voice unless another is clearly closer
+        near_main = main is not None and whole[main] >= whole[best] - options.short_margin
+        return (main if near_main else best), partials.embedding
     if len(partials.vectors) >= 3:
         close = centres @ partials.vectors.T
-        nearest = np.where(close.max(axis=0) >= options.partial_same_voice, np.argmax(close, axis=0), len(centres))
+        nearest = np.argmax(close, axis=0)
+        nearest = np.where(close.max(axis=0) >= options.partial_same_voice - young[nearest], nearest, len(centres))
         weights = np.diff(partials.spans, axis=1)[:, 0]
         shares = np.bincount(nearest, weights=weights, minlength=len(centres) + 1) / max(float(weights.sum()), 1e-9)
         top = int(np.argmax(shares))
-        if shares[top] >= options.mixed_share and (top != best or whole[best] < threshold):
+        if shares[top] >= options.mixed_share and (top != best or whole[best] < threshold[best]):
             mine = partials.vectors[nearest == top].mean(axis=0)
             mine = mine / np.linalg.norm(mine)
             if top == len(centres):  # mostly a voice not heard before
                 return None, mine
-            if float(centres[top] @ mine) >= threshold:
+            if float(centres[top] @ mine) >= threshold[top]:
                 return top, mine
-    return (best if whole[best] >= threshold else None), partials.embedding
+    return (best if whole[best] >= threshold[best] else None), partials.embedding
 
 
 def lecturer_keys(voices: list[Voice], main: Voice, options: RoleOptions) -> set[int]:
@@ -242,7 +256,8 @@ class RoleLabeller:
         keys = list(self._voices)
         centres = np.stack([self._voices[k].centre for k in keys]) if keys else np.zeros((0, 256), np.float32)
         main = keys.index(self._main) if self._main in keys else None
-        found, vector = nearest_voice(partials, centres, self.options, main)
+        heard = np.array([self._voices[k].seconds for k in keys])
+        found, vector = nearest_voice(partials, centres, self.options, main, heard)
         if found is not None:
             return keys[found], vector
         key = self._next_key
