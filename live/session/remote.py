@@ -280,7 +280,7 @@ class RemoteWorker(Commands):
     # -- commands, status, the end -------------------------------------------------------------------
 
     def _commands_due(self) -> None:
-        self.hooks.deliver(self._mark)  # translations: their finals are saved already
+        self.hooks.deliver(self._mark)  # translations and speaker labels: their finals are saved already
         while True:
             command = self._next_command()
             if command is None:
@@ -344,7 +344,7 @@ class RemoteWorker(Commands):
                     self._emit(Notice("warning", f"{end - start:.0f} s of speech from {hms(start)} not captioned yet: "
                                                  f"`live finish {self.writer.folder if self.writer else 'DIR'}` "
                                                  "captions it from the session's audio"))
-            self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
+            self.hooks.settle(self._commands_due)  # the last finals' translations and labels, before the folder closes
             self._status(force=True)
         except Exception as exc:
             log.exception("finishing the session failed")

@@ -49,7 +49,7 @@ class SpeakerServiceOptions:
 
     keep_s: float = 330.0
     enroll_s: float = 4.0
-    finish_timeout_s: float = 15.0
+    finish_timeout_s: float = 5.0  # q leaves within ~5 s (the worker's own budget); labels take ~0.1 s each
     max_queue_s: float = 300.0
 
 
