@@ -250,3 +250,15 @@ async def test_the_tui_marks_the_audience_and_L_names_the_lecturer(tmp_path, sha
     kept = latest([line for line in jsonl(Path(app.session_folder)) if line["type"] == "speaker"])
     finals = [line for line in jsonl(Path(app.session_folder)) if line["type"] == "final"]
     assert all(kept[f["index"]]["speaker"] == (AUDIENCE if f["start"] < 11 else LECTURER) for f in finals)
+
+
+def test_models_prepare_fetches_the_speaker_model_and_says_where(tmp_path, voice_encoder):
+    from live.speakers.weights import RESEMBLYZER, encoder_file
+
+    models = tmp_path / "models"
+    (models / "voice-encoder").mkdir(parents=True)  # a copy already checked: nothing to fetch
+    (models / "voice-encoder" / "pretrained.pt").write_bytes(encoder_file(fetch=False).read_bytes())
+    done = live("models", "prepare", "--engine", "whisper", env={"LIVE_MODELS_DIR": str(models)})
+    assert done.returncode == 0, done.stderr
+    assert f"ready: the speaker model, {models / 'voice-encoder' / 'pretrained.pt'}" in done.stdout
+    assert (models / "voice-encoder" / "pretrained.pt.sha256").read_text().strip() == RESEMBLYZER.sha256
