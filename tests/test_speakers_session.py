@@ -44,7 +44,8 @@ def replay(service: SpeakerService, audio: np.ndarray, finals, block_s: float = 
 @pytest.mark.slow
 def test_every_final_of_a_mixed_lecture_is_labelled_by_the_end(voice_encoder, mixed_lecture):
     lecture, finals = mixed_lecture
-    service, labels, notices = service_for(voice_encoder)
+    # The 4.4 minutes arrive at once here (a session hears them in real time): time to label them all.
+    service, labels, notices = service_for(voice_encoder, finish_timeout_s=120.0)
     replay(service, lecture.audio, finals)
     served = threading.Event()
     service.settle(served.set)
