@@ -9,7 +9,7 @@ model sees what was being said around each one. A final the speaker labels gave 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -42,8 +42,8 @@ class Final:
     end: float
     text: str
     language: str | None = None
-    index: int | None = None
-    speaker: str | None = None
+    index: int | None = field(default=None, compare=False)  # which final (its speaker label names it)
+    speaker: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, caption: object) -> Final | None:
