@@ -50,7 +50,7 @@ class SpeakerServiceOptions:
 
     keep_s: float = 330.0
     enroll_s: float = 4.0
-    finish_timeout_s: float = 5.0  # q leaves within ~5 s (the worker's own budget); labels take ~0.1 s each
+    finish_timeout_s: float = 1.5  # q leaves within ~2 s; a label takes ~0.1 s, so few are ever pending
     max_queue_s: float = 300.0
 
 
@@ -199,7 +199,8 @@ class SpeakerService:
         ``serve`` (the worker's command step) so they are written as they come; then stop."""
         deadline = time.monotonic() + self.options.finish_timeout_s
         with self._cond:
-            while (self._jobs or self._busy) and self.off is None and time.monotonic() < deadline:
+            while (self._jobs or self._busy) and self.off is None and self._labeller is not None \
+                    and time.monotonic() < deadline:
                 self._cond.wait(0.05)
                 self._cond.release()
                 try:
