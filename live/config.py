@@ -73,6 +73,8 @@ class Settings:
         vocab: the course's vocabulary file (one term a line, optional weight): it biases Whisper and
             corrects near-misses in every final.
         translate: a language code (e.g. "zh"): each final is translated into it by the LLM.
+        speakers: label each final "lecturer" or "audience" by its voice (live.speakers), off the
+            captions' path; on by default (it costs about 1.5 % of a core while someone speaks).
         resume: a saved session folder to continue (its clock, indices, audio and notes go on).
         start: with ``input``, begin this many seconds into the file.
         llm: how to reach the LLM for notes and translations (the ``[llm]`` table, with the ``--llm-*``
@@ -105,6 +107,7 @@ class Settings:
     slides: Path | None = None
     vocab: Path | None = None
     translate: str | None = None
+    speakers: bool = True
     resume: Path | None = None
     start: float = 0.0
     llm: LLMSettings = field(default_factory=LLMSettings)

@@ -4,8 +4,12 @@ Text mode prints each final as ``[hh:mm:ss] text``. ``--json`` prints one JSON o
 stable format of ``Caption.to_json`` (``type``, ``start``, ``end``, ``text``, ``language``, ``emotion``,
 ``events``, ``emitted``, ``index``, ``speech_end``, and ``corrections`` where the vocabulary replaced a
 word); ``--partials`` adds the partials. With ``--translate`` each translation follows as
-``{"type": "translation", "index": N, "lang": ..., "text": ...}`` (text mode: an indented line). What stopped a session is said
-once, in one line, by the caller from ``Finished.error``; tracebacks go to the session's live.log.
+``{"type": "translation", "index": N, "lang": ..., "text": ...}`` (text mode: an indented line). Who
+spoke each final follows it (unless --speakers off) as ``{"type": "speaker", "index": N, "speaker":
+"lecturer"|"audience", "voice": N|null}``; a later one for the same index replaces it. Text mode says only
+the audience: ``Question: <the final's text>`` indented under it (and ``Not a question:`` when a
+label is taken back). What stopped a session is said once, in one line, by the caller from
+``Finished.error``; tracebacks go to the session's live.log.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from typing import TYPE_CHECKING, TextIO
 from live.captions import Caption
 from live.notes import NotesEvent
 from live.events import EngineState, Finished, Notice, Translation
+from live.speakers import AUDIENCE, SpeakerLabel
 from live.timefmt import hms
+
+RECENT = 500  # finals whose text is kept for their speaker lines
 
 if TYPE_CHECKING:
     from live.config import Settings
@@ -36,6 +43,8 @@ class HeadlessPrinter:
         self.err = err or sys.stderr
         self.summary_path = summary_path
         self.finished: Finished | None = None
+        self._recent: dict[int, Caption] = {}  # text mode: finals by index, for their speaker lines
+        self._asked: set[int] = set()  # text mode: finals said to be questions
 
     def __call__(self, event: object) -> None:
         if isinstance(event, Caption):
@@ -43,6 +52,8 @@ class HeadlessPrinter:
         elif isinstance(event, Translation):
             self._line(json.dumps(event.to_json(), ensure_ascii=False) if self.as_json
                        else f"{' ' * len(hms(event.at))}  {event.lang}: {event.text}")
+        elif isinstance(event, SpeakerLabel):
+            self._speaker(event)
         elif isinstance(event, EngineState):
             # A failure is said once, by Finished; loading says only what takes long (a download).
             if event.state == "ready" or (event.state == "loading" and event.message.startswith("download")):
@@ -72,6 +83,25 @@ class HeadlessPrinter:
             self._line(json.dumps(caption.to_json(), ensure_ascii=False))
         else:
             self._line(f"[{hms(caption.start)}] {caption.text}")
+            if caption.kind == "final":
+                self._recent[caption.index] = caption
+                while len(self._recent) > RECENT:
+                    self._recent.pop(next(iter(self._recent)))
+
+    def _speaker(self, label: SpeakerLabel) -> None:
+        if self.as_json:
+            self._line(json.dumps(label.to_json(), ensure_ascii=False))
+            return
+        final = self._recent.get(label.index)
+        if final is None:
+            return
+        indent = " " * len(hms(final.start))
+        if label.speaker == AUDIENCE and label.index not in self._asked:
+            self._asked.add(label.index)
+            self._line(f"{indent}  Question: {final.text}")
+        elif label.speaker != AUDIENCE and label.index in self._asked:
+            self._asked.discard(label.index)
+            self._line(f"{indent}  Not a question (the lecturer): {final.text}")
 
 
 def run_headless(settings: Settings, stats_file: Path | None = None) -> int:

@@ -112,3 +112,30 @@ def whisper():
     from live.asr.whisper import WhisperEngine
 
     return WhisperEngine(threads=2)
+
+
+# --- speakers: the voice encoder (Resemblyzer's weights, fetched once into the models folder) -----------
+
+
+@pytest.fixture(scope="session")
+def voice_encoder():
+    """The real voice encoder. Its weights come from the models folder, else are fetched once with pip
+    (the package index is reachable in CI); a machine with neither skips, saying why."""
+    from live.errors import ModelError
+    from live.speakers.encoder import VoiceEncoder
+
+    try:
+        return VoiceEncoder.load()
+    except ModelError as error:
+        pytest.skip(f"no voice encoder: {error}")
+
+
+@pytest.fixture(scope="session")
+def mixed_lecture(shared_audio):
+    """Lecture A of benchmarks/speakers.py: ibm08 as the lecturer, a question in another voice every
+    ~20 s with 1 s pauses, cut into finals by the live VAD."""
+    from devtools.mixed_lecture import build, segments
+
+    lecture = build(shared_audio, [("ibm08", None)], ["jfk", "harvard", "ls1995", "librivox", "fwL", "fwR",
+                                                     "ls1089", "digits", "aishell"], chunk_s=20.0)
+    return lecture, segments(lecture.audio)

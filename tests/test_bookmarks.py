@@ -54,7 +54,9 @@ class Recorder:
 
 
 def entries(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    """transcript.jsonl's lines but the speaker labels (lines of their own, after their finals)."""
+    return [line for line in map(json.loads, (folder / "transcript.jsonl").read_text().splitlines())
+            if line["type"] != "speaker"]
 
 
 def assert_after_earlier_speech(shown: list[object], marker: Marker) -> None:

@@ -135,8 +135,10 @@ def test_outputs_are_those_of_a_live_session_plus_markdown(mixed_run):
     folder = out / "lecture"
     assert sorted(p.name for p in folder.iterdir()) == [
         "session.json", "transcript.jsonl", "transcript.md", "transcript.srt", "transcript.txt", "transcript.vtt"]
-    finals = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
-    assert finals and all(f["type"] == "final" and f["language"] == "en" for f in finals)
+    lines = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    finals = [line for line in lines if line["type"] == "final"]
+    assert finals and all(f["language"] == "en" for f in finals)
+    assert {line["type"] for line in lines} == {"final", "speaker"}  # who said each (the lecturer: one voice)
     assert 0.0 <= finals[0]["start"] < 1.0 and 10.0 < finals[-1]["end"] <= 11.1
     md = (folder / "transcript.md").read_text()
     assert md.startswith("# Transcript of lecture.mp4\n") and "**[00:00:00]** And so my fellow Americans" in md
@@ -147,7 +149,9 @@ def test_outputs_are_those_of_a_live_session_plus_markdown(mixed_run):
 def parse_srt(path: Path) -> list[tuple[float, float, str]]:
     import srt
 
-    return [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt.parse(path.read_text())]
+    # A cue opens with its speaker's voice tag (<v Lecturer>), which players (and webvtt-py) take off the text.
+    return [(c.start.total_seconds(), c.end.total_seconds(), re.sub(r"^<v [^>]*>", "", c.content))
+            for c in srt.parse(path.read_text())]
 
 
 def parse_vtt(path: Path) -> list[tuple[float, float, str]]:

@@ -201,7 +201,8 @@ async def test_s_streams_notes_of_every_final_so_far_and_quit_saves_them(
         assert scroll.scroll_y == 0 and heading.region.y - pane.region.y <= 2
         await pilot.press("q")
     prompt = llm_server.requests[0].prompt_text
-    finals = [json.loads(line)["text"] for line in (Path(app.session_folder) / "transcript.jsonl").read_text().splitlines()]
+    finals = [o["text"] for o in map(json.loads, (Path(app.session_folder) / "transcript.jsonl").read_text().splitlines())
+              if o["type"] == "final"]
     assert all(text in prompt for text in finals)  # every final up to the key press
     assert (Path(app.session_folder) / "summary.md").read_text().startswith("# Inaugural address")
     # The key went over the wire and nowhere else.

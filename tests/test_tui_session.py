@@ -67,10 +67,13 @@ async def test_a_decode_error_shows_one_line_keeps_captions_and_q_leaves_within_
         assert time.monotonic() - began < 2.0
     assert app.exit_code == 1 and "recognition stopped" in app.error
     folder = Path(app.session_folder)
-    lines = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    lines = [line for line in map(json.loads, (folder / "transcript.jsonl").read_text().splitlines())
+             if line["type"] != "speaker"]  # who said each final: lines of their own
     saved = [line["text"] for line in lines if line["type"] == "final"]
     assert len(saved) == len(shown) == 2  # the two finals before the failed decode
-    assert [line["type"] for line in lines[2:]] == ["uncaptioned"]  # the rest, for `live finish`
+    # the rest, for `live finish`: one span per segment closed before the failure (how many depends on how
+    # far --fast had read by then, which the speaker labels' thread starting up can move by a segment)
+    assert lines[2:] and {line["type"] for line in lines[2:]} == {"uncaptioned"}
     sf.read(folder / "audio.wav")  # readable
 
 

@@ -3,7 +3,8 @@ however short the audio, and its real-time factor falls from 0.33 at 2 s to 0.12
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,10 +21,14 @@ class BatchOptions:
         max_batch_s: longest merged audio; 0 decodes each segment alone (the live path's way).
         max_gap_s: a pause longer than this between two segments ends the batch, so a caption never
             spans a long silence (its cues are timed across its whole span).
+        voice_change: ``(earlier, later)`` True when two adjacent segments are different voices (the
+            speaker labels' test): the batch ends there, so a question is never one caption with the
+            lecture around it. None: voices are not looked at.
     """
 
     max_batch_s: float = 28.0  # under Whisper's 30 s window, so a batch is one window
     max_gap_s: float = 2.5
+    voice_change: Callable[[Segment, Segment], bool] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_batch_s <= 120.0:
@@ -74,7 +79,8 @@ class Batcher:
         done: list[Batch] = []
         if self._open:
             gap = segment.start - self._open[-1].end
-            if gap > self.options.max_gap_s or self._length + segment.duration > self.options.max_batch_s:
+            if gap > self.options.max_gap_s or self._length + segment.duration > self.options.max_batch_s or (
+                    self.options.voice_change is not None and self.options.voice_change(self._open[-1], segment)):
                 done += self.flush()
         self._open.append(segment)
         self._length += segment.duration

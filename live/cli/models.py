@@ -130,11 +130,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     prep.add_argument("--engine", metavar="auto|sensevoice|whisper", help="default auto (SenseVoice)")
     prep.add_argument("--model", "-m", metavar="FOLDER|HUB_ID", help="a local model folder or a hub id")
     prep.add_argument("--backend", metavar="auto|onnx|torch", help="SenseVoice runtime (default auto: onnx)")
+    prep.add_argument("--speakers", metavar="on|off", help="the speaker labels' voice encoder too (default on)")
     p.set_defaults(func=models_main)
 
 
 def models_main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from live.config import load_settings
 
-    settings = load_settings({"engine": args.engine, "model": args.model, "backend": args.backend})
-    return prepare(settings.engine, settings.model, settings.backend, out=out or sys.stdout, err=err or sys.stderr)
+    settings = load_settings({"engine": args.engine, "model": args.model, "backend": args.backend,
+                              "speakers": args.speakers})
+    out, err = out or sys.stdout, err or sys.stderr
+    speakers = prepare_speakers(out, err) if settings.speakers else 0
+    return prepare(settings.engine, settings.model, settings.backend, out=out, err=err) or speakers
+
+
+def prepare_speakers(out: TextIO, err: TextIO) -> int:
+    """The speaker labels' voice encoder (17 MB, fetched once with pip); a failure is one line, and the
+    speech model is prepared all the same."""
+    from live.errors import LiveError
+    from live.speakers.weights import encoder_file
+
+    try:
+        path = encoder_file(on_status=lambda text: print(f"live: {text}", file=err, flush=True))
+    except LiveError as error:
+        print(f"live: error: {error}", file=err, flush=True)
+        return 1
+    print(f"ready: the speaker model, {path}", file=out, flush=True)
+    return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ENGINE_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
-RECOGNITION_KEYS = (*ENGINE_KEYS, "script", "vocab")
+RECOGNITION_KEYS = (*ENGINE_KEYS, "script", "vocab", "speakers")
 VAD_KEYS = ("vad_aggressiveness", "silence_ms", "max_segment_s")
 # flag (dest) -> key of the [llm] table
 LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language": "notes_language",
@@ -19,9 +19,10 @@ LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language":
 
 
 def add_recognition(p: argparse.ArgumentParser, *, title: str = "recognition", script: bool = True,
-                    vocab: bool = True, language_help: str = "spoken language (default auto)",
+                    vocab: bool = True, speakers: bool = True, language_help: str = "spoken language (default auto)",
                     threads_help: str = "recognition threads (default: all cores)") -> argparse._ArgumentGroup:
-    """--engine --backend --model --language --compute --threads (and --script, --vocab where they apply)."""
+    """--engine --backend --model --language --compute --threads (and --script, --vocab, --speakers where
+    they apply)."""
     asr = p.add_argument_group(title)
     asr.add_argument("--engine", metavar="auto|sensevoice|whisper",
                      help="auto (default): SenseVoice if present or downloadable, else Whisper")
@@ -37,6 +38,9 @@ def add_recognition(p: argparse.ArgumentParser, *, title: str = "recognition", s
         asr.add_argument("--vocab", type=Path, metavar="FILE",
                          help="the course's terms, one a line (optional weight: 'Laplacian, 2'); with the slides' "
                          "terms they bias Whisper and correct near-misses in every caption")
+    if speakers:
+        asr.add_argument("--speakers", metavar="on|off",
+                         help="label each caption lecturer or audience (a question from the room); default on")
     return asr
 
 

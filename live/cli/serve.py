@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     store.add_argument("--db", type=Path, metavar="PATH", help=DB_HELP)
     store.add_argument("--data-dir", type=Path, metavar="DIR",
                        help="each stream's session folder goes under DIR/streams (default $XDG_DATA_HOME/live/server)")
-    asr = add_recognition(p, title="recognition (as for `live run`)", script=False, vocab=False,
+    asr = add_recognition(p, title="recognition (as for `live run`)", script=False, vocab=False, speakers=False,
                           language_help="default for streams that say auto",
                           threads_help="recognition threads (per replica with --ray)")
     asr.add_argument("--max-batch", type=int, default=8, metavar="N",

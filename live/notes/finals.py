@@ -2,18 +2,19 @@
 
 Only finals ever reach the model, each as one ``[mm:ss] text`` line; the student's bookmarks go
 between them at their moment, as ``[mm:ss] ★ BOOKMARK`` lines quoting the student's note, so the
-model sees what was being said around each one.
+model sees what was being said around each one. A final the speaker labels gave to the audience reads
+``[mm:ss] ❓ FROM THE ROOM: text``: the notes list the questions from the room with their answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from live.errors import SessionError
-from live.events import Marker
+from live.events import Marker, SpeakerLabel
 from live.llm import LLMSettings, estimate_tokens
 from live.timefmt import mmss
 from live.transcript import read_lines
@@ -29,14 +30,20 @@ class CaptionLike(Protocol):
     language: str | None
 
 
+ROOM = "❓ FROM THE ROOM:"  # marks the audience's speech in the transcript the model reads
+
+
 @dataclass(frozen=True)
 class Final:
-    """What the notes keep of a final caption: when, what (spaces folded), in which language."""
+    """What the notes keep of a final caption: when, what (spaces folded), in which language, its index,
+    and who said it ("lecturer", "audience", or None when unlabelled)."""
 
     start: float
     end: float
     text: str
     language: str | None = None
+    index: int | None = field(default=None, compare=False)  # which final (its speaker label names it)
+    speaker: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, caption: object) -> Final | None:
@@ -48,7 +55,24 @@ class Final:
         text = " ".join(str(c.text or "").split())
         if not text:
             return None
-        return cls(c.start, max(c.start, c.end), text, c.language if isinstance(c.language, str) else None)
+        index = getattr(caption, "index", None)
+        return cls(c.start, max(c.start, c.end), text, c.language if isinstance(c.language, str) else None,
+                   index if isinstance(index, int) else None)
+
+    def line(self) -> str:
+        return f"[{mmss(self.start)}] {ROOM + ' ' if self.speaker == 'audience' else ''}{self.text}"
+
+
+def speaker_of(event: object) -> tuple[int, str] | None:
+    """(index, speaker) of a speaker label (``live.events.SpeakerLabel``); None for anything else."""
+    if not isinstance(event, SpeakerLabel):
+        return None
+    return event.index, event.speaker
+
+
+def with_speakers(finals: Sequence[Final], labels: Mapping[int, str]) -> list[Final]:
+    """``finals`` with the speakers of ``labels`` (final index -> "lecturer"|"audience") applied."""
+    return [replace(f, speaker=labels[f.index]) if f.index in labels else f for f in finals]
 
 
 @dataclass(frozen=True)
@@ -78,7 +102,7 @@ def format_finals(finals: Sequence[Final], marks: Sequence[Mark] = ()) -> str:
     for f in finals:
         while waiting and waiting[0].at < f.start:
             lines.append(waiting.pop(0).line())
-        lines.append(f"[{mmss(f.start)}] {f.text}")
+        lines.append(f.line())
     lines += [m.line() for m in waiting]
     return "\n".join(lines)
 
@@ -103,15 +127,18 @@ def read_lecture(path: Path) -> tuple[list[Final], list[Mark]]:
         raise SessionError(f"{path} does not exist; give the folder of a recorded session")
     finals: list[Final] = []
     marks: list[Mark] = []
+    speakers: dict[int, str] = {}
     try:
         for line in read_lines(path):
             if (final := Final.of(line)) is not None:
                 finals.append(final)
             elif (mark := Mark.of(line)) is not None:
                 marks.append(mark)
+            elif (said := speaker_of(line)) is not None:
+                speakers[said[0]] = said[1]  # a later label for a final replaces the earlier one
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"cannot read {path}: {exc}") from None
-    return finals, marks
+    return with_speakers(finals, speakers), marks
 
 
 # --- budget --------------------------------------------------------------------------------------
@@ -124,7 +151,7 @@ def chunk_finals(finals: Sequence[Final], limit_tokens: int) -> list[list[Final]
     current: list[Final] = []
     used = 0
     for final in finals:
-        cost = estimate_tokens(f"[{mmss(final.start)}] {final.text}\n")
+        cost = estimate_tokens(final.line() + "\n")
         if current and used + cost > limit_tokens:
             groups.append(current)
             current, used = [], 0

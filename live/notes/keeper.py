@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,7 +28,9 @@ from live.notes.finals import (
     format_finals,
     marks_before,
     span,
+    speaker_of,
     transcript_room,
+    with_speakers,
 )
 from live.notes.prompts import Prompts, clean_answer, language_rule, notes_system
 
@@ -171,6 +173,19 @@ class NotesKeeper:
             self._finals.append(final)
         return True
 
+    def add_speaker(self, label: object) -> bool:
+        """Take who said a final (a ``live.events.SpeakerLabel``, live or read back from the transcript):
+        the final of that index, taken earlier, is marked; a later label replaces an earlier one."""
+        said = speaker_of(label)
+        if said is None:
+            return False
+        with self._lock:
+            for i in range(len(self._finals) - 1, -1, -1):
+                if self._finals[i].index == said[0]:
+                    self._finals[i] = replace(self._finals[i], speaker=said[1])
+                    return True
+        return False
+
     def add_bookmark(self, marker: object) -> bool:
         """Take a bookmark (a ``live.events.Marker``); anything else is ignored."""
         mark = Mark.of(marker)
@@ -185,7 +200,8 @@ class NotesKeeper:
         ``live.transcript.read_transcript``) first. With saved notes (summary.md) they count as folded
         in; without, the next update covers them too."""
         earlier = list(earlier)
-        finals = [f for f in map(Final.of, earlier) if f is not None]
+        said = dict(s for s in map(speaker_of, earlier) if s is not None)
+        finals = with_speakers([f for f in map(Final.of, earlier) if f is not None], said)
         marks = [m for m in map(Mark.of, earlier) if m is not None]
         with self._lock:
             self._finals[:0] = finals

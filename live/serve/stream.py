@@ -127,7 +127,8 @@ class StreamConnection:
         self._last_status = 0.0
         self._unrecorded_s = 0.0
         self._counted = False
-        settings = replace(server.settings, language=start.language, record_audio=False, server=None)
+        # speakers: the client labels its own finals, from the audio it keeps
+        settings = replace(server.settings, language=start.language, record_audio=False, server=None, speakers=False)
         self.session = build_session(settings, self._from_worker, SessionOptions(
             notes="off", folder=opened.folder, partials=start.partials, stop_on_failure=True,
             meta={"input": "websocket", "key_id": key.id, "session_id": opened.session_id, "client": peer,

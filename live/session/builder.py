@@ -1,9 +1,9 @@
 """One session builder for every front end: the TUI, headless mode, file transcription, the server.
 
 ``build_session`` turns Settings into a ready ``Session``: source, engine, segmenter, captioner,
-writer, notes, the course's vocabulary and the translator. Its events reach the front end through one
-callback, and every final is teed to the notes keeper and the translator on the worker's side of that
-callback, so no front end wires them itself.
+writer, notes, the course's vocabulary, the translator and the speaker labels. Its events reach the
+front end through one callback, and every final is teed to the notes keeper, the translator and the
+speaker labels on the worker's side of that callback, so no front end wires them itself.
 Tests pass their own ``open_source`` or ``load_engine``.
 """
 
@@ -25,7 +25,7 @@ from live.audio import AudioSource, FileSource, input_factory
 from live.captions import Caption
 from live.config import Settings
 from live.errors import SessionError
-from live.events import Marker
+from live.events import Marker, SpeakerLabel
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.options import NotesMode, SessionOptions
@@ -35,6 +35,7 @@ from live.transcript import SessionWriter, read_transcript, resume_point
 
 if TYPE_CHECKING:
     from live.notes import NotesService
+    from live.session.speakers import SpeakerService
     from live.translate import TranslateOptions, Translator
     from live.session.vocabulary import CourseVocabulary
 
@@ -100,12 +101,14 @@ class Session:
     """A built session: its worker, its folder, its notes. Commands are safe from any thread."""
 
     def __init__(self, worker: Worker, writer: SessionWriter | None, notes: NotesService | None,
-                 translator: Translator | None = None, vocabulary: CourseVocabulary | None = None) -> None:
+                 translator: Translator | None = None, vocabulary: CourseVocabulary | None = None,
+                 speakers: SpeakerService | None = None) -> None:
         self.worker = worker
         self.writer = writer
         self.notes = notes
         self.translator = translator
         self.vocabulary = vocabulary
+        self.speakers = speakers
         self.folder: Path | None = writer.folder if writer is not None else None
         self._thread: threading.Thread | None = None
         self._log_handler: logging.Handler | None = None
@@ -129,6 +132,10 @@ class Session:
             return not self._thread.is_alive()
         return True
 
+    def enroll_lecturer(self) -> bool:
+        """The L key: the voice heard in the last seconds is the lecturer's. False when labels are off."""
+        return self.speakers.enroll() if self.speakers is not None else False
+
     def finish_notes(self, timeout: float) -> bool:
         """Bring the notes up to date with the last finals (bounded wait); True when they are."""
         return self.notes.flush(timeout=timeout) if self.notes is not None else True
@@ -139,6 +146,8 @@ class Session:
             self.notes.close()
         if self.translator is not None:
             self.translator.close()
+        if self.speakers is not None:
+            self.speakers.close()
         if self._log_handler is not None:
             logging.getLogger("live").removeHandler(self._log_handler)
             self._log_handler.close()
@@ -240,6 +249,19 @@ def _translator(settings: Settings, sink: Sink, vocabulary: CourseVocabulary | N
                           notify=sink, options=options)
 
 
+def _speaker_service(settings: Settings, sink: Sink, start_s: float) -> SpeakerService | None:
+    """The speaker labels (on their own thread, loading the voice encoder there), unless --speakers off."""
+    if not settings.speakers:
+        return None
+    from live.session.speakers import SpeakerService
+    from live.speakers import VoiceEncoder
+
+    def load(on_status: StatusCallback):
+        return VoiceEncoder.load(on_status=on_status).embed_partials
+
+    return SpeakerService(load, notify=sink, start_s=start_s)
+
+
 def build_session(
     settings: Settings,
     sink: Sink,
@@ -293,8 +315,10 @@ def build_session(
     if vocabulary is not None:
         load_engine = vocabulary.loader(load_engine)  # Whisper's bias, set once the model has loaded
     translator = _translator(settings, sink, vocabulary, options.translate)
+    speakers = _speaker_service(settings, sink, resumed.get("start_s", 0.0))
     hooks = WorkerHooks(vocabulary.revise if vocabulary is not None else None,
-                        translator.settle if translator is not None else None)
+                        [helper.settle for helper in (translator, speakers) if helper is not None],
+                        hear=speakers.hear if speakers is not None else None)
 
     def tee(event: object) -> None:
         # The notes take every final and bookmark from here, and the translator every final, on the
@@ -304,8 +328,12 @@ def build_session(
                 service.keeper.add_final(event)
             if translator is not None:
                 translator.add(event)
+            if speakers is not None:
+                speakers.add(event)
         elif service is not None and isinstance(event, Marker):
             service.keeper.add_bookmark(event)  # bookmarks only; pause/resume are ignored there
+        elif service is not None and isinstance(event, SpeakerLabel):
+            service.keeper.add_speaker(event)  # the notes list the questions from the room
         sink(event)
 
     worker = worker_class(
@@ -325,7 +353,9 @@ def build_session(
     )
     if translator is not None:
         translator.connect(hooks.append)  # translations are written by the worker, in order
-    return Session(worker, writer, service, translator, vocabulary)
+    if speakers is not None:
+        speakers.connect(hooks.append)  # so are the speaker labels
+    return Session(worker, writer, service, translator, vocabulary, speakers)
 
 
 def _resumed_writer(folder: Path, info: dict, record_audio: bool) -> tuple[SessionWriter, dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from live.session.worker import Worker
 from live.vad import VadOptions
 
 if TYPE_CHECKING:
+    from live.session.speakers import FileSpeakers
     from live.transcript import SessionWriter
     from live.translate import Translator
 
@@ -37,14 +39,15 @@ class FileTranscription:
     ``writer`` each final is on disk before it is yielded. Figures for the report (audio length,
     decode time, batches) are filled in as it runs. A decode that fails raises LiveError at the end.
     ``revise`` corrects each final before it is saved (the vocabulary); a ``translator`` gets each
-    final, and the worker awaits its translations before closing the folder.
+    final, and the worker awaits its translations before closing the folder; ``speakers`` keep decode
+    batches to one voice each and label every final before the folder closes.
     """
 
     def __init__(self, path: Path, engine: Engine, *, language: str = "auto", vad: VadOptions | None = None,
                  batching: BatchOptions | None = None, on_progress: Callable[[float], None] | None = None,
                  writer: SessionWriter | None = None, on_notice: Callable[[str], None] | None = None,
                  script: str | None = None, revise: Callable[[Caption], Caption] | None = None,
-                 translator: Translator | None = None) -> None:
+                 translator: Translator | None = None, speakers: FileSpeakers | None = None) -> None:
         self.path = Path(path)
         self.engine = engine
         self.language = language
@@ -56,6 +59,7 @@ class FileTranscription:
         self.writer = writer
         self.revise = revise
         self.translator = translator
+        self.speakers = speakers
         self.audio_s = 0.0
         self.decode_s = 0.0
         self.batches = 0
@@ -81,21 +85,27 @@ class FileTranscription:
         assert source is not None
         events: queue.SimpleQueue[object] = queue.SimpleQueue()
         engine = self.engine
-        translator = self.translator
+        translator, speakers = self.translator, self.speakers
 
         def emit(event: object) -> None:
-            if translator is not None and isinstance(event, Caption):
-                translator.add(event)  # on the worker's side, so the last finals are in before it settles
+            if isinstance(event, Caption):  # on the worker's side, so the last finals are in before it settles
+                for helper in (translator, speakers):
+                    if helper is not None:
+                        helper.add(event)
             events.put(event)
 
+        batching = self.batching if speakers is None else replace(self.batching, voice_change=speakers.voice_change)
         worker = Worker(
             lambda: source, lambda _status: (engine, ""), emit, writer=self.writer, vad=self.vad,
-            captions=CaptionOptions(partials=False, speculate_ms=0, script=self.script), batching=self.batching,
+            captions=CaptionOptions(partials=False, speculate_ms=0, script=self.script), batching=batching,
             language=self.language, stop_on_failure=True,
-            hooks=WorkerHooks(self.revise, translator.settle if translator is not None else None),
+            hooks=WorkerHooks(self.revise, [h.settle for h in (translator, speakers) if h is not None],
+                              hear=speakers.hear if speakers is not None else None),
         )
         if translator is not None:
             translator.connect(worker.hooks.append, notify=events.put)
+        if speakers is not None:
+            speakers.connect(worker.hooks.append)
         thread = threading.Thread(target=worker.run, name="live-transcribe", daemon=True)
         thread.start()
         finished: Finished | None = None

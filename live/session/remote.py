@@ -49,6 +49,8 @@ from live.transcript import TRANSCRIPT, Uncaptioned
 from live.wire.protocol import ErrorMessage, Ready, ServerMessage, ServerNotice, StreamStatus
 
 if TYPE_CHECKING:
+    from live.events import Translation
+    from live.speakers import SpeakerLabel
     from live.transcript import SessionWriter
 
 log = logging.getLogger("live.session.remote")
@@ -195,6 +197,7 @@ class RemoteWorker(Commands):
         self._samples += len(block)
         if self.writer is not None:
             self.writer.write_audio(block)
+        self.hooks.hear(block)  # the speaker labels are worked out here, from the audio sent
         self.audio.append(block)
         if self.audio.dropped_s > self._reported_drop + 1:
             self._reported_drop = self.audio.dropped_s
@@ -278,7 +281,7 @@ class RemoteWorker(Commands):
     # -- commands, status, the end -------------------------------------------------------------------
 
     def _commands_due(self) -> None:
-        self.hooks.deliver(self._mark)  # translations: their finals are saved already
+        self.hooks.deliver(self._mark)  # translations and speaker labels: their finals are saved already
         while True:
             command = self._next_command()
             if command is None:
@@ -299,7 +302,7 @@ class RemoteWorker(Commands):
                 else:
                     self.link.reconnect_now()
 
-    def _mark(self, marker: Marker) -> None:
+    def _mark(self, marker: Marker | Translation | SpeakerLabel) -> None:
         if self.writer is not None:
             self.writer.add_entry(marker.to_json())
         self._emit(marker)
@@ -342,7 +345,7 @@ class RemoteWorker(Commands):
                     self._emit(Notice("warning", f"{end - start:.0f} s of speech from {hms(start)} not captioned yet: "
                                                  f"`live finish {self.writer.folder if self.writer else 'DIR'}` "
                                                  "captions it from the session's audio"))
-            self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
+            self.hooks.settle(self._commands_due)  # the last finals' translations and labels, before the folder closes
             self._status(force=True)
         except Exception as exc:
             log.exception("finishing the session failed")

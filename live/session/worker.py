@@ -40,6 +40,7 @@ from live.vad import Segmenter, VadOptions
 if TYPE_CHECKING:
     from live.transcript import SessionWriter
     from live.events import Translation
+    from live.speakers import SpeakerLabel
 
 log = logging.getLogger("live.session")
 
@@ -262,6 +263,7 @@ class Worker(Commands):
             # Paused means not listening: silence keeps the clock, the audio file and the VAD aligned.
             block = np.zeros_like(block)
         self._save(lambda w: w.write_audio(block))
+        self.hooks.hear(block)
         self.captioner.insert_audio(block)
         self._bound_pending()
 
@@ -297,7 +299,7 @@ class Worker(Commands):
     # -- commands, status, the end -------------------------------------------------------------------
 
     def _commands_due(self) -> None:
-        self.hooks.deliver(self._mark)  # translations: their finals are saved already
+        self.hooks.deliver(self._mark)  # translations and speaker labels: their finals are saved already
         while True:
             command = self._next_command()
             if command is None:  # then the markers whose earlier speech is captioned (all, when ending)
@@ -316,7 +318,7 @@ class Worker(Commands):
                 if self.failure is not None and self._load is None:
                     self._start_load()
 
-    def _mark(self, marker: Marker | Translation) -> None:
+    def _mark(self, marker: Marker | Translation | SpeakerLabel) -> None:
         self._save(lambda w: w.add_entry(marker.to_json()))
         self._emit(marker)
 
@@ -383,7 +385,7 @@ class Worker(Commands):
                 self._status()  # the count of what is left keeps moving on the bar
             self._save.uncaptioned(self.captioner.drop_beyond(0.0))
             self._commands_due()  # a bookmark pressed just before quitting is saved, after the captions before it
-            self.hooks.settle(self._commands_due)  # the translations of the last finals, before the folder closes
+            self.hooks.settle(self._commands_due)  # the last finals' translations and labels, before the folder closes
             self._status(force=True)  # the bar shows how it ended, not the last busy moment
         except Exception as exc:
             log.exception("finishing the session failed")

@@ -9,8 +9,9 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from live.asr.base import Engine
 from live.captions import BatchOptions
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from live.config import Settings
     from live.vad import VadOptions
     from live.translate import Translator
+    from live.session.speakers import FileSpeakers
     from live.session.vocabulary import CourseVocabulary
 
 # --- the command ----------------------------------------------------------------------------------
@@ -66,7 +68,7 @@ def _run(args: argparse.Namespace, settings: Settings, out: TextIO, progress: Pr
     if getattr(args, "server", None) and (settings.vocab is not None or settings.translate is not None):
         raise ConfigError("--vocab and --translate work on this machine's transcription, not yet through "
                           "--server: leave --server out to use them")
-    language_help = _LanguageHelp.prepare(settings, args.slides, progress)
+    language_help = _LanguageHelp.prepare(settings, args.slides, progress, remote=bool(getattr(args, "server", None)))
 
     # Files that fail the cheap checks are reported now; the model loads only if one is left.
     paths: list[Path] = []
@@ -129,7 +131,8 @@ def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tu
                                  script=settings.script, vad=vad, batching=batching, engine_label=reason,
                                  on_start=lambda stated: progress.start(path.name, stated),
                                  on_progress=progress.update,
-                                 revise=vocabulary.revise if vocabulary is not None else None, translator=translator)
+                                 revise=vocabulary.revise if vocabulary is not None else None, translator=translator,
+                                 speakers=language_help.speakers())
     except LiveError as exc:
         progress.finish()
         progress.message(f"live: error: {_with_reason(str(exc), held.held)}")
@@ -163,18 +166,37 @@ def _one_file(path: Path, folder: Path, engine: Engine, reason: str, formats: tu
 
 @dataclass
 class _LanguageHelp:
-    """The course's vocabulary (--vocab, --slides) and the translation (--translate) of every file."""
+    """The course's vocabulary (--vocab, --slides), the translation (--translate) and the speaker labels
+    (--speakers) of every file."""
 
     vocabulary: CourseVocabulary | None = None
     target: str | None = None
     llm: LLMSettings = field(default_factory=LLMSettings)
+    embed: Callable[[Any], Any] | None = None  # the voice encoder, when the speakers are labelled
 
     @classmethod
-    def prepare(cls, settings: Settings, slides: Path | None, progress: Progress) -> _LanguageHelp:
+    def prepare(cls, settings: Settings, slides: Path | None, progress: Progress, *,
+                remote: bool = False) -> _LanguageHelp:
         from live.session.vocabulary import CourseVocabulary
 
         vocabulary = CourseVocabulary.load(settings.vocab, slides)  # a bad file: one line, before the model loads
-        return cls(vocabulary, settings.translate, settings.llm)
+        embed = None
+        if settings.speakers and not remote:
+            from live.speakers import VoiceEncoder
+
+            try:
+                embed = VoiceEncoder.load(on_status=lambda text: progress.message(f"live: {text}")).embed_partials
+            except LiveError as error:  # the transcript is worth having without them
+                progress.message(f"live: speaker labels off: {error}")
+        return cls(vocabulary, settings.translate, settings.llm, embed)
+
+    def speakers(self) -> FileSpeakers | None:
+        """Labels of their own for each file: who is the lecturer is decided file by file."""
+        if self.embed is None:
+            return None
+        from live.session.speakers import FileSpeakers
+
+        return FileSpeakers(self.embed)
 
     def translator(self) -> Translator | None:
         """A translator of its own for each file (its glossary starts from the course's terms)."""

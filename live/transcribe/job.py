@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from live.transcript import TRANSCRIPT, SessionWriter, read_entries
 from live.vad import VadOptions
 
 if TYPE_CHECKING:
+    from live.session.speakers import FileSpeakers
     from live.translate import Translator
 
 FORMATS = ("txt", "srt", "vtt", "jsonl", "md")
@@ -120,9 +121,9 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
                     batching: BatchOptions | None = None, engine_label: str = "", on_start: Callable[[float | None], None] | None = None,
                     on_progress: Callable[[float], None] | None = None,
                     revise: Callable[[Caption], Caption] | None = None,
-                    translator: Translator | None = None) -> FileResult:
-    """Transcribe ``path`` into ``folder`` (the files named by ``formats``); ``revise`` and ``translator``
-    as for FileTranscription (with a translator, ``transcript.LANG.srt``/``.vtt`` too, as formats allow).
+                    translator: Translator | None = None, speakers: FileSpeakers | None = None) -> FileResult:
+    """Transcribe ``path`` into ``folder`` (the files named by ``formats``); ``revise``, ``translator`` and
+    ``speakers`` as for FileTranscription (with a translator, ``transcript.LANG.srt``/``.vtt`` too, as formats allow).
 
     Raises LiveError for a file or folder that cannot be used, before anything is written. A file
     that ends early is written and reported in ``FileResult.error``. ``on_start`` gets the file's
@@ -133,7 +134,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
     check_input(path)
     result = FileResult(path, folder, stated_s=media_duration(path))
     job = FileTranscription(path, engine, language=language, vad=vad, batching=batching, on_progress=on_progress,
-                            script=script, revise=revise, translator=translator)
+                            script=script, revise=revise, translator=translator, speakers=speakers)
     meta = {
         "live_version": __version__,
         "started": datetime.now().isoformat(timespec="seconds"),
@@ -143,7 +144,7 @@ def transcribe_file(path: Path, engine: Engine, folder: Path, *, formats: Sequen
         "engine_reason": engine_label or None,
         "language": language,
         "script": script,
-        "batching": asdict(job.batching),
+        "batching": {"max_batch_s": job.batching.max_batch_s, "max_gap_s": job.batching.max_gap_s},
     }
     job.open()  # an unreadable file fails here, before its folder is made
     try:

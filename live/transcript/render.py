@@ -2,6 +2,11 @@
 ``live.transcript.cues``), and ``transcript.LANG.srt``/``.vtt`` from its translation lines, each translation
 timed as its final and split into cues the way the originals are (a final with no translation has no cue
 in the translated files).
+
+Where the finals carry speaker labels, each cue starts with a WebVTT voice tag, ``<v Lecturer>`` or
+``<v Audience>`` (SRT players show or drop the tag; subtitle parsers keep it), and an audience line of
+the text transcript reads ``Question: ...``. The files the writer grows during a session get them when
+it closes (the labels come after their captions).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from live.files import atomic_write
 from live.timefmt import hms
 from live.text import columns
 from live.transcript.cues import split_cues
-from live.transcript.schema import Line, read_entries, read_transcript
+from live.transcript.schema import Line, Speakers, read_entries, read_transcript, speaker_labels
+
+VOICES = {"lecturer": "Lecturer", "audience": "Audience"}  # speaker -> the name in a voice tag
 
 
 def _stamp(seconds: float, sep: str) -> str:
@@ -27,29 +34,33 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def cues(finals: Iterable[Caption]) -> list[tuple[float, float, str]]:
+def cues(finals: Iterable[Caption], speakers: Speakers | None = None) -> list[tuple[float, float, str]]:
     """Split finals into subtitle cues of at most two lines (live.transcript.cues: 42 characters a line for
-    Latin text, 16 for Chinese), timed in proportion to their text."""
+    Latin text, 16 for Chinese), timed in proportion to their text; with ``speakers``, each cue of a
+    labelled final starts with its voice tag."""
     out: list[tuple[float, float, str]] = []
     for cap in finals:
         blocks = ["\n".join(lines) for lines in split_cues(cap.text)]
         if not blocks:
             continue
-        total = sum(columns(b) for b in blocks)
+        label = (speakers or {}).get(cap.index)
+        tag = f"<v {VOICES.get(label[0], 'Lecturer')}>" if label else ""
+        blocks = [tag + block for block in blocks]
+        total = sum(columns(b) for b in blocks) - len(tag) * len(blocks)
         t = cap.start
         for block in blocks:
-            dur = (cap.end - cap.start) * columns(block) / total
+            dur = (cap.end - cap.start) * (columns(block) - len(tag)) / total
             out.append((t, t + dur, block))
             t += dur
     return out
 
 
-def to_srt(finals: Iterable[Caption]) -> str:
-    return srt_cues(finals)
+def to_srt(finals: Iterable[Caption], speakers: Speakers | None = None) -> str:
+    return srt_cues(finals, speakers=speakers)
 
 
-def to_vtt(finals: Iterable[Caption]) -> str:
-    return "WEBVTT\n\n" + vtt_cues(finals)
+def to_vtt(finals: Iterable[Caption], speakers: Speakers | None = None) -> str:
+    return "WEBVTT\n\n" + vtt_cues(finals, speakers)
 
 
 MARKS = {"pause": "⏸ paused", "resume": "▶ resumed"}
@@ -64,23 +75,24 @@ def mark_line(m: Marker) -> str:
     return f"[{hms(m.at)}] ⏭ {m.note or 'continued'}"
 
 
-def caption_line(caption: Caption) -> str:
-    return f"[{hms(caption.start)}] {caption.text}"
+def caption_line(caption: Caption, asked: bool = False) -> str:
+    """A final as a line of transcript.txt (``Question:`` when the audience said it)."""
+    return f"[{hms(caption.start)}] {'Question: ' if asked else ''}{caption.text}"
 
 
-def srt_cues(finals: Iterable[Caption], first: int = 1) -> str:
+def srt_cues(finals: Iterable[Caption], first: int = 1, speakers: Speakers | None = None) -> str:
     """SRT cues numbered from ``first`` (the writer appends each final's as it comes)."""
-    return "".join(
-        f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n" for i, (a, b, text) in enumerate(cues(finals), first)
-    )
+    return "".join(f"{i}\n{_stamp(a, ',')} --> {_stamp(b, ',')}\n{text}\n\n"
+                   for i, (a, b, text) in enumerate(cues(finals, speakers), first))
 
 
-def vtt_cues(finals: Iterable[Caption]) -> str:
-    return "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals))
+def vtt_cues(finals: Iterable[Caption], speakers: Speakers | None = None) -> str:
+    return "".join(f"{_stamp(a, '.')} --> {_stamp(b, '.')}\n{text}\n\n" for a, b, text in cues(finals, speakers))
 
 
-def to_txt(finals: Iterable[Caption], marks: Iterable[Marker] = ()) -> str:
-    rows = [(c.start, caption_line(c)) for c in finals if c.text.strip()]
+def to_txt(finals: Iterable[Caption], marks: Iterable[Marker] = (), speakers: Speakers | None = None) -> str:
+    asked = {i for i, (speaker, _) in (speakers or {}).items() if speaker == "audience"}
+    rows = [(c.start, caption_line(c, c.index in asked)) for c in finals if c.text.strip()]
     rows += [(m.at, mark_line(m)) for m in marks]
     return "".join(line + "\n" for _, line in sorted(rows, key=lambda r: r[0]))
 
@@ -88,10 +100,11 @@ def to_txt(finals: Iterable[Caption], marks: Iterable[Marker] = ()) -> str:
 def render_all(folder: Path) -> None:
     """(Re)write transcript.txt/.srt/.vtt from transcript.jsonl, e.g. after a crash."""
     finals, marks = read_entries(folder)
+    speakers = speaker_labels(read_transcript(folder))
     for name, text in (
-        ("transcript.txt", to_txt(finals, marks)),
-        ("transcript.srt", to_srt(finals)),
-        ("transcript.vtt", to_vtt(finals)),
+        ("transcript.txt", to_txt(finals, marks, speakers)),
+        ("transcript.srt", to_srt(finals, speakers)),
+        ("transcript.vtt", to_vtt(finals, speakers)),
     ):
         atomic_write(folder / name, text, durable=False)
     render_translations(folder)  # transcript.LANG.srt/.vtt from the translation lines, if any
@@ -120,11 +133,13 @@ def translation_files(folder: Path, lang: str) -> tuple[Path, Path]:
 def render_translations(folder: Path) -> list[Path]:
     """Write the translated subtitle files of every language in ``folder``'s transcript; the paths written."""
     written: list[Path] = []
-    for lang, finals in translated_finals(read_transcript(folder)).items():
+    lines = list(read_transcript(folder))
+    speakers = speaker_labels(lines)
+    for lang, finals in translated_finals(lines).items():
         if not lang.replace("-", "").isalnum():  # it names a file: never a path
             continue
         srt, vtt = translation_files(folder, lang)
-        atomic_write(srt, to_srt(finals), durable=False)
-        atomic_write(vtt, to_vtt(finals), durable=False)
+        atomic_write(srt, to_srt(finals, speakers), durable=False)
+        atomic_write(vtt, to_vtt(finals, speakers), durable=False)
         written += [srt, vtt]
     return written

@@ -118,3 +118,15 @@ def uncaptioned(folder: Path) -> list[Uncaptioned]:
         elif isinstance(line, Caption) and line.finished:
             done.append((line.start, line.end))
     return [s for s in spans if not any(a <= s.start + 1e-3 and s.end <= b + 1e-3 for a, b in done)]
+
+
+Speakers = dict[int, tuple[str, int | None]]  # final index -> (speaker, audience voice number)
+
+
+def speaker_labels(lines: Iterable[Line]) -> Speakers:
+    """Who said each final, from the speaker lines (the last for an index wins); {} when there are none."""
+    return {line.index: (line.speaker, line.voice) for line in lines if isinstance(line, SpeakerLabel)}
+
+
+def read_speakers(folder: Path) -> Speakers:
+    return speaker_labels(read_transcript(folder))

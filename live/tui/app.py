@@ -20,6 +20,7 @@ from live.config import Settings
 from live.notes import NotesEvent
 from live.session import EngineLoader, EngineState, Finished, Marker, Notice, Session, Status
 from live.events import Translation
+from live.speakers import AUDIENCE, SpeakerLabel
 from live.tui.caption_view import CaptionView
 from live.tui.messages import PipelineEvent
 from live.tui.note_box import NoteBox
@@ -66,6 +67,8 @@ HELP = """\
   [b]n[/b]  notes pane: beside the captions / alone / hidden (remembered)
   [b]a[/b]  ask a question about the lecture (multi-turn; saved as qa.md)
   [b]![/b]  didn't catch that: the last minute explained in plain words
+  [b]L[/b]  the voice speaking now is the lecturer's (captions from others are
+     marked ❓, a question from the room)
   [b]?[/b]  this help
   [b]q[/b]  quit: the last words are captioned, everything is written,
      and the session folder is printed
@@ -105,6 +108,7 @@ class LiveApp(App[int]):
         Binding("a", "ask", "ask"),
         Binding("exclamation_mark", "explain", "explain"),
         Binding("n", "layout", "layout"),
+        Binding("L,l", "lecturer", "the lecturer is speaking", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -188,6 +192,8 @@ class LiveApp(App[int]):
             self.query_one(CaptionView).add(event)
         elif isinstance(event, Translation):
             self.query_one(CaptionView).attach(event.index, event.text)  # dimmed under its caption
+        elif isinstance(event, SpeakerLabel):
+            self.query_one(CaptionView).attach(event.index, asked=event.speaker == AUDIENCE)  # ❓ when not the lecturer
         elif isinstance(event, NotesEvent):
             self.query_one(NotesPane).route(event)
         elif isinstance(event, EngineState):
@@ -292,6 +298,14 @@ class LiveApp(App[int]):
         box.close()
         view = self.query_one(CaptionView)
         self.set_focus(view if self.layout != "notes" else None)  # keys go to the app's bindings again
+
+    def action_lecturer(self) -> None:
+        if self.finished:
+            self.notify("the session has ended: nothing more is labelled", severity="warning", timeout=4)
+        elif self.session.enroll_lecturer():
+            self.notify("the voice speaking now is the lecturer's: captions are labelled from it", timeout=3)
+        else:
+            self.notify("speaker labels are off (or no one spoke in the last seconds)", severity="warning", timeout=4)
 
     def action_retry(self) -> None:
         self.session.retry()

@@ -29,7 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from live.captions import Caption
-from live.events import Marker, Translation
+from live.events import Marker, SpeakerLabel, Translation
 from live.text import CJK
 from live.timefmt import hms
 from live.transcript import read_lines
@@ -52,6 +52,7 @@ class Row:
     kind: str = "final"
     index: int | None = None  # the final's index (a translation attaches to it)
     sub: str | None = None  # a line shown dimmed under the caption (its translation)
+    asked: bool = False  # said by someone in the audience (a question from the room), not the lecturer
 
     @classmethod
     def of(cls, event: object) -> Row | None:
@@ -166,11 +167,12 @@ class CaptionView(ScrollView, can_focus=True):
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
-    def attach(self, index: int, text: str) -> None:
-        """Put ``text`` (a translation) under the final of ``index``, if that final is in view."""
-        for i in range(len(self.rows) - 1, -1, -1):
-            if self.rows[i].kind == "final" and self.rows[i].index == index:
-                self.rows[i].sub = text
+    def attach(self, index: int, text: str | None = None, *, asked: bool | None = None) -> None:
+        """Put ``text`` (a translation) under the final of ``index``, or mark it as the audience's
+        (``asked``: its speaker label), if that final is in view."""
+        for row in reversed(self.rows):
+            if row.kind == "final" and row.index == index:
+                row.sub, row.asked = (text if text is not None else row.sub), (asked if asked is not None else row.asked)
                 self._relayout()
                 return
 
@@ -256,8 +258,9 @@ class CaptionView(ScrollView, can_focus=True):
         stamp = f"{hms(row.at)} "
         indent = len(stamp) if width >= len(stamp) + 12 else 0
         dim, base = Style(dim=True), self.rich_style
-        if row.kind == "final":
-            body, style, own = " ".join(row.text.split()), Style(), 0
+        if row.kind == "final":  # the audience's speech is marked and coloured; search skips the mark
+            mark = "❓ " if row.asked else ""
+            body, style, own = mark + " ".join(row.text.split()), Style(color="cyan") if row.asked else Style(), len(mark)
         else:
             mark, note = _MARKS.get(row.kind, row.kind), " ".join(row.text.split())
             mark += (" — " if row.kind == "bookmark" else " ") if note else ""  # a student's note set apart
@@ -325,6 +328,8 @@ class CaptionView(ScrollView, can_focus=True):
         for line in read_lines(self.transcript):
             if isinstance(line, Translation) and line.index in finals:
                 finals[line.index].sub = line.text or None  # read back under its caption
+            elif isinstance(line, SpeakerLabel) and line.index in finals:
+                finals[line.index].asked = line.speaker == "audience"
             elif (row := Row.of(line)) is not None:
                 rows.append(row)
                 if row.kind == "final":
