@@ -182,7 +182,9 @@ def test_headless_captions_the_virtual_microphone(tmp_path_factory, tmp_path, sh
 
 
 def said_in(json_lines: str) -> str:
-    return normalize(" ".join(json.loads(line)["text"] for line in json_lines.splitlines()))
+    """The finals' words; speaker and other typed lines that follow a final are not words said."""
+    finals = (json.loads(line) for line in json_lines.splitlines())
+    return normalize(" ".join(c["text"] for c in finals if c.get("type", "final") == "final"))
 
 
 # --- bad input: one line on stderr, a non-zero exit, no traceback -------------------------------------
