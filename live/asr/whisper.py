@@ -17,6 +17,7 @@ silence and noise a biased model copies its prompt with confidence: such echoes 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,12 @@ from live.textnorm import join_text
 log = logging.getLogger("live.asr.whisper")
 
 INSTALL_HINT = "Whisper engine needs faster-whisper: pip install 'live-captions[whisper]'"
+
+# CTranslate2's OpenMP threads (libgomp) spin while they wait for work. In a session they share the cores
+# with the worker's own thread, and each time it runs a spinning thread holds a core its partner needs:
+# --demo zh under load decoded at 1.2-1.7x real time, 0.16-0.24x with PASSIVE (the same decodes alone
+# were ~0.2x). libgomp reads this when it loads, so it is set before ctranslate2 is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass(frozen=True)
