@@ -38,6 +38,7 @@ from live.session.stats import SessionStats
 from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
+    from live.session.autolang import AutoLanguage
     from live.transcript import SessionWriter
     from live.events import Translation
     from live.speakers import SpeakerLabel
@@ -71,6 +72,7 @@ class Worker(Commands):
         governor: GovernorOptions | None = None,
         faster_engine: FasterEngine | None = None,
         finish_s: float = FINISH_S,
+        auto_language: AutoLanguage | None = None,  # --language auto: settled once, then the fastest engine
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
         resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
@@ -86,6 +88,7 @@ class Worker(Commands):
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
         self.hooks = hooks or WorkerHooks()
+        self._auto = auto_language
         self.stats = SessionStats()
         self._save = Saver(writer, self._emit)  # writes, and what the user hears when the folder fails
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
@@ -209,7 +212,8 @@ class Worker(Commands):
         for caption in captions:
             self._publish(caption)
         if job is not None:
-            decoder.submit(job, engine, self.captioner.language)
+            language = self.captioner.language  # a short segment: the lecture's, once --language auto knows it
+            decoder.submit(job, engine, self._auto.language_for(job.audio, language) if self._auto else language)
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
@@ -221,6 +225,12 @@ class Worker(Commands):
                     self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency
         self._emit(caption)
+        said = self._auto.heard(caption, self.captioner.engine, idle=self._load is None and not self.pacer.standing_in) \
+            if self._auto is not None else None  # --language auto: the language settled, a faster engine for it
+        if said is not None:
+            self._emit(Notice("information", said[0]))
+            if said[1] is not None:  # attached between two decodes by _attach_engine
+                self._load = ModelLoad(said[1], lambda text: log.info("%s", text))
 
     # -- audio -------------------------------------------------------------------------------------------
 
