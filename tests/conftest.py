@@ -58,6 +58,20 @@ def tiny_sensevoice(tmp_path_factory) -> Path:
         root.setLevel(level)
 
 
+@pytest.fixture(scope="session")
+def onnx_tiny(tiny_sensevoice, tmp_path_factory) -> Path:
+    """A copy of the tiny model with its fp32 and int8 exports cached in ``<folder>/onnx``."""
+    import shutil
+
+    from live.models.onnx_cache import ensure_onnx
+
+    folder = tmp_path_factory.mktemp("onnx-exported") / "sv-tiny"
+    shutil.copytree(tiny_sensevoice, folder)
+    ensure_onnx(folder, quantize=False)
+    ensure_onnx(folder, quantize=True)
+    return folder
+
+
 HUB_ENDPOINTS = {"MODELSCOPE_ENDPOINT": "https://www.modelscope.cn", "HF_ENDPOINT": "https://huggingface.co"}
 
 
