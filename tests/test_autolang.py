@@ -16,7 +16,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.errors import ConfigError
 from live.events import EngineState, Finished, Notice
-from live.session import build_session
+from live.session import SessionOptions, build_session
 from live.session.autolang import AutoLanguage, AutoLanguageOptions
 from live.vad import Segmenter, VadOptions
 
@@ -35,19 +35,21 @@ def test_a_long_enough_partial_settles_the_language_once():
 
 
 def test_finals_add_up_to_the_detection_and_their_majority_wins():
-    auto = AutoLanguage(AutoLanguageOptions(detect_s=3.0))
+    auto = AutoLanguage(options=AutoLanguageOptions(detect_s=3.0))
     assert auto.observe(caption("final", 1.0, "en")) is None
     assert auto.observe(caption("final", 1.0, "nn")) is None  # not a language we caption: not counted
     assert auto.observe(caption("final", 2.5, "zh", start=2.0)) == "zh"
 
 
 def test_short_segments_are_decoded_in_the_session_language_once_it_is_known():
-    auto = AutoLanguage(AutoLanguageOptions(short_s=2.0))
-    assert auto.language_for(0.8, "auto") == "auto"  # nothing settled yet
+    auto = AutoLanguage(options=AutoLanguageOptions(short_s=2.0))
+    assert auto.language_for(0.8) == "auto"  # nothing settled yet
     auto.observe(caption("partial", 4.0, "zh"))
-    assert auto.language_for(0.8, "auto") == "zh"
-    assert auto.language_for(6.0, "auto") == "auto"  # long enough to detect its own (an English aside)
-    assert auto.language_for(0.8, "en") == "en"  # a language asked for is never overridden
+    assert auto.language_for(0.8) == "zh"
+    assert auto.language_for(np.zeros(16000, np.float32)) == "zh"
+    assert auto.language_for(6.0) == "auto"  # long enough to detect its own (an English aside)
+    asked = AutoLanguage("en")  # a language asked for is never overridden, nor settled
+    assert asked.observe(caption("partial", 4.0, "zh")) is None and asked.language_for(0.8) == "en"
     with pytest.raises(ConfigError):
         AutoLanguageOptions(detect_s=0)
 
@@ -71,7 +73,7 @@ def test_english_heard_moves_the_session_to_tiny_en_with_nothing_lost_or_repeate
     events: list[object] = []
     # The default path a newcomer gets offline: no SenseVoice, so Whisper base for --language auto.
     settings = Settings(input=path, fast=True, language="auto", session_dir=tmp_path / "s")
-    session = build_session(settings, events.append, notes="off")
+    session = build_session(settings, events.append, SessionOptions(notes="off"))
     session.run()
     assert isinstance(events[-1], Finished) and events[-1].error is None
     ready = [e for e in events if isinstance(e, EngineState) and e.state == "ready"]
@@ -105,8 +107,8 @@ def test_a_short_mandarin_reply_stays_mandarin_once_the_lecture_is(tmp_path, whi
     sf.write(path, np.concatenate([welcome, pause, sentence[32000:43200], pause]), 16000)
     events: list[object] = []
     settings = Settings(input=path, fast=True, language="auto", session_dir=tmp_path / "s")
-    build_session(settings, events.append, load_engine=lambda _status: (whisper_base, "whisper base"),
-                  notes="off").run()
+    build_session(settings, events.append, SessionOptions(notes="off"),
+                  load_engine=lambda _status: (whisper_base, "whisper base")).run()
     finals = finals_of(events)
     assert [f.language for f in finals] == ["zh", "zh"]
     assert "language: Chinese" in [e.message for e in events if isinstance(e, Notice)]

@@ -98,27 +98,6 @@ def engine_loader(settings: Settings) -> EngineLoader:
     return load
 
 
-def auto_language(settings: Settings, switch: bool = True) -> AutoLanguage | None:
-    """With ``--language auto``: the language settled from the first seconds of speech, and (``switch``,
-    no --model) the fastest engine for it (session/autolang.py); None otherwise."""
-    if settings.language != "auto":
-        return None
-    if not switch or settings.model is not None:
-        return AutoLanguage()
-    find = faster_engine(settings)
-
-    def faster(language: str, engine) -> EngineLoader | None:
-        if engine.name != "whisper":  # SenseVoice covers every language it settles on at one speed
-            return None
-        loader = find(engine, language)  # tiny.en for English heard by base
-        if loader is None:
-            return None
-        return lambda on_status: (loader(on_status)[0], "whisper tiny.en (English only, the fastest for the "
-                                                         "English heard)")
-
-    return AutoLanguage(faster=faster)
-
-
 class Session:
     """A built session: its worker, its folder, its notes. Commands are safe from any thread."""
 
@@ -369,7 +348,8 @@ def build_session(
         language=settings.language,
         stop_on_failure=settings.headless if options.stop_on_failure is None else options.stop_on_failure,
         hooks=hooks,
-        **({} if settings.server else {"auto_language": auto_language(settings, switch=own_engine)}),
+        **({} if settings.server else {"auto_language": AutoLanguage.for_settings(
+            settings, faster_engine(settings) if own_engine else None)}),
         **resumed,
         # A faster engine only where this session loads its own (not a server's shared one, not a test's).
         **({"faster_engine": faster_engine(settings)} if own_engine else {}),

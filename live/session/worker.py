@@ -23,6 +23,7 @@ import numpy as np
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner, DecodeJob
 from live.errors import DeviceError, LiveError
+from live.session.autolang import AutoLanguage
 from live.session.clock import StreamClock
 from live.session.commands import Commands
 from live.session.decoder import Decoder
@@ -38,7 +39,6 @@ from live.session.stats import SessionStats
 from live.vad import Segmenter, VadOptions
 
 if TYPE_CHECKING:
-    from live.session.autolang import AutoLanguage
     from live.transcript import SessionWriter
     from live.events import Translation
     from live.speakers import SpeakerLabel
@@ -72,7 +72,7 @@ class Worker(Commands):
         governor: GovernorOptions | None = None,
         faster_engine: FasterEngine | None = None,
         finish_s: float = FINISH_S,
-        auto_language: AutoLanguage | None = None,  # --language auto: settled once, then the fastest engine
+        auto_language: AutoLanguage | None = None,  # --language auto: settled once, said, the fastest engine loaded
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
         resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
@@ -88,7 +88,7 @@ class Worker(Commands):
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
         self.hooks = hooks or WorkerHooks()
-        self._auto = auto_language
+        self._auto = auto_language or AutoLanguage(language)  # a short segment: the lecture's language
         self.stats = SessionStats()
         self._save = Saver(writer, self._emit)  # writes, and what the user hears when the folder fails
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
@@ -212,8 +212,7 @@ class Worker(Commands):
         for caption in captions:
             self._publish(caption)
         if job is not None:
-            language = self.captioner.language  # a short segment: the lecture's, once --language auto knows it
-            decoder.submit(job, engine, self._auto.language_for(job.audio, language) if self._auto else language)
+            decoder.submit(job, engine, self._auto.language_for(job.audio))
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
@@ -225,12 +224,7 @@ class Worker(Commands):
                     self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency
         self._emit(caption)
-        said = self._auto.heard(caption, self.captioner.engine, idle=self._load is None and not self.pacer.standing_in) \
-            if self._auto is not None else None  # --language auto: the language settled, a faster engine for it
-        if said is not None:
-            self._emit(Notice("information", said[0]))
-            if said[1] is not None:  # attached between two decodes by _attach_engine
-                self._load = ModelLoad(said[1], lambda text: log.info("%s", text))
+        self._load = self._auto.heard(caption, self.captioner.engine, self._emit, self._load, self.pacer.standing_in)
 
     # -- audio -------------------------------------------------------------------------------------------
 
