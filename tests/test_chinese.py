@@ -141,8 +141,20 @@ def test_demo_zh_replays_a_chinese_lecture_offline(tmp_path, offline_hubs):
     text = "".join(f["text"] for f in finals)
     assert len(finals) >= 3 and "绝对正义" in text and "他一定在家" in text
     assert is_simplified(text) and {f["language"] for f in finals} == {"zh"}
+    assert "whisper base (multilingual, for --language zh)" in done.stderr  # the demo knows its language
+    assert finals[-1]["end"] >= 28.4 and "解释的感觉" in finals[-1]["text"]  # its speech runs to 28.5 s
     session = json.loads(next(tmp_path.glob("*/session.json")).read_text(encoding="utf-8"))
     assert session["input"] == "demo zh"
+
+
+@pytest.mark.slow
+def test_demo_zh_in_real_time_captions_its_last_sentence(tmp_path, offline_hubs):
+    # As the TUI runs it: real time, partials on, a decode often in flight when the clip ends at 28.6 s.
+    done = live("--demo", "zh", "--headless", "--json", "--partials", "--session-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    finals = [f for line in done.stdout.splitlines() if line.startswith("{")
+              for f in [json.loads(line)] if f["type"] == "final"]
+    assert finals[-1]["end"] >= 28.4 and "解释的感觉" in finals[-1]["text"]
 
 
 @pytest.mark.slow

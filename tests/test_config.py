@@ -91,3 +91,14 @@ def test_demo_names_a_clip_and_true_still_means_the_english_one(tmp_path):
     assert load_settings({}, env={"LIVE_DEMO": "0"}).demo is None
     with pytest.raises(ConfigError, match="unknown demo 'fr'"):
         load_settings({"demo": "fr"}, env={})
+
+
+def test_the_demo_knows_its_clips_language_unless_one_is_given(tmp_path):
+    assert load_settings({"demo": "en"}, env={}).language == "en"  # tiny.en, no detection
+    assert load_settings({"demo": "zh"}, env={}).language == "zh"
+    assert load_settings({"demo": "zh", "language": "auto"}, env={}).language == "auto"
+    assert load_settings({"demo": "en"}, env={"LIVE_LANGUAGE": "auto"}).language == "auto"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('language = "zh"\n')
+    assert load_settings({"demo": "en"}, env={"LIVE_CONFIG": str(cfg)}).language == "zh"
+    assert load_settings({}, env={}).language == "auto"

@@ -229,7 +229,9 @@ def test_markers_are_shown_after_the_captions_of_speech_before_them_however_late
 
 @pytest.mark.slow
 def test_quit_under_backlog_is_prompt_and_live_finish_captions_the_rest(tmp_path, whisper_engine):
-    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 3.0))
+    # 4.5 s a decode: the two finals waiting at the stop cannot both be done in the 4 s a quit allows
+    # (at 3 s, with tiny.en's own decode down to ~0.05 s, they both were, and nothing was left).
+    session, rec = session_with(tmp_path, DelayedEngine(whisper_engine, 4.5))
     session.start()
     rec.wait(lambda: session.clock() > 18.0 and session.worker.captioner.pending_finals >= 2)
     asked = time.monotonic()

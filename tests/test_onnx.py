@@ -53,16 +53,6 @@ def onnx_tiny_source(tiny_sensevoice) -> Path:
     return tiny_sensevoice
 
 
-@pytest.fixture(scope="session")
-def onnx_tiny(onnx_tiny_source, tmp_path_factory) -> Path:
-    """A copy of the tiny model with its fp32 and int8 exports cached in ``<folder>/onnx``."""
-    folder = tmp_path_factory.mktemp("onnx-exported") / "sv-tiny"
-    shutil.copytree(onnx_tiny_source, folder)
-    ensure_onnx(folder, quantize=False)
-    ensure_onnx(folder, quantize=True)
-    return folder
-
-
 @pytest.fixture
 def exported_copy(onnx_tiny, tmp_path) -> Path:
     """A private copy of the exported tiny model, for tests that corrupt or change files."""

