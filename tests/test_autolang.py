@@ -4,7 +4,6 @@ the session language instead of whatever one second of it sounds like."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
