@@ -130,8 +130,8 @@ class Room:
         self._inbox.append(Finished(None, error))
         self._kick()
 
-    def _unavailable(self, lang: str, why: str) -> None:
-        self._inbox.append(("say", lang, f"Translation into {lang} stopped: {why}."))
+    def _unavailable(self, lang: str, text: str) -> None:
+        self._inbox.append(("say", lang, text))
         self._kick()
 
     def _kick(self) -> None:

@@ -40,7 +40,7 @@ class RoomTranslations:
         self._make = make
         self._deliver = deliver
         self._notify = notify
-        self._unavailable = unavailable  # (lang, what viewers are told) when a language stops working
+        self._unavailable = unavailable  # (lang, what its viewers are told) when a language stops working
         self._lock = threading.Lock()
         self._finals: list[Caption] = []
         self._running: dict[str, Translator] = {}
@@ -95,9 +95,10 @@ class RoomTranslations:
         translator = self._running.get(lang)
         self._tell(Notice(notice.level, f"room ({lang}): {notice.message}"))
         if translator is not None and translator.off is not None and lang not in self._off:
-            self._off[lang] = "translation stopped on the sharing side"
+            self._off[lang] = "it stopped on the sharing side"
             if self._unavailable is not None:
-                self._unavailable(lang, self._off[lang])
+                self._unavailable(lang, f"No more translation into {target_name(lang)}: {self._off[lang]}. "
+                                        "The captions go on.")
 
     def _tell(self, notice: Notice) -> None:
         if self._notify is None:

@@ -243,6 +243,7 @@ class RoomWeb:
         address = request.client.host if request.client else None
         refused = self.limits.open(address)
         if refused is not None:
+            log.debug("room: a stream was refused (%s)", refused)
             message = ("this room has as many viewers as it takes; try again later" if refused == "busy"
                        else "too many open connections from your address")
             return JSONResponse({"error": message}, 503 if refused == "busy" else 429,
@@ -251,6 +252,7 @@ class RoomWeb:
                            fresh=params.get("fresh") == "1", generation=generation)
         if generation != room.generation:
             viewer.closed = "rotated"  # the code was rotated while this request was on its way
+        log.debug("room: a viewer joined (%d watching; language %s)", room.viewers, lang or "as spoken")
         return EventStream(self, room, viewer, room.hello(lang, note), lambda: self.limits.close(address))
 
 
