@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 
 from live.captions import Caption
 from live.events import Notice, Translation
-from live.translate import Translator, check_target, target_name
+from live.language import check_target
+from live.translate import Translator, target_name
 
 log = logging.getLogger("live.room")
 
