@@ -455,3 +455,12 @@ def test_a_language_whose_translation_cannot_work_is_said_to_its_viewers_and_cap
         assert not [n for n in viewer.events if "key" in str(n).lower()]  # the viewers are not told about keys
     finally:
         server.close(timeout=2)
+
+
+def test_the_same_guess_twice_is_sent_once():
+    hub = RoomHub()
+    viewer = hub.subscribe()
+    assert hub.publish(partial(0, "so the")) is not None
+    assert hub.publish(partial(0, "so the")) is None
+    assert hub.publish(partial(0, "so the transform")) is not None
+    assert [f["t"] for f in frames(hub, viewer)] == ["so the transform"]

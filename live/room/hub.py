@@ -65,6 +65,7 @@ class RoomEvent:
     data: bytes
     lang: str | None = None  # translations: only viewers of this language read them
     index: int = -1  # the caption's segment number (partials, finals, translations)
+    text: str = ""  # partials: the guess (an identical one is not sent again)
 
 
 class Viewer:
@@ -159,11 +160,14 @@ class RoomHub:
         if caption.index in self._finals:
             return None  # a partial (or an empty final) of a segment already final
         # A partial, or an empty final that clears its segment's partial line.
+        current = self._partial
+        if current is not None and current.index == caption.index and current.text == text:
+            return None  # the same guess again: nothing new to send
         self._seq += 1
         self.published += 1
         self._partial = RoomEvent(self._seq, "partial", self._frame({"k": "p", "i": caption.index,
                                                                      "s": round(caption.start, 2), "t": text}),
-                                  index=caption.index)
+                                  index=caption.index, text=text)
         return self._partial
 
     def _status_event(self, status: Status) -> RoomEvent | None:
