@@ -109,6 +109,17 @@ def rss_mb() -> float:
     return 0.0
 
 
+def thread_cpu(native_id: int | None) -> float:
+    """CPU seconds of one of this process's threads (by its native id)."""
+    if native_id is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(engine, clip: Path, viewers: int, work: Path, screenshots: Path | None = None) -> dict:
     from live.captions import Caption
     from live.config import Settings
@@ -123,6 +134,7 @@ def run_once(engine, clip: Path, viewers: int, work: Path, screenshots: Path | N
     server.start()
     shown: dict[tuple, float] = {}
     finals: list[Caption] = []
+    handing: list[float] = []  # seconds each room.publish took on the sharer's thread
     done = threading.Event()
 
     def sink(event: object) -> None:
@@ -133,7 +145,9 @@ def run_once(engine, clip: Path, viewers: int, work: Path, screenshots: Path | N
         if isinstance(event, Finished):
             done.set()
             return  # the room ends after the screenshots
+        t = time.perf_counter()
         room.publish(event)
+        handing.append(time.perf_counter() - t)
 
     out = work / f"viewers-{viewers}.json"
     client = None
@@ -147,9 +161,14 @@ def run_once(engine, clip: Path, viewers: int, work: Path, screenshots: Path | N
     settings = Settings(input=clip, engine="whisper", session_dir=work / "sessions", headless=True)
     session = build_session(settings, sink, load_engine=lambda _s: (engine, "whisper tiny.en"), notes="off",
                             partials=True)
-    cpu0, wall0 = sum(os.times()[:2]), time.monotonic()
+    import resource
+
+    web_thread = server._thread.native_id if server._thread is not None else None
+    cpu0, wall0, web0 = sum(os.times()[:2]), time.monotonic(), thread_cpu(web_thread)
     session.run()
-    cpu = (sum(os.times()[:2]) - cpu0) / (time.monotonic() - wall0)
+    wall = time.monotonic() - wall0
+    cpu = (sum(os.times()[:2]) - cpu0) / wall
+    web_cpu = (thread_cpu(web_thread) - web0) / wall
     session.close()
     done.wait(5)
     loaded = rss_mb()
@@ -160,8 +179,15 @@ def run_once(engine, clip: Path, viewers: int, work: Path, screenshots: Path | N
     result = {"viewers": viewers, "finals": len(finals), "sharer_cpu_pct": round(cpu * 100, 1),
               "sharer_latency_s": [round(c.latency, 3) for c in finals],
               "rss_before_mb": before, "rss_connected_mb": connected, "rss_end_mb": loaded}
+    result["web_cpu_pct"] = round(web_cpu * 100, 1)
+    result["publish_us_p50"] = round(float(np.median(handing)) * 1e6, 1) if handing else None
+    result["publish_us_max"] = round(max(handing) * 1e6, 1) if handing else None
     if client is not None:
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         client.wait(60)
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["viewers_cpu_s"] = round(children1.ru_utime + children1.ru_stime - children0.ru_utime
+                                        - children0.ru_stime, 2)
         got = json.loads(out.read_text())
         result.update(delivery(got["viewers"], shown), errors=got["errors"][:5], error_count=len(got["errors"]))
     return result
