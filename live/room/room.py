@@ -84,10 +84,11 @@ class Room:
         self._inbox.append(event)
         self._kick()
 
-    def rotate(self) -> str:
-        """A new code; the old one stops working and the viewers who came with it are disconnected."""
+    def rotate(self, code: str | None = None) -> str:
+        """A new code (``code``, or a random one); the old one stops working and the viewers who came
+        with it are disconnected."""
         with self._lock:
-            old, self.code = self.code, new_code()
+            old, self.code = self.code, code or new_code()
             self.generation += 1
             generation = self.generation
         if self._rooms is not None:

@@ -84,6 +84,14 @@ def lan_address() -> str:
         probe.close()
 
 
+def base_url(options: ShareOptions, port: int | None) -> str:
+    """Where viewers reach the server: the public host, else the bound address (a LAN address for 0.0.0.0)."""
+    host = options.public_host or (lan_address() if options.host in ("0.0.0.0", "::") else options.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{'https' if options.tls_cert else 'http'}://{host}:{port}"
+
+
 class ShareServer:
     """The room and its web server. ``start`` returns the viewer URL; ``close`` ends the room."""
 
@@ -97,11 +105,7 @@ class ShareServer:
 
     @property
     def base_url(self) -> str:
-        options = self.options
-        host = options.public_host or (lan_address() if options.host in ("0.0.0.0", "::") else options.host)
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"{'https' if options.tls_cert else 'http'}://{host}:{self.port}"
+        return base_url(self.options, self.port)
 
     @property
     def url(self) -> str:
@@ -143,8 +147,11 @@ class ShareServer:
     def close(self, error: str | None = None, timeout: float = 5.0) -> bool:
         """End the room (every final reaches the viewers, at most ``timeout`` s), then stop the server.
         True when every viewer had the end."""
+        viewers = self.room.viewers
         delivered = self.room.finish(error, timeout=timeout) if self._server is not None else True
         self.stop()
+        log.info("room: closed; %d viewer%s %s", viewers, "" if viewers == 1 else "s",
+                 "had every caption" if delivered else f"did not all read the end within {timeout:g} s")
         return delivered
 
     def stop(self, timeout: float = 5.0) -> None:
