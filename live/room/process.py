@@ -260,10 +260,12 @@ class _Child:
             log.warning("room process: %s", line.decode(errors="replace").rstrip())
 
     def wait(self, timeout: float) -> bool:
+        import subprocess
+
         try:
             self.popen.wait(timeout)
             return True
-        except Exception:  # subprocess.TimeoutExpired: still running
+        except subprocess.TimeoutExpired:
             return False
 
     def kill(self) -> None:
@@ -294,8 +296,8 @@ class _Forward(logging.Handler):
             if record.exc_info:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
             self._send(("log", record.levelno, record.name, text))
-        except Exception:  # a record that cannot be sent is dropped, never the room
-            pass
+        except Exception:  # a record that cannot be sent goes to stderr (the parent logs that), never up
+            self.handleError(record)
 
 
 def child_main(conn, spec: ChildSpec) -> None:

@@ -9,7 +9,6 @@ rule ``live serve`` follows.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -21,6 +20,7 @@ from live.errors import ConfigError, LiveError
 from live.room.codes import AccessOptions, pretty
 from live.room.room import Room, Rooms
 from live.room.web import RoomWeb, create_app
+from live.wire.binding import check_binding
 
 log = logging.getLogger("live.room")
 
@@ -50,26 +50,10 @@ class ShareOptions:
     access: AccessOptions = field(default_factory=AccessOptions)
 
     def __post_init__(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("TLS needs both --tls-cert FILE and --tls-key FILE")
-        for path in (self.tls_cert, self.tls_key):
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"{path}: no such file (given to --tls-cert/--tls-key)")
-        if self.tls_cert is None and not is_loopback(self.host) and not self.insecure:
-            raise ConfigError(f"refusing to share on {self.host} without TLS: anyone on the network could read or "
-                              "alter the captions in transit; pass --tls-cert FILE --tls-key FILE, or --insecure on "
-                              "a network you trust")
+        check_binding(self.host, self.tls_cert, self.tls_key, self.insecure, verb="share the captions",
+                      exposed="the captions (and anything viewers send)")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--share-port must be between 0 and 65535 (got {self.port})")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def lan_address() -> str:
