@@ -55,14 +55,17 @@ class Room:
 
     def __init__(self, options: RoomOptions | None = None, *, make_translator: MakeTranslator | None = None,
                  provided: str | None = None, notify: Callable[[Notice], None] | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, translated_elsewhere: Callable[[str], None] | None = None) -> None:
+        """``make_translator`` translates a language viewers choose here; ``translated_elsewhere`` instead
+        asks someone else (a server's room asks its sharer) for it."""
         self.options = options or RoomOptions()
         self.hub = RoomHub(self.options.hub)
         self.code = code or new_code()
         self.generation = 0
         self.opened_at = time.time()
         self.translations = RoomTranslations(self.options.languages, make_translator, self.publish, provided=provided,
-                                             notify=notify, unavailable=self._unavailable)
+                                             notify=notify, unavailable=self._unavailable,
+                                             elsewhere=translated_elsewhere)
         self.closed: str | None = None
         self._rooms: Rooms | None = None
         self._inbox: deque[object] = deque()

@@ -34,7 +34,8 @@ class RoomTranslations:
     def __init__(self, languages: Iterable[str], make: MakeTranslator | None,
                  deliver: Callable[[Translation], None], *, provided: str | None = None,
                  notify: Callable[[Notice], None] | None = None,
-                 unavailable: Callable[[str, str], None] | None = None) -> None:
+                 unavailable: Callable[[str, str], None] | None = None,
+                 elsewhere: Callable[[str], None] | None = None) -> None:
         self.provided = check_target(provided) if provided else None
         self.languages = tuple(dict.fromkeys([check_target(lang) for lang in languages]
                                              + ([self.provided] if self.provided else [])))
@@ -42,6 +43,8 @@ class RoomTranslations:
         self._deliver = deliver
         self._notify = notify
         self._unavailable = unavailable  # (lang, what its viewers are told) when a language stops working
+        self._elsewhere = elsewhere  # a room on a server: the sharer translates; this asks it for a language
+        self.wanted: set[str] = set()  # languages asked of ``elsewhere``
         self._lock = threading.Lock()
         self._finals: list[Caption] = []
         self._running: dict[str, Translator] = {}
@@ -68,6 +71,11 @@ class RoomTranslations:
         if lang not in self.languages:
             return "not offered in this room"
         if lang == self.provided:
+            return None
+        if self._elsewhere is not None:
+            if lang not in self.wanted:
+                self.wanted.add(lang)
+                self._elsewhere(lang)
             return None
         with self._lock:
             if lang in self._off:
@@ -111,7 +119,7 @@ class RoomTranslations:
 
     def started(self, lang: str) -> bool:
         """``lang`` is being translated already (choosing it again costs nothing)."""
-        return lang == self.provided or lang in self._running
+        return lang == self.provided or lang in self._running or lang in self.wanted
 
     @property
     def running(self) -> list[str]:
