@@ -1,23 +1,18 @@
-"""How many viewers can a room hold, and does it slow the lecturer's own captions?
+"""Why ``live --share`` serves its room from a process of its own: the same real-time lecture, with the
+room as a thread of the sharer's process (the first design) and as a child process (``live.room.process``).
 
-    python benchmarks/room.py [--viewers 50,200,500] [--input TALK] [--rounds 1] [--out bench-out/room]
+    python benchmarks/room.py [--viewers 500] [--input TALK] [--rounds 3]
 
-Each round replays a real talk in real time through a real session (Whisper tiny.en, partials on, as
-the TUI runs it) whose events are teed to a room served by a real uvicorn, as ``live --share`` does;
-first with no viewer (the baseline), then with each viewer count. The viewers are real HTTP clients in
-a separate process (asyncio, raw sockets) that connect before the talk starts and read the event
-stream to its end. Reported per count: delivery delay from the moment the sharer's front end had an
-event (its own screen) to the moment a viewer read it, p50/p95/max, for finals and for all captions;
-the share of partials each viewer got (slow ones skip partials) and of finals (must be all); the
-sharer's own final-caption latency (``emitted - speech_end``) against the baseline of the same round;
-the sharer process's memory per viewer. Writes a plot, the figures as JSON, and screenshots of the
-page at phone and projector sizes (headless Chromium) for a person to look at.
+Per round: no viewers, then N viewers with the room in a thread, then N with the room in its own
+process, alternated. Reported: what one ``publish`` costs the session's thread (median and worst: the
+GIL is what a thread-hosted room's fan-out takes from the sharer), the sharer's final-caption latency
+against the round's baseline, the room's CPU, delivery. ``live bench --room`` is the product's bench
+(a real ``live --share`` process); this one runs the session in this process to time ``publish``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -32,72 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
-
-# --- the viewers' process ----------------------------------------------------------------------------
-
-
-async def _viewer(host: str, port: int, path: str, reads: list, ready: asyncio.Event, counter: list) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise RuntimeError(head.split(b"\r\n", 1)[0].decode())
-    counter[0] += 1
-    if counter[0] == counter[1]:
-        ready.set()
-    while True:
-        data = await reader.read(1 << 16)
-        if not data:
-            break
-        reads.append((time.monotonic(), data))  # parsed afterwards: this loop only reads
-        if b'"k":"end"' in data:
-            break
-    writer.close()
-
-
-def _parse(reads: list[tuple[float, bytes]]) -> list[tuple[float, str, int, str]]:
-    """(time read, kind, index, text) of each caption event a viewer read."""
-    out, buffer = [], b""
-    for at, data in reads:
-        buffer += data
-        while b"\n\n" in buffer:
-            block, buffer = buffer.split(b"\n\n", 1)
-            for line in block.split(b"\n"):
-                if line.startswith(b"data: "):
-                    event = json.loads(line[6:])
-                    if event.get("k") in ("p", "f"):
-                        out.append((at, event["k"], event["i"], event["t"]))
-    return out
-
-
-def client_main(host: str, port: int, path: str, count: int, out: str) -> None:
-    """Connect ``count`` viewers, say "ready" on stdout, read to the end, write what each read."""
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
-    async def run() -> list:
-        ready = asyncio.Event()
-        counter = [0, count]
-        reads: list[list] = [[] for _ in range(count)]
-        tasks = []
-        for i in range(count):
-            tasks.append(asyncio.ensure_future(_viewer(host, port, path, reads[i], ready, counter)))
-            if i % 50 == 49:
-                await asyncio.sleep(0.05)  # a hall fills over a minute, not in one instant
-        await asyncio.wait_for(ready.wait(), 60)
-        print("ready", flush=True)
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        errors = [repr(r) for r in results if isinstance(r, Exception)]
-        return [reads, errors]
-
-    reads, errors = asyncio.run(run())
-    cpu = sum(os.times()[:2])
-    Path(out).write_text(json.dumps({"viewers": [_parse(r) for r in reads], "errors": errors, "cpu_s": round(cpu, 2)}))
+from live.bench.room import delivery  # noqa: E402
 
 
 # --- the sharer: a real session, a real room ------------------------------------------------------
@@ -176,7 +106,7 @@ class ProcessRoom:
         return proc_stat(self.shared._process.popen.pid)
 
 
-def run_once(engine, clip: Path, viewers: int, mode: str, work: Path, screenshots: Path | None = None) -> dict:
+def run_once(engine, clip: Path, viewers: int, mode: str, work: Path) -> dict:
     from live.captions import Caption
     from live.config import Settings
     from live.events import Finished
@@ -199,7 +129,7 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path, screenshot
                 finals.append(event)
         if isinstance(event, Finished):
             done.set()
-            return  # the room ends after the screenshots
+            return  # the room ends below, once the session is closed
         t = time.perf_counter()
         room.publish(event)
         handing.append(time.perf_counter() - t)
@@ -208,7 +138,7 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path, screenshot
     client = None
     _, rss_before = room.usage()
     if viewers:
-        client = subprocess.Popen([sys.executable, __file__, "--client", "127.0.0.1", str(room.port),
+        client = subprocess.Popen([sys.executable, "-m", "live.bench.room", "--client", "127.0.0.1", str(room.port),
                                    f"/r/{room.code}/events", str(viewers), str(out)], stdout=subprocess.PIPE, text=True)
         if client.stdout.readline().strip() != "ready":
             raise SystemExit(f"the viewers did not connect: exit {client.wait()}")
@@ -223,8 +153,6 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path, screenshot
     web_cpu, rss_end = room.usage()
     session.close()
     done.wait(5)
-    if screenshots is not None:
-        take_screenshots(room.url, screenshots)
     room.publish(Finished(None))
     delivered = room.finish(timeout=20)
     result = {"viewers": viewers, "mode": mode, "finals": len(finals), "sharer_cpu_pct": round(cpu * 100, 1),
@@ -237,98 +165,22 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path, screenshot
         client.wait(60)
         got = json.loads(out.read_text())
         result["viewers_cpu_s"] = got["cpu_s"]
-        result.update(delivery(got["viewers"], shown), errors=got["errors"][:5], error_count=len(got["errors"]))
+        result.update(delivery(got["viewers"], got["connected"], shown), errors=got["errors"][:5],
+                      error_count=len(got["errors"]))
     return result
-
-
-def delivery(viewers: list[list], shown: dict[tuple, float]) -> dict:
-    finals_delay, all_delay, partial_share, final_share = [], [], [], []
-    partials_sent = sum(1 for k in shown if k[0] == "p")
-    finals_sent = sum(1 for k in shown if k[0] == "f")
-    for events in viewers:
-        seen_p = seen_f = 0
-        had = set()
-        for at, kind, index, text in events:
-            t0 = shown.get((kind, index, text))
-            if t0 is None or (kind, index, text) in had:
-                continue
-            had.add((kind, index, text))
-            all_delay.append(at - t0)
-            if kind == "f":
-                finals_delay.append(at - t0)
-                seen_f += 1
-            else:
-                seen_p += 1
-        partial_share.append(seen_p / max(1, partials_sent))
-        final_share.append(seen_f / max(1, finals_sent))
-
-    def pct(values: list[float], q: float) -> float | None:
-        return round(float(np.percentile(values, q)) * 1000, 1) if values else None
-
-    return {"final_p50_ms": pct(finals_delay, 50), "final_p95_ms": pct(finals_delay, 95),
-            "final_max_ms": round(max(finals_delay) * 1000, 1) if finals_delay else None,
-            "all_p50_ms": pct(all_delay, 50), "all_p95_ms": pct(all_delay, 95),
-            "partials_read": round(float(np.mean(partial_share)), 3), "finals_read_min": round(min(final_share), 3)}
-
-
-def take_screenshots(url: str, folder: Path) -> None:
-    from devtools.browser import PHONE, PROJECTOR, available, chromium, screenshot, set_size
-
-    missing = available()
-    if missing:
-        print(f"no screenshots: {missing}", file=sys.stderr)
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    with chromium(PHONE) as browser:
-        for name, size, query in (("phone", PHONE, ""), ("projector", PROJECTOR, "?view=projector"),
-                                  ("laptop", PROJECTOR, "")):
-            set_size(browser, size)
-            browser.get(url + query)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not browser.execute_script(
-                    "return document.querySelectorAll('#captions > p').length"):
-                time.sleep(0.1)
-            time.sleep(0.5)
-            screenshot(browser, folder / f"{name}.png")
-    print(f"screenshots: {folder}/phone.png, projector.png, laptop.png", file=sys.stderr)
-
-
-def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = sorted({r["viewers"] for r in rows if r["viewers"]})
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("final_p50_ms", "finals p50"), ("final_p95_ms", "finals p95"), ("all_p95_ms", "all captions p95")):
-        ax.plot(counts, [np.median([r[key] for r in rows if r["viewers"] == n]) for n in counts], marker="o", label=label)
-    ax.axhline(150, color="grey", linestyle="--", label="goal p95 150 ms")
-    ax.set_xlabel("viewers on loopback")
-    ax.set_ylabel("delivery after the sharer's screen (ms)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--viewers", default="50,200,500")
+    parser.add_argument("--viewers", default="500")
     parser.add_argument("--input", type=Path, default=REPO.parent / "shared/audio/en/ibm_02_call_center_25sec.flac")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--thread", action="store_true",
-                        help="also run the largest count with the room in a thread of the sharer's process")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/room"))
-    parser.add_argument("--client", nargs=5, metavar=("HOST", "PORT", "PATH", "N", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=Path("bench-out/room-design"))
     args = parser.parse_args()
-    if args.client:
-        host, port, path, count, out = args.client
-        client_main(host, int(port), path, int(count), out)
-        return
     from live.asr.whisper import WhisperEngine
 
     counts = [int(n) for n in args.viewers.split(",")]
-    configs = [(0, "process")] + [(n, "process") for n in counts] + ([(counts[-1], "thread")] if args.thread else [])
+    configs = [(0, "process")] + [(n, mode) for n in counts for mode in ("thread", "process")]
     args.out.mkdir(parents=True, exist_ok=True)
     engine = WhisperEngine()
     rows: list[dict] = []
@@ -336,8 +188,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             baseline = None
             for n, mode in configs:
-                last = round_ == args.rounds - 1 and (n, mode) == (counts[-1], "process")
-                row = run_once(engine, args.input, n, mode, Path(tmp), args.out if last else None)
+                row = run_once(engine, args.input, n, mode, Path(tmp))
                 row["round"] = round_
                 lat = row["sharer_latency_s"]
                 row["sharer_p50_s"] = round(float(np.median(lat)), 3) if lat else None
@@ -367,9 +218,7 @@ def main() -> None:
               f"{med('partials_read'):>8.0%}  {med('finals_read_min'):>6.0%}  {med('sharer_p50_s'):>9.2f}s  "
               f"{med('sharer_change_s'):>+6.2f}s  {med('kb_per_viewer'):>9.1f}  {med('web_cpu_pct'):>7.1f}%  "
               f"{med('publish_us_max') / 1000:>9.2f}ms")
-    if counts:
-        plot([r for r in rows if r["mode"] == "process"], args.out / "delivery.png")
-        print(f"plot: {args.out / 'delivery.png'}; figures: {args.out / 'room.json'}")
+    print(f"figures: {args.out / 'room.json'}")
 
 
 if __name__ == "__main__":

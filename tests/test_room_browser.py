@@ -1,4 +1,4 @@
-"""The room's page in a real browser: Debian's headless Chromium driven by selenium (devtools/browser.py),
+"""The room's page in a real browser: Debian's headless Chromium driven by selenium (live/bench/browser.py),
 reading a room fed by a real session that replays a real clip with Whisper tiny.en, served by a real
 uvicorn; translations come from the tests' local OpenAI-compatible server."""
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from audio_helpers import DATA
-from devtools.browser import PHONE, PROJECTOR, available, chromium, set_size
+from live.bench.browser import PHONE, PROJECTOR, available, chromium, set_size
 from live.captions import Caption
 from live.config import Settings
 from live.events import Finished, Marker

@@ -1,4 +1,5 @@
-"""A real browser for the room's page: Debian's headless Chromium driven by selenium, nothing downloaded.
+"""A real browser for the room's page (``live bench --room``'s screenshots, the page tests): Debian's
+headless Chromium driven by selenium (the test extra), nothing downloaded.
 
 Chromium on a closed network hangs unless its background services are off: the flags below do that,
 and each browser gets a fresh profile folder. ``phone``/``projector`` set the page's size the way a
@@ -35,6 +36,7 @@ class Size:
 
 PHONE = Size(390, 844, 3.0, True)
 PROJECTOR = Size(1920, 1080)
+LAPTOP = Size(1366, 768)
 
 
 def available() -> str | None:
