@@ -119,8 +119,11 @@ def test_a_server_restarted_mid_lecture_brings_the_room_back_with_the_same_link(
         code = room.code
         for i in range(3):
             room.publish(final(i))
-        before = Reader(base, code)
+        before = Reader(base, code, source="127.0.0.2")
         assert before.wait(lambda ev: len(before.of("f")) == 3)
+        assert httpx.get(f"{base}/healthz").status_code == 200  # the access log has lines (not viewers')
+        logged = serve.log.read_text()
+        assert "GET /healthz" in logged and code not in logged and "127.0.0.2" not in logged
         serve.kill()
         for i in range(3, 6):
             room.publish(final(i))  # said while the server was down

@@ -305,7 +305,8 @@ def bench_room_main(args, config: Config) -> int:
         print_room_table(rows, counts, clip, config, args.rounds)
     if counts:
         plot_room(rows, counts, out / "room-delivery.png")
-        print(f"plot: {out / 'room-delivery.png'}; figures: {out / 'room.json'}")
+        print(f"plot: {out / 'room-delivery.png'}; figures: {out / 'room.json'}",
+              file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

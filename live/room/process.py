@@ -65,7 +65,6 @@ class SharedRoom:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._conn = None
         self._process = None
-        self._send_lock = threading.Lock()
         self._replies: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._finishing = False
@@ -146,7 +145,7 @@ class SharedRoom:
             except queue.Empty:
                 log.warning("room: the web server did not finish in time; stopped")
         self._queue.put(None)
-        if not self._process.wait(5.0):
+        if self._process is not None and not self._process.wait(5.0):
             self._kill()
         for thread in self._threads:
             thread.join(2.0)
@@ -156,6 +155,7 @@ class SharedRoom:
     def _kill(self) -> None:
         if self._process is not None:
             self._process.kill()
+            self._process = None  # nothing left to finish
 
     # -- the two threads ----------------------------------------------------------------------
 
@@ -168,16 +168,22 @@ class SharedRoom:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            events = [b for b in batch if b is not None and not isinstance(b, tuple)]
+            events: list[object] = []
             try:
+                for item in batch:  # in order: events in runs, a command where it was given
+                    if item is None or isinstance(item, tuple):
+                        if events:
+                            self._conn.send(("events", events))
+                            events = []
+                        if item is None:
+                            return
+                        self._conn.send(item)
+                    else:
+                        events.append(item)
                 if events:
                     self._conn.send(("events", events))
-                for command in (b for b in batch if isinstance(b, tuple)):
-                    self._conn.send(command)
             except (OSError, ValueError):
                 return  # the process is gone: the reader says so
-            if None in batch:
-                return
 
     def _read(self) -> None:
         try:

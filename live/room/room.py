@@ -72,7 +72,7 @@ class Room:
         self._lock = threading.Lock()
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tick: asyncio.Future | None = None
+        self._waiters: list[asyncio.Future] = []  # one per idle viewer stream, completed at the next change
         self._ending: threading.Thread | None = None
         self._drained = threading.Event()
 
@@ -163,17 +163,14 @@ class Room:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the viewer side on ``loop`` (the web server's); events published before are drained now."""
         self._loop = loop
-        self._tick = loop.create_future()
         with self._lock:
             self._scheduled = True
         loop.call_soon(self._drain)
 
     def detach(self) -> None:
         """The loop is stopping: publish goes back to holding events until another attaches."""
+        self._wake()
         self._loop = None
-        if self._tick is not None and not self._tick.done():
-            self._tick.set_result(None)
-        self._tick = None
 
     def _drain(self) -> None:
         with self._lock:
@@ -190,17 +187,17 @@ class Room:
         self._check_drained()
 
     def _wake(self) -> None:
-        tick, loop = self._tick, self._loop
-        if tick is None or loop is None:
-            return
-        self._tick = loop.create_future()
-        if not tick.done():
-            tick.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # a stream cancelled meanwhile left its own future cancelled
+                waiter.set_result(None)
 
     def changed(self) -> asyncio.Future:
-        """A future that completes at the next change (an event, a rotation, the end)."""
-        assert self._tick is not None, "the room is not attached to a loop"
-        return self._tick
+        """A future of the caller's own that completes at the next change (an event, a rotation, the end)."""
+        assert self._loop is not None, "the room is not attached to a loop"
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        return waiter
 
     def join(self, after: str | None, lang: str | None, *, fresh: bool, generation: int) -> Viewer:
         return self.hub.subscribe(after, lang, fresh=fresh, generation=generation)

@@ -48,6 +48,7 @@ class RoomTranslations:
         self._lock = threading.Lock()
         self._finals: list[Caption] = []
         self._running: dict[str, Translator] = {}
+        self._starting: set[str] = set()
         self._off: dict[str, str] = {}  # language → why it cannot be had
         self._closed = False
 
@@ -80,21 +81,26 @@ class RoomTranslations:
         with self._lock:
             if lang in self._off:
                 return self._off[lang]
-            if lang in self._running or self._closed:
+            if lang in self._running or lang in self._starting or self._closed:
                 return None if not self._closed else "the room is closed"
             if self._make is None:
                 self._off[lang] = "translation is not set up on the sharing side"
                 return self._off[lang]
-            try:
-                translator = self._make(lang)
-            except Exception as exc:  # a bad LLM setting: the captions go on, the viewer is told
-                log.warning("room: cannot translate into %s: %s", lang, exc)
+            self._starting.add(lang)
+        try:  # outside the lock: making one may import the LLM client, and finals must not wait for that
+            translator = self._make(lang)
+        except Exception as exc:  # a bad LLM setting: the captions go on, the viewer is told
+            log.warning("room: cannot translate into %s: %s", lang, exc)
+            with self._lock:
+                self._starting.discard(lang)
                 self._off[lang] = "translation is not available"
-                self._tell(Notice("warning", f"room: no translation into {lang}: {exc}"))
-                return self._off[lang]
-            translator.connect(self._deliver, notify=lambda notice, lang=lang: self._translator_notice(lang, notice))
+            self._tell(Notice("warning", f"room: no translation into {lang}: {exc}"))
+            return self._off[lang]
+        translator.connect(self._deliver, notify=lambda notice, lang=lang: self._translator_notice(lang, notice))
+        with self._lock:  # the finals so far and every later one: none missed, none twice
             finals = self._finals[-translator.options.max_backlog:]
             self._running[lang] = translator
+            self._starting.discard(lang)
         log.info("room: translating into %s for its viewers (%d finals so far)", lang, len(finals))
         for caption in finals:
             translator.add(caption)

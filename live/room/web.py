@@ -43,6 +43,19 @@ GONE_PAGE = ("<!doctype html><meta charset=utf-8><meta name=viewport content='wi
              "</h1><p>This room has closed, or its code has changed: ask for the new link.</p></main>")
 
 
+class _NoViewerLines(logging.Filter):
+    """uvicorn's access log (``live serve`` keeps it) never gets a viewer's request: their address and
+    the room's code stay out of every log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        path = str(args[2]) if len(args) > 2 else ""
+        return not path.startswith(("/r/", "/join", "/static/")) and path not in ("/", "/?bad=1")
+
+
+_NO_VIEWER_LINES = _NoViewerLines()
+
+
 def static_text(name: str) -> str:
     return (resources.files("live.room") / "static" / name).read_text(encoding="utf-8")
 
@@ -95,7 +108,8 @@ class EventStream(Response):
                 continue
             if viewer.done:
                 return
-            await asyncio.shield(self.room.changed())
+            if not self.web.stopping:
+                await self.room.changed()
             if self.web.stopping:
                 return  # the server is going down: the page reconnects and resumes
             if time.monotonic() - self.last_write >= self.web.ping_s:
@@ -136,6 +150,9 @@ class RoomWeb:
                  stall_s: float = 30.0) -> None:
         self.rooms = rooms or Rooms()
         self.limits = AddressLimits(access)
+        access_log = logging.getLogger("uvicorn.access")
+        if _NO_VIEWER_LINES not in access_log.filters:
+            access_log.addFilter(_NO_VIEWER_LINES)
         self.ping_s = ping_s
         self.stall_s = stall_s
         self.streams: set[EventStream] = set()
@@ -256,7 +273,26 @@ class RoomWeb:
         return EventStream(self, room, viewer, room.hello(lang, note), lambda: self.limits.close(address))
 
 
-def create_app(web: RoomWeb) -> Starlette:
+class Streams:
+    """ASGI in front of an app: event streams go straight to ``RoomWeb.events``, so each frame written
+    to each viewer skips the app's middleware (measured with 500 viewers: 19.5 → 15 µs of CPU per
+    viewer per event in front of the room's own app, 16.5 µs as a middleware inside ``live serve``'s)."""
+
+    def __init__(self, app, web: RoomWeb) -> None:
+        self.app, self.web = app, web
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "r" and parts[3] == "events" and scope.get("method") == "GET":
+            request = Request({**scope, "path_params": {"code": parts[2]}}, receive)
+            response = await self.web.events(request)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(web: RoomWeb) -> Streams:
     """The web app of ``live --share``: the viewer side only."""
     from contextlib import asynccontextmanager
 
@@ -268,4 +304,5 @@ def create_app(web: RoomWeb) -> Starlette:
         finally:
             await web.stop()
 
-    return Starlette(routes=web.routes(), lifespan=lifespan)
+    # Outside the app and all of its middleware: nothing between a stream and uvicorn's send.
+    return Streams(Starlette(routes=web.routes(), lifespan=lifespan), web)

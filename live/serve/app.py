@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from live import __version__
+from live.room.web import Streams
 from live.serve import admin, rest
 from live.serve.deps import ApiError, validation_error
 from live.serve.gate import room_endpoint, stream_endpoint
@@ -143,6 +144,9 @@ def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | No
 
     app.add_middleware(BodyGuard, max_bytes=BODY_BYTES, timeout_s=config.limits.request_timeout_s,
                        on_reject=lambda code: server.metrics.rejections.labels(code).inc())
+    # Outermost: a room's event streams skip the API's layers (BodyGuard's body timeout included: a
+    # stream's request has no body, and it stays open for the whole lecture).
+    app.add_middleware(Streams, web=server.rooms.web)
     return app
 
 
