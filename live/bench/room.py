@@ -114,14 +114,14 @@ def proc_stat(pid: int) -> tuple[float, float]:
 
 
 def room_process(pid: int) -> int | None:
-    """The sharer's room process (``python -m live.room.process``), by its command line."""
+    """The sharer's room process (``python -m live.room.child``), by its command line."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
     for child in children:
         try:
-            if b"live.room.process" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"live.room.child" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return int(child)
         except OSError:
             continue

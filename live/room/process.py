@@ -4,10 +4,10 @@ Writing each caption to hundreds of sockets costs CPU and, inside one Python pro
 sharer's worker would wait on it while the web server fans an event out (measured with 500 viewers on
 2 cores: a ``publish`` on the session's thread held up to 141 ms, see benchmarks/room.py). So the
 front end holds a ``SharedRoom``: ``publish`` puts the event on a queue and returns; one thread sends
-what is queued down a pipe in batches; the child process runs the room (``live.room.share.
-ShareServer``) at a lower priority and answers with its port, how many watch, notices (a translation
-that stopped) and its log records, which the parent logs as its own (so they reach the session's
-live.log, never the TUI's screen). If the child dies, the parent says so once and the lecture goes on.
+what is queued down a pipe in batches; the child process (``live.room.child``) runs the room at a
+lower priority and answers with its port, how many watch, notices (a translation that stopped) and
+its log records, which the parent logs as its own (so they reach the session's live.log, never the
+TUI's screen). If the child dies, the parent says so once and the lecture goes on.
 """
 
 from __future__ import annotations
@@ -18,33 +18,19 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from live.errors import LiveError
 from live.events import Notice
+from live.room.child import ChildSpec
 from live.room.codes import new_code, pretty
 from live.room.room import RoomOptions
 from live.room.share import ShareOptions
 
+if TYPE_CHECKING:
+    from live.llm import LLMSettings
+
 log = logging.getLogger("live.room")
-
-CHILD_NICE = 5  # the captions first: the kernel gives the viewers' side what the sharer leaves
-
-
-@dataclass
-class ChildSpec:
-    """What the room's process is started with (it is pickled across)."""
-
-    code: str
-    share: ShareOptions
-    room: RoomOptions
-    llm: dict[str, Any] | None = None  # the LLM settings translations use (the key is read in the child)
-    terms: tuple[str, ...] = ()
-    provided: str | None = None  # the session's own --translate language
-    nice: int = CHILD_NICE
-    extra: dict = field(default_factory=dict)
-
 
 class SharedRoom:
     """The front end's handle on a room in its own process.
@@ -55,7 +41,7 @@ class SharedRoom:
     stops the process. ``notify`` gets notices for the sharer (from a thread of this object's)."""
 
     def __init__(self, share: ShareOptions | None = None, room: RoomOptions | None = None, *,
-                 llm: dict[str, Any] | None = None, terms: Sequence[str] = (), provided: str | None = None,
+                 llm: LLMSettings | None = None, terms: Sequence[str] = (), provided: str | None = None,
                  notify: Callable[[Notice], None] | None = None) -> None:
         self.spec = ChildSpec(new_code(), share or ShareOptions(), room or RoomOptions(), llm, tuple(terms), provided)
         self.notify = notify
@@ -224,7 +210,7 @@ def raise_error(value: tuple[str, str]) -> None:
 
 
 class _Child:
-    """The room's process: ``python -m live.room.process``, connected back over an authenticated
+    """The room's process: ``python -m live.room.child``, connected back over an authenticated
     loopback connection (no fork of a process that holds threads and models, no re-import of the
     caller's main module). Its stderr goes to the log, never to the terminal."""
 
@@ -239,7 +225,7 @@ class _Child:
         self._listener = Listener(("127.0.0.1", 0), authkey=self._authkey)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.popen = subprocess.Popen([sys.executable, "-m", "live.room.process"], stdin=subprocess.PIPE,
+        self.popen = subprocess.Popen([sys.executable, "-m", "live.room.child"], stdin=subprocess.PIPE,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.popen.stdin.write(pickle.dumps((self._listener.address, self._authkey)))
         self.popen.stdin.close()
@@ -284,118 +270,3 @@ class _Child:
 
 def _spawn() -> _Child:
     return _Child()
-
-
-# --- the child -----------------------------------------------------------------------------------
-
-
-class _Forward(logging.Handler):
-    """The child's log records, sent to the parent to be logged there."""
-
-    def __init__(self, send: Callable[[tuple], None]) -> None:
-        super().__init__(logging.INFO)
-        self._send = send
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._send(("log", record.levelno, record.name, text))
-        except Exception:  # a record that cannot be sent goes to stderr (the parent logs that), never up
-            self.handleError(record)
-
-
-def child_main(conn, spec: ChildSpec) -> None:
-    """The room's process: serve the room, take events and commands from the pipe until told to stop."""
-    from live.errors import ConfigError
-    from live.room.room import Room
-    from live.room.share import ShareServer
-
-    lock = threading.Lock()
-
-    def send(message: tuple) -> None:
-        with lock:
-            try:
-                conn.send(message)
-            except (OSError, ValueError):
-                pass
-
-    _quiet(spec.nice, send)
-    make = None
-    if spec.llm is not None:
-        from live.translate import translator_for
-
-        def make(lang: str):
-            return translator_for(spec.llm, lang, terms=spec.terms)
-
-    room = Room(spec.room, make_translator=make, provided=spec.provided, code=spec.code,
-                notify=lambda notice: send(("notice", notice)))
-    server = ShareServer(room, spec.share)
-    try:
-        server.start()
-    except (ConfigError, LiveError) as exc:
-        send(("failed", (type(exc).__name__, str(exc))))
-        return
-    send(("started", server.port))
-    stop = threading.Event()
-    threading.Thread(target=_count_viewers, args=(room, send, stop), daemon=True).start()
-    try:
-        while True:
-            message = conn.recv()
-            kind = message[0]
-            if kind == "events":
-                for event in message[1]:
-                    room.publish(event)
-            elif kind == "rotate":
-                room.rotate(message[1])
-            elif kind == "close":
-                room.close(message[1])
-            elif kind == "finish":
-                send(("finished", server.close(message[1], timeout=message[2])))
-                return
-    except (EOFError, OSError):
-        log.warning("room: the sharer went away; closing the room")
-        room.close()
-        server.stop()
-    finally:
-        stop.set()
-
-
-def _quiet(nice: int, send: Callable[[tuple], None]) -> None:
-    """Lower this process's priority and send its log to the parent."""
-    try:
-        os.nice(nice)
-    except (AttributeError, OSError):
-        pass  # not on this system: the room still works
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.addHandler(_Forward(send))
-    root.setLevel(logging.INFO)
-    logging.getLogger("uvicorn").setLevel(logging.WARNING)
-
-
-def main() -> None:
-    """``python -m live.room.process``: connect back to the sharer (address and key on stdin), serve."""
-    import pickle
-    import sys
-    from multiprocessing.connection import Client
-
-    address, authkey = pickle.loads(sys.stdin.buffer.read())
-    conn = Client(address, authkey=authkey)
-    spec = conn.recv()
-    child_main(conn, spec)
-
-
-
-def _count_viewers(room, send: Callable[[tuple], None], stop: threading.Event) -> None:
-    said = -1
-    while not stop.wait(1.0):
-        if room.viewers != said:
-            said = room.viewers
-            send(("viewers", said))
-
-
-if __name__ == "__main__":
-    main()
