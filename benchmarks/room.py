@@ -112,7 +112,7 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path) -> dict:
     from live.events import Finished
     from live.room import AccessOptions
     from live.room.share import ShareOptions
-    from live.session import build_session
+    from live.session import SessionOptions, build_session
 
     options = ShareOptions(port=0, access=AccessOptions(per_address=viewers + 10, max_viewers=viewers + 10))
     room = (ThreadRoom if mode == "thread" else ProcessRoom)(options)
@@ -144,8 +144,8 @@ def run_once(engine, clip: Path, viewers: int, mode: str, work: Path) -> dict:
             raise SystemExit(f"the viewers did not connect: exit {client.wait()}")
     _, rss_connected = room.usage()
     settings = Settings(input=clip, engine="whisper", session_dir=work / "sessions", headless=True)
-    session = build_session(settings, sink, load_engine=lambda _s: (engine, "whisper tiny.en"), notes="off",
-                            partials=True)
+    session = build_session(settings, sink, SessionOptions(notes="off", partials=True),
+                            load_engine=lambda _s: (engine, "whisper tiny.en"))
     cpu0, wall0, web0 = sum(os.times()[:2]), time.monotonic(), room.usage()[0]
     session.run()
     wall = time.monotonic() - wall0

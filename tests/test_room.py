@@ -393,12 +393,13 @@ def _eventually(check, timeout: float = 5.0) -> bool:
 
 
 def _translated_room(llm_server, languages=("zh",), made=None):
+    from live.llm import LLMSettings
     from live.translate import TranslateOptions, translator_for
 
     def make(lang):
         if made is not None:
             made.append(lang)
-        return translator_for({"base_url": llm_server.url + "/v1", "model": "m"}, lang,
+        return translator_for(LLMSettings(base_url=llm_server.url + "/v1", model="m"), lang,
                               options=TranslateOptions(min_interval_s=0.0, finish_timeout_s=5.0))
 
     room = Room(RoomOptions(languages=languages), make_translator=make)

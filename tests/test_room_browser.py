@@ -16,7 +16,7 @@ from live.config import Settings
 from live.events import Finished, Marker
 from live.room import Room, RoomOptions
 from live.room.share import ShareOptions, ShareServer
-from live.session import build_session
+from live.session import SessionOptions, build_session
 from room_helpers import final, partial
 
 pytestmark = pytest.mark.slow
@@ -73,8 +73,8 @@ class Lecture:
         self.partials = 0
         self.done = threading.Event()
         settings = Settings(input=clip, engine="whisper", session_dir=tmp_path / "sessions", fast=fast, headless=True)
-        self.session = build_session(settings, self.sink, load_engine=lambda _s: (engine, "whisper tiny.en (test)"),
-                                     notes="off", partials=True)
+        self.session = build_session(settings, self.sink, SessionOptions(notes="off", partials=True),
+                                     load_engine=lambda _s: (engine, "whisper tiny.en (test)"))
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def sink(self, event: object) -> None:
@@ -164,6 +164,7 @@ def test_a_server_restart_mid_lecture_resumes_the_page_with_no_gap_and_no_duplic
 
 def test_choosing_a_language_shows_the_translations_of_the_lecture_so_far_and_then_as_they_come(
         page, tmp_path, whisper_engine, llm_server, monkeypatch):
+    from live.llm import LLMSettings
     from live.translate import TranslateOptions, translator_for
     from translate_helpers import KEY, translating
 
@@ -171,7 +172,7 @@ def test_choosing_a_language_shows_the_translations_of_the_lecture_so_far_and_th
     llm_server.responder = translating
     options = TranslateOptions(min_interval_s=0.0)
     room = Room(RoomOptions(title="Rhetoric 101", languages=("zh",)), make_translator=lambda lang: translator_for(
-        {"base_url": llm_server.url + "/v1", "model": "m"}, lang, options=options))
+        LLMSettings(base_url=llm_server.url + "/v1", model="m"), lang, options=options))
     server = ShareServer(room, ShareOptions(port=0))
     server.start()
     try:

@@ -16,6 +16,7 @@ import pytest
 
 from audio_helpers import DATA
 from live.errors import LiveError
+from live.llm import LLMSettings
 from live.events import Finished, Marker
 from live.room import RoomOptions
 from live.room.client import ServerRoom
@@ -71,7 +72,7 @@ def test_a_viewer_choosing_a_language_has_it_translated_once_by_the_sharer(tmp_p
     with LiveServer(tmp_path, whisper) as server:
         monkeypatch.setenv("LIVE_SERVER_API_KEY", server.key())
         room = ServerRoom(server.url, None, RoomOptions(languages=("zh",)),
-                          llm={"base_url": llm_server.url + "/v1", "model": "m"})
+                          llm=LLMSettings(base_url=llm_server.url + "/v1", model="m"))
         room.start()
         for i in range(3):
             room.publish(final(i, f"sentence {i}"))

@@ -20,7 +20,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from live.captions import Caption
@@ -31,6 +31,9 @@ from live.room.codes import pretty
 from live.room.relay import encode_event, kept
 from live.room.room import RoomOptions
 from live.room.translations import RoomTranslations
+
+if TYPE_CHECKING:
+    from live.llm import LLMSettings
 
 log = logging.getLogger("live.room")
 
@@ -62,7 +65,7 @@ class ServerRoom:
     """A room on a ``live serve``, published from this process."""
 
     def __init__(self, server: str, api_key_file: Path | None, options: RoomOptions, *,
-                 llm: dict[str, Any] | None = None, terms: Sequence[str] = (), provided: str | None = None,
+                 llm: LLMSettings | None = None, terms: Sequence[str] = (), provided: str | None = None,
                  notify: Callable[[Notice], None] | None = None) -> None:
         self.ws_url, self.base_url = endpoints(server)
         self._token = server_key(api_key_file)

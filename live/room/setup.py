@@ -66,7 +66,7 @@ def room_for(settings: Settings, *, notify: Callable[[Notice], None] | None = No
              terms: Sequence[str] = ()) -> Share:
     """The room ``settings`` asks for (not started). Translations use ``settings.llm`` and the course's
     ``terms``; the session's own ``--translate`` language comes with its events."""
-    llm = dict(settings.llm) if settings.share_language_list else None
+    llm = settings.llm if settings.share_language_list else None
     if settings.server:
         from live.room.client import ServerRoom
 
