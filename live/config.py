@@ -83,6 +83,15 @@ class Settings:
         server: a ``live serve`` URL (``ws://host:14612``, ``wss://…``): recognize there instead of here.
         api_key_file: with ``server``, a file holding its API key, readable by its owner only
             (else ``LIVE_SERVER_API_KEY``).
+        share: share the captions as a room: a page every phone and the projector can open
+            (``live.room``); with ``server``, the room is on that server.
+        share_host, share_port: where the room's web server listens (127.0.0.1: this machine only;
+            a LAN address for the lecture hall, which wants ``tls_cert``/``tls_key`` or ``insecure``).
+        share_languages: language codes viewers may choose, comma-separated ("zh,es"): each is
+            translated once, by the LLM, on the sharing side.
+        share_title: the room page's heading (default "Live captions").
+        tls_cert, tls_key: PEM files: the room's page over https.
+        insecure: allow a ``share_host`` other than loopback without TLS (a network you trust).
     """
 
     input: Path | None = None
@@ -114,6 +123,14 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     server: str | None = None
     api_key_file: Path | None = None
+    share: bool = False
+    share_host: str = "127.0.0.1"
+    share_port: int = 14613
+    share_languages: str | None = None
+    share_title: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure: bool = False
 
     def validate(self) -> Settings:
         if self.demo is not None and self.demo not in DEMOS:
@@ -142,6 +159,14 @@ class Settings:
             self.translate = None
         if self.translate is not None:
             self.translate = check_target(self.translate)
+        if not 0 <= self.share_port <= 65535:
+            raise ConfigError(f"share_port must be between 0 and 65535 (got {self.share_port})")
+        try:
+            codes = [check_target(c) for c in (self.share_languages or "").replace(" ", ",").split(",") if c]
+        except ConfigError:
+            raise ConfigError(f"--share-languages takes language codes such as zh,es,pt-br (got "
+                              f"{self.share_languages!r})") from None
+        self.share_languages = ",".join(dict.fromkeys(codes)) or None
         return self
 
     def vad_options(self) -> VadOptions:
@@ -154,6 +179,12 @@ class Settings:
         ``--partials``) says whether open segments are decoded."""
         return CaptionOptions(partials=(not self.headless or self.partials) if partials is None else partials,
                               script=self.script)
+
+    @property
+    def share_language_list(self) -> tuple[str, ...]:
+        """The languages a room offers its viewers: ``share_languages``, and ``translate`` too."""
+        codes = (self.share_languages or "").split(",") + [self.translate or ""]
+        return tuple(dict.fromkeys(code for code in codes if code))
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}

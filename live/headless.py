@@ -109,7 +109,26 @@ def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
     from live.session import SessionOptions, build_session
 
     printer = HeadlessPrinter(as_json=settings.json, partials=settings.partials)
-    session = build_session(settings, printer, SessionOptions(notes="when-key"))
+    room = None
+    if settings.share:  # the room is open before the session starts: a bad port is one line, no folder
+        from live.room.setup import announce, room_for
+
+        room = room_for(settings, notify=printer)
+        room.start()
+        for line in announce(room, qr=printer.err.isatty()):
+            print(line, file=printer.err, flush=True)
+
+    def sink(event: object) -> None:
+        printer(event)  # the sharer's own screen first
+        if room is not None:
+            room.publish(event)
+
+    try:
+        session = build_session(settings, sink, SessionOptions(notes="when-key"))
+    except BaseException:
+        if room is not None:
+            room.finish("the session could not start", timeout=1.0)
+        raise
     if session.folder is not None:
         printer.summary_path = str(session.folder / "summary.md")
 
@@ -126,6 +145,7 @@ def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    error = None
     try:
         session.run()
         error = printer.finished.error if printer.finished else None
@@ -133,6 +153,8 @@ def run_headless(settings: Settings, stats_file: Path | None = None) -> int:
             session.finish_notes(timeout=60)  # the notes take in the last finals
     finally:
         session.close()
+        if room is not None:
+            room.finish(error)  # every final reaches the viewers before the room's server stops
     if stats_file is not None:
         stats_file.write_text(json.dumps(session.stats.to_json()), encoding="utf-8")
     if error:

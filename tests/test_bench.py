@@ -77,3 +77,20 @@ def test_bench_server_runs_in_an_install_without_httpx(tmp_path, shared_audio):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "ModuleNotFoundError" not in done.stderr
     assert "p50" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_bench_room_measures_viewers_of_a_shared_lecture_and_takes_screenshots(tmp_path):
+    done = bench("--room", "--viewers", "5", "--input", str(DATA / "jfk.flac"), "--engine", "whisper", "--language",
+                 "en", "--out", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    baseline, shared = json.loads(done.stdout)
+    assert baseline["viewers"] == 0 and shared["viewers"] == 5 and shared["errors"] == 0
+    assert shared["finals"] >= 3 and shared["finals_read_min"] == 1.0  # every viewer read every final
+    assert 0 <= shared["final_p50_ms"] <= shared["final_p95_ms"] < 5000
+    assert shared["kb_per_viewer"] is not None and "sharer_change_s" in shared
+    assert (tmp_path / "room-delivery.png").stat().st_size > 0 and json.loads((tmp_path / "room.json").read_text())
+    from live.bench.browser import available
+
+    if available() is None:
+        assert {p.name for p in tmp_path.glob("room-*.png")} >= {"room-phone.png", "room-projector.png"}

@@ -256,6 +256,6 @@ def test_the_rest_api_conforms_to_its_openapi_schema(server, tmp_path):
         capture_output=True, text=True, timeout=400, cwd=tmp_path,  # its cache stays out of the checkout
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "8 selected / 8 total" in result.stdout and " passed" in result.stdout
+    assert "9 selected / 9 total" in result.stdout and " passed" in result.stdout
 
 

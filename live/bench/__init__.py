@@ -9,6 +9,10 @@ time to the first caption, overflows and backlog; and, from a TUI launched in a 
 time until its first frame is on screen. ``--compare`` runs several configurations one after another in the
 same run and prints ratios against the first.
 
+``--room --viewers 50,200,500`` is the room mode (``live.bench.room``): ``live --share``'s viewers on
+loopback, their delivery after the sharer's own screen, the sharer's latency against not sharing, and
+memory per viewer, with a plot and screenshots of the page.
+
 ``--hours H`` is the long-run mode: real talks and silences looped for H hours of audio, replayed on an
 accelerated clock in this process, reporting memory and backlog over time.
 """

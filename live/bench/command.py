@@ -21,6 +21,10 @@ def bench_main(args: argparse.Namespace) -> int:
         from live.bench.server import bench_server_main
 
         return bench_server_main(args, configs[0])
+    if args.room:
+        from live.bench.room import bench_room_main
+
+        return bench_room_main(args, configs[0])
     if args.hours:
         clips = [args.input] if args.input else default_clips()
         print(f"long run: {args.hours:g} h of {', '.join(p.name for p in clips)} with 60 s silences, "

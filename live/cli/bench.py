@@ -43,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     srv.add_argument("--streams", default="1,2,4,8", help="stream counts to measure (default 1,2,4,8)")
     srv.add_argument("--stream-seconds", type=float, default=30.0, help="audio per stream and count (default 30)")
     srv.add_argument("--ray", action="store_true", help="then the same with two Ray Serve replicas")
+    room = p.add_argument_group("room mode (live.bench.room): live --share's viewers")
+    room.add_argument("--room", action="store_true", help="viewers of a shared room on loopback: delivery after the "
+                      "sharer's screen, the sharer's latency against no sharing, memory per viewer")
+    room.add_argument("--viewers", default="50,200,500", help="viewer counts to measure (default 50,200,500)")
+    room.add_argument("--rounds", type=int, default=1, help="rounds of every count, alternated (default 1)")
+    room.add_argument("--out", type=Path, default=Path("bench-out/room"),
+                      help="where the plot, the figures and the page's screenshots go (default bench-out/room)")
     p.set_defaults(func=bench)
 
 

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from live.cli.options import (RECOGNITION_KEYS, VAD_KEYS, add_llm, add_recognition, add_server_client, add_slides,
-                              add_translate, add_vad, llm_table, picked)
+                              add_tls, add_translate, add_vad, llm_table, picked)
 from live.errors import LiveError
 
 COMMANDS = {"run": "caption live (the default command)"}
 DESCRIPTION = "Caption a lecture live: microphone (or a file) → VAD → SenseVoice/Whisper → terminal."
 RUN_KEYS = (*RECOGNITION_KEYS, *VAD_KEYS, "input", "fast", "demo", "device", "mix", "session_dir", "record_audio",
-            "headless", "json", "partials", "slides", "start", "server", "api_key_file", "translate")
+            "headless", "json", "partials", "slides", "start", "server", "api_key_file", "translate", "share",
+            "share_host", "share_port", "share_languages", "share_title", "tls_cert", "tls_key", "insecure")
 
 EPILOG = """\
 settings come from, later winning: the config file ($LIVE_CONFIG or ~/.config/live/config.toml, keys
@@ -29,7 +30,8 @@ times are seconds of audio since the stream began, and emitted - speech_end is t
 the end of the words. With --translate: {"type": "translation", "index", "lang", "text"} after its final.
 
 keys in the TUI: p pause/resume, b bookmark, B bookmark with a note, / search, s notes so far, a ask,
-! explain the last minute, ? help, q quit (saves everything and prints where).
+! explain the last minute, v the room's QR code and link (--share), V a new room code, ? help, q quit
+(saves everything and prints where).
 """
 
 
@@ -58,6 +60,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                   "saved as transcript.LANG.srt/.vtt (llm.translate_model picks another model)")
     add_llm(notes, every=True)
     add_server_client(p, "ws://host:14612 or wss://host:14612 (also LIVE_SERVER); audio is still saved here")
+    room = p.add_argument_group("share (the captions on every phone and the projector: a page to open, no app)")
+    room.add_argument("--share", action="store_true", default=None,
+                      help="serve the captions as a room: prints its link, a short code and a QR code (v in the TUI); "
+                      "with --server the room is on that server")
+    room.add_argument("--share-host", metavar="ADDR",
+                      help="listen on this address (default 127.0.0.1: this machine only; the lecture hall: the "
+                      "machine's LAN address, with --tls-cert/--tls-key or --insecure)")
+    room.add_argument("--share-port", type=int, metavar="N", help="port (default 14613; 0: any free one)")
+    room.add_argument("--share-languages", metavar="LANGS",
+                      help="languages viewers may choose, e.g. zh,es: each translated once here by the LLM")
+    room.add_argument("--share-title", metavar="TEXT", help="the page's heading (default \"Live captions\")")
+    add_tls(room, "the room's page")
     out = p.add_argument_group("output")
     out.add_argument("--session-dir", type=Path, metavar="DIR",
                      help="where session folders go (default ~/.local/share/live/sessions)")
@@ -94,6 +108,10 @@ def _run(flags: dict, stats_file: Path | None = None, resume: str | None = None)
         load_vocab(settings.vocab)  # a bad --vocab file: one line now
     if settings.input is not None and settings.demo:
         raise LiveError("--input and --demo both name an input; pick one")
+    if settings.share:
+        from live.room.setup import check_share
+
+        check_share(settings)  # a bad address, port or TLS pair: one line before the UI
     if settings.headless:
         from live.headless import run_headless
 

@@ -1,7 +1,10 @@
-"""``/v1/keys``: what ``live keys`` does, over HTTP, for keys of scope ``admin`` only.
+"""``/v1/keys``: what ``live keys`` does, over HTTP, for keys of scope ``admin`` only; and
+``/v1/rooms``, the rooms open on this server.
 
 ``POST`` makes a key and answers its printed form once (``key``); ``GET`` lists keys without any
 secret (none is kept); ``DELETE /v1/keys/{id}`` revokes one and closes its open streams.
+``GET /v1/rooms`` lists the open rooms (``live run --server URL --share``): their links, viewers, and
+whether their sharer is connected.
 """
 
 from __future__ import annotations
@@ -102,3 +105,24 @@ async def revoke_key(server: ServerDep, admin: AdminKey,
     closed = server.close_streams_of(key_id, "revoked")  # on the event loop, where the streams run
     return Revoked(id=key_id, revoked=True, closed_streams=closed)
 
+
+
+class RoomInfo(BaseModel):
+    room_id: str
+    key_id: str
+    title: str
+    path: str = Field(description="the viewers' page, /r/CODE on this server")
+    viewers: int
+    opened: float
+    sharer_connected: bool
+    languages: list[str]
+
+
+class RoomList(BaseModel):
+    data: list[RoomInfo]
+
+
+@router.get("/v1/rooms", response_model=RoomList, responses=error_responses(401, 403),
+            summary="the open rooms, their links and viewers (admin)")
+async def list_rooms(server: ServerDep, admin: AdminKey) -> RoomList:
+    return RoomList(data=[RoomInfo(**info) for info in server.rooms.listing()])

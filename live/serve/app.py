@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from live import __version__
+from live.room.web import Streams
 from live.serve import admin, rest
 from live.serve.deps import ApiError, validation_error
-from live.serve.gate import stream_endpoint
+from live.serve.gate import room_endpoint, stream_endpoint
 from live.wire.auth import protect_logs
 from live.serve.scheduler import Backend
 from live.serve.state import Server, ServerConfig
@@ -131,13 +132,21 @@ def create_app(config: ServerConfig, *, load_backend: Callable[[], Backend] | No
 
     app.include_router(rest.router)
     app.include_router(admin.router)
+    app.router.routes.extend(server.rooms.web.routes())  # the rooms' pages: /r/CODE (no key: the code is enough)
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
         await stream_endpoint(websocket, server)
 
+    @app.websocket("/v1/room")
+    async def room(websocket: WebSocket) -> None:
+        await room_endpoint(websocket, server)
+
     app.add_middleware(BodyGuard, max_bytes=BODY_BYTES, timeout_s=config.limits.request_timeout_s,
                        on_reject=lambda code: server.metrics.rejections.labels(code).inc())
+    # Outermost: a room's event streams skip the API's layers (BodyGuard's body timeout included: a
+    # stream's request has no body, and it stays open for the whole lecture).
+    app.add_middleware(Streams, web=server.rooms.web)
     return app
 
 

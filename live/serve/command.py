@@ -4,16 +4,15 @@ until a command runs, so ``live --help`` stays fast."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
 import socket
 import sys
 import time
-from pathlib import Path
 
 from live.errors import ConfigError, LiveError
+from live.wire.binding import check_binding
 
 DEFAULT_PORT = 14612
 ENGINE_KEYS = ("engine", "backend", "model", "language", "compute", "threads")
@@ -22,26 +21,6 @@ LIMIT_FLAGS = ("max_streams", "streams_per_key", "minutes_per_day", "upload_mb",
 
 
 # --- live serve --------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_binding(host: str, tls_cert: Path | None, tls_key: Path | None, insecure: bool) -> None:
-    if (tls_cert is None) != (tls_key is None):
-        raise ConfigError("TLS needs both --tls-cert FILE and --tls-key FILE")
-    for path in (tls_cert, tls_key):
-        if path is not None and not path.is_file():
-            raise ConfigError(f"{path}: no such file (given to --tls-cert/--tls-key)")
-    if tls_cert is None and not is_loopback(host) and not insecure:
-        raise ConfigError(f"refusing to serve on {host} without TLS: keys and audio would travel in clear; pass "
-                          "--tls-cert FILE --tls-key FILE, or --insecure on a network you trust")
 
 
 def listen(host: str, port: int) -> socket.socket:

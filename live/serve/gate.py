@@ -126,3 +126,18 @@ def storage_error(exc: OSError | SessionError) -> ProtocolError:
     return ProtocolError("server_error", "the server cannot open a session folder now; try again later")
 
 
+async def room_endpoint(websocket: WebSocket, server: Server) -> None:
+    """``/v1/room``: a sharer's key (scope stream) publishes its session as a room (``live.serve.rooms``)."""
+    if not server.config.origin_allowed(websocket.headers.get("origin")):
+        server.metrics.rejections.labels("forbidden").inc()
+        await _deny(websocket, 403, "forbidden_origin", "this browser origin may not open rooms here")
+        return
+    token, offered_v1 = _token(websocket)
+    try:
+        key = await asyncio.to_thread(server.keys.authenticate, token)
+    except KeyRefused as exc:
+        server.metrics.rejections.labels("unauthorized").inc()
+        await _deny(websocket, 401, "unauthorized", str(exc))
+        return
+    await websocket.accept(subprotocol=SUBPROTOCOL if offered_v1 else None)
+    await server.rooms.serve(websocket, key, server.limits.idle_timeout_s)

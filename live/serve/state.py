@@ -17,6 +17,7 @@ from live.serve.keys import KeyStore
 from live.serve.limits import Limits, Slots
 from live.serve.metrics import Metrics
 from live.wire.protocol import ProtocolError
+from live.serve.rooms import ServerRooms
 from live.serve.scheduler import Backend, DecodeScheduler, LocalBackend
 from live.serve.sessions import StreamSessions
 
@@ -110,6 +111,7 @@ class Server:
         self.metrics = Metrics()
         self.slots = Slots(config.limits)
         self.sessions = StreamSessions(config.data_dir)
+        self.rooms = ServerRooms(config.data_dir)  # `live run --server URL --share`: /r/CODE on this server
         self.scheduler = DecodeScheduler(load_backend or (lambda: engine_backend(config)),
                                          on_batch=self.metrics.record_batch)
         self.metrics.watch_queue(lambda: self.scheduler.depth)
@@ -125,11 +127,13 @@ class Server:
     async def start(self) -> None:
         await asyncio.to_thread(prepare_data_dir, self.config.data_dir)
         self.scheduler.start()
+        await self.rooms.start()
         self._watch = asyncio.create_task(self._watch_keys())
 
     async def stop(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        await self.rooms.stop()
         for stream in list(self.streams):
             stream.kill(ProtocolError("shutting_down", "the server is stopping; reconnect to resume"))
         self.scheduler.close()

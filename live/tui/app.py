@@ -26,6 +26,7 @@ from live.tui.messages import PipelineEvent
 from live.tui.note_box import NoteBox
 from live.tui.notes import AskScreen, NotesPane
 from live.tui.search import Search, SearchBox
+from live.tui.share import Sharing
 from live.tui.widgets import PartialLine, ProblemLine, StatusBar
 
 LAYOUTS = ("captions", "split", "notes")
@@ -69,6 +70,8 @@ HELP = """\
   [b]![/b]  didn't catch that: the last minute explained in plain words
   [b]L[/b]  the voice speaking now is the lecturer's (captions from others are
      marked ❓, a question from the room)
+  [b]v[/b]  the room (--share): its QR code, link and code for the class;
+     [b]V[/b] a new code (the old link stops working)
   [b]?[/b]  this help
   [b]q[/b]  quit: the last words are captioned, everything is written,
      and the session folder is printed
@@ -109,6 +112,8 @@ class LiveApp(App[int]):
         Binding("exclamation_mark", "explain", "explain"),
         Binding("n", "layout", "layout"),
         Binding("L,l", "lecturer", "the lecturer is speaking", show=False),
+        Binding("v", "share", "share", show=False),
+        Binding("V", "rotate", "new room code", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -123,6 +128,7 @@ class LiveApp(App[int]):
         from live.session import SessionOptions, build_session
 
         self.settings = settings
+        self.sharing = Sharing(self, settings)  # --share: the room every event is teed to
         self.session: Session = build_session(settings, self._from_worker, SessionOptions(notes="on", stop_on_failure=False),
                                               open_source=open_source, load_engine=load_engine)
         self.folder = self.session.folder
@@ -135,9 +141,11 @@ class LiveApp(App[int]):
         self._quitting = False
         self.layout = load_layout()
 
-    # The session's thread talks to the UI only through post_message.
+    # The session's thread talks to the UI only through post_message; the room takes each event on
+    # that thread too, so a busy screen never holds the viewers' captions up.
     def _from_worker(self, event: object) -> None:
         self.post_message(PipelineEvent(event))
+        self.sharing.publish(event)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -163,6 +171,7 @@ class LiveApp(App[int]):
         self.search = Search(self.query_one(CaptionView))
         # The screen first: the session starts loading the model (seconds of CPU) after the first frame.
         self.call_after_refresh(self.session.start)
+        self.sharing.open()
 
     def on_unmount(self) -> None:
         # Closing the terminal or an exception: still finish the session (decode, write, close),
@@ -170,6 +179,7 @@ class LiveApp(App[int]):
         self.session.stop()
         self.session.join(timeout=1.0 if self._quitting else 10.0)
         self.session.close()
+        self.sharing.end(self.error, wait=10.0)  # every final reaches the viewers before the room stops
 
     # -- events from the session ------------------------------------------------------------------
 
@@ -232,6 +242,7 @@ class LiveApp(App[int]):
 
     def _finished(self, event: Finished) -> None:
         self.finished = True
+        self.sharing.end(event.error)
         self.session_folder = event.folder
         self.query_one(PartialLine).show(None)
         if event.error:
@@ -312,6 +323,12 @@ class LiveApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_share(self) -> None:
+        self.sharing.show()
+
+    def action_rotate(self) -> None:
+        self.sharing.rotate()
 
     def _apply_layout(self) -> None:
         self.query_one("#captions").display = self.layout != "notes"
