@@ -16,6 +16,11 @@ labeller told apart, lecturers included, mapped to the real voices for the great
 labeller's CPU time (embedding plus policy, one thread) per second of audio and per second of the
 finals' speech. The two-speaker stereo clip is scored mixed down (its speakers overlap) and in turns.
 First, the encoder alone: wall and CPU time to embed one final of 2, 5, 10 and 15 s.
+
+``--latency [--rounds N]`` instead measures what labelling costs the captions: a real talk replayed in
+real time through ``live --headless --json --partials`` (live.bench.replay) with ``--speakers on`` and
+``off`` alternated, N rounds each, printing final latency from the end of speech (p50/p95/max) per run
+and the medians of each setting.
 """
 
 from __future__ import annotations
@@ -112,13 +117,41 @@ def encoder_cost(encoder: VoiceEncoder, repeats: int = 5) -> None:
               f"{1000 * np.median(cpus) / seconds:13.1f}")
 
 
+def caption_latency(rounds: int, clip: Path, config: str) -> None:
+    """Final latency with labelling on and off, alternated so the machine's drift hits both alike."""
+    from live.bench.replay import Config, run_config
+
+    print(f"{'speakers':>8} {'round':>5} {'finals':>6} {'p50':>6} {'p95':>6} {'max':>6}")
+    medians: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
+    for r in range(rounds):
+        for setting in ("on", "off"):
+            result = run_config(Config.parse(config), clip, fast=False, extra=["--speakers", setting])
+            lat = result.latencies()
+            if result.error or not lat:
+                sys.exit(f"speakers {setting}: {result.error or 'no finals'}")
+            p50, p95 = float(np.percentile(lat, 50)), float(np.percentile(lat, 95))
+            medians[setting].append((p50, p95))
+            print(f"{setting:>8} {r + 1:>5} {len(lat):>6} {p50:5.2f}s {p95:5.2f}s {max(lat):5.2f}s", flush=True)
+    for setting, runs in medians.items():
+        print(f"speakers {setting}: median p50 {np.median([a for a, _ in runs]):.2f} s, "
+              f"median p95 {np.median([b for _, b in runs]):.2f} s over {len(runs)} runs")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk", type=float, default=20.0, help="lecture between questions, seconds")
     parser.add_argument("--pause", type=float, default=1.0, help="silence around each question, seconds")
+    parser.add_argument("--latency", action="store_true", help="caption latency with labelling on and off instead")
+    parser.add_argument("--rounds", type=int, default=3, help="--latency: runs of each setting")
+    parser.add_argument("--clip", type=Path, default=SHARED / "en" / "ibm_11_ibm_culture_2min.flac",
+                        help="--latency: the talk replayed")
+    parser.add_argument("--config", default="whisper", help="--latency: engine[:backend][@model], as live bench")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
         sys.exit(f"needs the shared clips at {SHARED}")
+    if args.latency:
+        caption_latency(args.rounds, args.clip, args.config)
+        return
     began = time.perf_counter()
     encoder = VoiceEncoder.load()
     print(f"voice encoder loaded in {time.perf_counter() - began:.2f} s")

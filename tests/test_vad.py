@@ -334,3 +334,33 @@ def test_a_run_on_speakers_forced_cuts_are_decided_soon_after_the_cut(shared_aud
             previous = segment
     assert cuts >= 2
     assert max(lags) <= VadOptions().cut_search_s + 0.06, sorted(lags)[-5:]
+
+
+def test_an_early_cut_is_decided_cut_ahead_s_after_its_frame_at_the_quietest_point(shared_audio):
+    # The same run-on talk with cut_ahead_s: every forced cut is decided within cut_ahead_s (+ a frame)
+    # of its point, at a frame that is the quietest of the search window around it, and no sample is
+    # lost or doubled.
+    x = decode_file(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac")
+    options = VadOptions(cut_ahead_s=0.5)
+    segmenter, segments, decided = Segmenter(options), [], []
+    for i in range(0, len(x), FRAME):
+        for segment in segmenter.feed(x[i:i + FRAME]):
+            segments.append(segment)
+            decided.append((i + FRAME) / SAMPLE_RATE)
+    segments += segmenter.flush()
+    assert_segments_are_the_input(segments, x)
+    levels = frame_levels(x)
+    searched = int(options.cut_search_s * 1000) // 30
+    cuts = [(a, at) for a, b, at in zip(segments, segments[1:], decided) if a.end == b.start]
+    assert len(cuts) >= 2
+    for a, at in cuts:
+        assert at - a.end <= options.cut_ahead_s + 0.06, (a.end, at)
+        assert options.max_segment_s - options.cut_search_s - 0.06 <= a.duration <= options.max_segment_s
+        f = int(a.end * SAMPLE_RATE) // FRAME
+        window = levels[f - searched + 1 + int(options.cut_ahead_s * 1000) // 30:f + 1 + int(options.cut_ahead_s * 1000) // 30]
+        assert levels[f] <= np.percentile(window, 10)
+
+
+def test_cut_ahead_must_be_shorter_than_the_search():
+    with pytest.raises(ConfigError, match="cut_ahead_s"):
+        VadOptions(cut_ahead_s=1.5)
