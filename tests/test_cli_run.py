@@ -92,8 +92,9 @@ def test_cuts_inside_long_speech_lose_and_repeat_nothing(tmp_path):
     assert all(f["end"] - f["start"] <= 4.0 + 1e-6 for f in finals)
     assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(finals, finals[1:]))
     text = normalize(" ".join(f["text"] for f in finals))
+    unspaced = text.replace(" ", "")  # tiny.en writes "Tacos Alpastor" or "Tacos al pastor" by its window
     for phrase in ("stale smell of old", "heat to bring out the odor", "tacos al pastor", "hot cross bun"):
-        assert text.count(phrase) == 1, (phrase, text)
+        assert unspaced.count(phrase.replace(" ", "")) == 1, (phrase, text)
 
 
 def test_headless_text_mode_prints_timestamped_finals(tmp_path):

@@ -201,7 +201,9 @@ def test_publish_returns_at_once_even_while_the_viewers_loop_is_stuck():
     attached, stuck = threading.Event(), threading.Event()
     loop.call_soon_threadsafe(lambda: (room.attach(loop), attached.set()))
     assert attached.wait(5)
-    loop.call_soon_threadsafe(lambda: stuck.wait(5))  # the loop is busy for seconds
+    blocked = threading.Event()
+    loop.call_soon_threadsafe(lambda: (blocked.set(), stuck.wait(5)))  # the loop is busy for seconds
+    assert blocked.wait(5)  # (before it, the loop may still be draining what attach scheduled)
     try:
         began = time.perf_counter()
         worst = 0.0
@@ -327,7 +329,9 @@ def test_one_address_opens_a_bounded_number_of_streams(shared):
 
 
 def test_viewer_addresses_never_reach_the_log(shared, caplog):
-    caplog.set_level(logging.DEBUG)
+    # Every level of our loggers and uvicorn's (a session built earlier in this process sets "live" to INFO).
+    for name in (None, "live", "uvicorn"):
+        caplog.set_level(logging.DEBUG, logger=name)
     viewer = Reader(shared.base_url, shared.room.code, source="127.0.0.2")
     shared.room.publish(final(0))
     assert viewer.wait(lambda ev: any(d["k"] == "f" for _, d in ev))

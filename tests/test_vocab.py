@@ -8,6 +8,7 @@ import csv
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -378,12 +379,17 @@ def test_the_check_keeps_what_the_bias_would_spoil(biased_engine, shared_audio):
 
     audio, _ = sf.read(shared_audio / "en" / "uberi_english.flac", dtype="float32")
     assert biased_engine.verify_bias
-    assert _words(biased_engine.transcribe(audio, "en").text) == "one two three"
-    biased_engine.verify_bias = False
+    # On the 30 s window, where plain tiny.en writes the numbers as words and the prompt turns them into
+    # digits (trimmed, it writes digits with no prompt too, and there is nothing for the check to keep).
+    window = biased_engine.window.options
+    biased_engine.window.options = replace(window, trim=False)
     try:
+        assert _words(biased_engine.transcribe(audio, "en").text) == "one two three"
+        biased_engine.verify_bias = False
         assert _words(biased_engine.transcribe(audio, "en").text) == "1 2 3"  # any prompt does this to tiny.en
     finally:
         biased_engine.verify_bias = True
+        biased_engine.window.options = window
 
 
 def _speak(text: str, dest: Path) -> np.ndarray:

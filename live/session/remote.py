@@ -98,10 +98,12 @@ class RemoteWorker(Commands):
                  captions: CaptionOptions | None = None, batching: object = None, language: str = "auto",
                  stop_on_failure: bool = False, max_pending_s: float = 900.0, start_s: float = 0.0,
                  first_index: int = 0, opening: Marker | None = None, hooks: WorkerHooks | None = None,
-                 governor: object = None, faster_engine: object = None, finish_s: float = QUIT_S) -> None:
+                 governor: object = None, faster_engine: object = None, finish_s: float = QUIT_S,
+                 auto_language: object = None) -> None:
         """As ``Worker``'s; ``start_s``/``first_index``/``opening`` continue a saved session (``--resume``):
-        the server is asked for a session on the same clock. ``governor`` and ``faster_engine`` are the
-        server's business (its sessions shed work themselves); ``finish_s`` bounds the wait after a stop."""
+        the server is asked for a session on the same clock. ``governor``, ``faster_engine`` and
+        ``auto_language`` are the server's business (its sessions shed work and settle the language
+        themselves); ``finish_s`` bounds the wait after a stop."""
         super().__init__()
         self._open_source = open_source
         self._emit_to = emit
