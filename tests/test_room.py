@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from live.events import Finished, Marker, Status, Translation
+from live.events import Finished, Marker, SpeakerLabel, Status, Translation
 from live.room import AccessOptions, HubOptions, Room, RoomHub, RoomOptions, Rooms, new_code, normalize, pretty
 from live.room.codes import ALPHABET, CODE_CHARS, AddressLimits
 from live.room.qr import qr_lines, qr_matrix
@@ -469,3 +469,26 @@ def test_the_same_guess_twice_is_sent_once():
     assert hub.publish(partial(0, "so the")) is None
     assert hub.publish(partial(0, "so the transform")) is not None
     assert [f["t"] for f in frames(hub, viewer)] == ["so the transform"]
+
+
+def test_who_said_a_final_reaches_the_viewers_and_a_late_one_reads_it_too(shared):
+    room = shared.room
+    viewer = Reader(shared.base_url, room.code)
+    room.publish(final(0, "Today: the Fourier transform."))
+    room.publish(SpeakerLabel(0, "lecturer"))
+    room.publish(final(1, "Is it linear?"))
+    room.publish(SpeakerLabel(1, "audience", 1))
+    said = lambda ev: [(d["i"], d["r"], d["v"]) for _, d in ev if d["k"] == "v"]  # noqa: E731
+    assert viewer.wait(lambda ev: len(said(ev)) == 2)
+    assert said(viewer.events) == [(0, "lecturer", None), (1, "audience", 1)]
+    late = Reader(shared.base_url, room.code)
+    assert late.wait(lambda ev: len(said(ev)) == 2)  # the labels are kept with the lecture
+    viewer.close()
+    late.close()
+
+
+def test_a_speaker_label_travels_to_the_classroom_servers_room():
+    from live.room.relay import decode_event, encode_event, kept
+
+    message = encode_event(SpeakerLabel(7, "audience", 2))
+    assert kept(message) and decode_event(message) == SpeakerLabel(7, "audience", 2)

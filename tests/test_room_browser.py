@@ -13,7 +13,7 @@ from audio_helpers import DATA
 from live.bench.browser import PHONE, PROJECTOR, available, chromium, set_size
 from live.captions import Caption
 from live.config import Settings
-from live.events import Finished, Marker
+from live.events import Finished, Marker, SpeakerLabel
 from live.room import Room, RoomOptions
 from live.room.share import ShareOptions, ShareServer
 from live.session import SessionOptions, build_session
@@ -345,3 +345,23 @@ def test_the_classroom_server_restarted_mid_lecture_the_page_resumes_with_no_dup
         assert len(finals_on(page)) == 8
     finally:
         serve.stop()
+
+
+def test_a_question_from_the_room_is_marked_in_words_and_a_label_taken_back_unmarks_it(page):
+    room, server = shared_room()
+    try:
+        room.publish(final(0, "The transform of a pulse is a sinc."))
+        room.publish(SpeakerLabel(0, "lecturer"))
+        room.publish(SpeakerLabel(1, "audience", 1))  # a label may come before its final reaches the page
+        room.publish(final(1, "Why is it a sinc?"))
+        page.get(server.url)
+        marked = ("return [...document.querySelectorAll('#captions > p')].map("
+                  "p => (p.querySelector('.who') ? p.querySelector('.who').textContent + ': ' : '') + "
+                  "p.querySelector('.orig').textContent)")
+        until(page, marked + ".length === 2")
+        assert page.execute_script(marked) == ["The transform of a pulse is a sinc.", "Question: Why is it a sinc?"]
+        room.publish(SpeakerLabel(1, "lecturer"))  # the labeller changed its mind
+        until(page, "return !document.querySelector('#captions > p.audience')")
+        assert page.execute_script(marked) == ["The transform of a pulse is a sinc.", "Why is it a sinc?"]
+    finally:
+        server.stop()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from live.captions import Caption
 from live.errors import ConfigError
-from live.events import Finished, Marker, Status, Translation
+from live.events import Finished, Marker, SpeakerLabel, Status, Translation
 
 log = logging.getLogger("live.room")
 
@@ -116,6 +116,9 @@ class RoomHub:
                 return None
             return self._keep("translation", {"k": "t", "i": event.index, "l": event.lang, "t": event.text},
                               lang=event.lang, index=event.index)
+        if isinstance(event, SpeakerLabel):  # who said a final: the page marks the questions from the room
+            return self._keep("speaker", {"k": "v", "i": event.index, "r": event.speaker, "v": event.voice},
+                              index=event.index)
         if isinstance(event, Marker):
             return self._keep("marker", {"k": "m", "m": event.kind, "a": round(event.at, 2), "n": event.note})
         if isinstance(event, Status):

@@ -24,7 +24,7 @@ import json
 
 from live.captions import Caption
 from live.errors import ConfigError
-from live.events import Finished, Marker, Status, Translation
+from live.events import Finished, Marker, SpeakerLabel, Status, Translation
 from live.language import check_target
 from live.wire.protocol import ProtocolError
 
@@ -37,7 +37,7 @@ def encode_event(event: object) -> dict | None:
     """A session event as it travels to the server; None for what a room does not show."""
     if isinstance(event, Caption):
         return event.to_json()
-    if isinstance(event, (Marker, Translation)):
+    if isinstance(event, (Marker, Translation, SpeakerLabel)):
         return event.to_json()
     if isinstance(event, Status):
         return {"type": "status", "clock": round(event.clock, 3), "paused": event.paused, "behind": event.behind,
@@ -49,7 +49,7 @@ def encode_event(event: object) -> dict | None:
 
 def kept(message: dict) -> bool:
     """Whether the room keeps this event in its history (counted by ``have``)."""
-    return message.get("type") in ("final", "bookmark", "marker", "translation")
+    return message.get("type") in ("final", "bookmark", "marker", "translation", "speaker")
 
 
 def decode_event(message: dict) -> object:
@@ -69,6 +69,8 @@ def decode_event(message: dict) -> object:
             return Marker(message["kind"], float(message["at"]), str(message.get("note", ""))[:MAX_TEXT])
         if kind == "translation":
             return Translation(int(message["index"]), check_target(message["lang"]), str(message["text"])[:MAX_TEXT])
+        if kind == "speaker":
+            return SpeakerLabel.from_json(message)
         if kind == "status":
             latency = message.get("latency")
             return Status(float(message.get("clock", 0.0)), -100.0, False, 0, 0.0, 0, bool(message.get("paused")),

@@ -38,6 +38,7 @@
   const scroller = $("scroller");
   const rows = new Map(); // "f12" → the final's row, "m:bookmark:12.5" → a marker's row
   const waiting = new Map(); // index → a translation that came before its final
+  const speakers = new Map(); // index → a speaker label that came before its final
   let lang = settings.lang || "";
   let epoch = null;
   let lastSeq = 0;
@@ -76,6 +77,23 @@
     if (partial.dataset.i !== undefined && Number(partial.dataset.i) <= ev.i) clearPartial();
     const early = waiting.get(ev.i);
     if (early) { waiting.delete(ev.i); onTranslation(early); }
+    const who = speakers.get(ev.i);
+    if (who) { speakers.delete(ev.i); onSpeaker(who); }
+  }
+  // Who said a final (it comes after it; a later label replaces an earlier one): a question from the
+  // room is marked, the lecturer's words are not.
+  function onSpeaker(ev) {
+    const row = rows.get(`f${ev.i}`);
+    if (!row) { speakers.set(ev.i, ev); return; }
+    const audience = ev.r === "audience";
+    row.classList.toggle("audience", audience);
+    let tag = row.querySelector(".who");
+    if (audience && !tag) {
+      tag = el("span", "who", "Question");
+      row.prepend(tag);
+    } else if (!audience && tag) {
+      tag.remove();
+    }
   }
   function onTranslation(ev) {
     if (ev.l !== lang) return;
@@ -152,6 +170,7 @@
       case "f": onFinal(ev); break;
       case "p": onPartial(ev); break;
       case "t": onTranslation(ev); break;
+      case "v": onSpeaker(ev); break;
       case "m": onMarker(ev); break;
       case "s": onStatus(ev); break;
       case "n": say(ev.t); break;
