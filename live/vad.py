@@ -34,11 +34,9 @@ class VadOptions:
         tail_ms: audio kept after the last voiced frame of a closed segment (at most ``silence_ms``).
         max_segment_s: longest segment; a longer stretch of speech is cut at its quietest frame.
         cut_search_s: how far back from ``max_segment_s`` that quietest frame is looked for.
-        cut_ahead_s: when above 0, a cut is decided this long after its frame instead of at
-            ``max_segment_s``: once the segment is ``max_segment_s - cut_search_s`` long, a frame that
-            is the quietest of the ``cut_search_s`` window ending this long after it is cut at once
-            (the same choice over the same span, made up to ``cut_search_s`` sooner); at
-            ``max_segment_s`` the quietest frame is cut as before.
+        cut_ahead_s: when above 0, once the segment is ``max_segment_s - cut_search_s`` long, a frame
+            that is the quietest of the ``cut_search_s`` window ending this long after it is cut then
+            (the same choice, made sooner); at ``max_segment_s`` the quietest frame is cut as before.
         shrink_after_s: past this length the silence that closes a segment shrinks, linearly, to
             ``min_silence_ms`` at ``max_segment_s``: a lecturer who never stops for half a second still
             breathes, and closing there beats a forced cut (which lands seconds back and costs latency).
@@ -224,6 +222,19 @@ class Segmenter:
             return None
         start = self._base + self._seg_start
         return self._next_index, start / SAMPLE_RATE, (start + self._len) / SAMPLE_RATE
+
+    @property
+    def tentative_cut(self) -> Segment | None:
+        """The segment an early cut (``cut_ahead_s``) closes if no quieter frame comes before it is
+        decided, for a decode started ahead of the decision; None while no cut is in sight."""
+        ahead = self._ahead_frames
+        if not self._in_speech or not ahead or self._len < self._early_samples - ahead * self._frame:
+            return None
+        candidates = [(e, f) for f, e in self._energies if f * self._frame >= self._seg_start]
+        c = min(candidates)[1] if candidates else -1  # cut where no quieter frame comes within ``ahead``
+        if c < self._frames_done - 1 - ahead or (c + 1 + ahead) * self._frame - self._seg_start < self._early_samples:
+            return None
+        return self._segment(self._seg_start, c * self._frame + self._frame // 2)
 
     @property
     def open_segment(self) -> Segment | None:

@@ -198,3 +198,27 @@ def test_a_partial_decodes_only_the_end_of_a_long_segment(engine):
     final_lengths = [a for k, a, _ in calls if k == "final"]
     assert partial_lengths and max(partial_lengths) <= 1.0 + 1e-6
     assert max(final_lengths) > 2.0  # finals still take the whole segment
+
+
+def test_a_forced_cut_is_decoded_while_it_is_decided_and_that_decode_becomes_its_final(engine, shared_audio):
+    """A run-on speaker: once a cut is in sight (live.vad cut_ahead_s) its segment is decoded at once,
+    so the final does not wait for a decode after the cut; a cut that moves to a quieter frame is
+    decoded again, and the final always holds exactly the audio up to where the cut fell."""
+    from live.audio import decode_file
+
+    audio = decode_file(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac")[: 16000 * 60]
+    reference = Segmenter(VadOptions())
+    segments = [s for i in range(0, len(audio), 480) for s in reference.feed(audio[i:i + 480])]
+    cuts = {s.index for s, t in zip(segments, segments[1:]) if s.end == t.start}
+    assert len(cuts) >= 2
+    cap, calls = recording(engine=engine, options=CaptionOptions(partials=False))
+    out = []
+    for i in range(0, len(audio), 480):  # 30 ms blocks: a decoder fast enough to keep up
+        cap.insert_audio(audio[i:i + 480])
+        out += cap.process_iter()
+    finals = {c.index: c for c in out if c.kind == "final"}
+    assert {i: (f.start, f.end) for i, f in finals.items() if i in cuts} == \
+        {s.index: (s.start, s.end) for s in segments if s.index in cuts}
+    # Every final came from a decode made before its segment closed (cuts and pauses alike): none was
+    # decoded after its close (without the cut in sight, 3 of these 5 were).
+    assert cap.reused_finals == len(finals) and [k for k, _, _ in calls].count("final") == 0

@@ -80,6 +80,7 @@ class DecodeJob:
     segment: Segment
     key: Key
     voiced_end: float | None = None  # speculative: the speech it heard ends here
+    cut_end: float | None = None  # speculative: of the segment a forced cut about to be decided closes
     window_s: float = 0.0  # a partial: decode only this much of the end
 
     @property
@@ -114,7 +115,7 @@ class Captioner:
         self._pending: deque[Segment] = deque()
         self._partial_key: Key | None = None  # the open segment whose partial is shown
         self._partial_end = 0.0
-        self._spec: tuple[Key, float, Caption] | None = None  # (key, voiced end, caption)
+        self._spec: tuple[DecodeJob, Caption] | None = None  # a speculative decode and its caption
         self.reused_finals = 0
         self.segments = 0  # closed segments taken in
         self.batches = 0  # batches made of them (with BatchOptions)
@@ -205,9 +206,16 @@ class Captioner:
         silence = self.segmenter.trailing_silence_ms
         voiced_end = self._quiet_enough()
         if voiced_end is not None:
-            if self._spec is None or self._spec[:2] != (key, voiced_end):
+            if not self._speculated(key, voiced_end=voiced_end):
                 self._partial_key, self._partial_end = key, end
                 return [], DecodeJob("speculative", self.segmenter.open_segment, key, voiced_end)
+        else:
+            cut = self._cut_in_sight()
+            if cut is not None:  # a run-on speaker's forced cut: its final decoded while the cut is decided
+                if self._speculated(key, cut_end=cut.end):
+                    return [], None
+                self._partial_key, self._partial_end = key, end
+                return [], DecodeJob("speculative", cut, key, cut_end=cut.end)
         if not self.options.partials:
             return [], None
         grown = end - (self._partial_end if key == self._partial_key else start)
@@ -223,14 +231,30 @@ class Captioner:
         if job.kind == "final":
             return False
         if job.kind == "partial":
-            # A final waits, or the segment has gone quiet: the speculative decode takes over.
-            return bool(self._pending) or self._quiet_enough() is not None
+            # A final waits, the segment has gone quiet or a cut is in sight: a speculative decode takes over.
+            return bool(self._pending) or self._quiet_enough() is not None or self._cut_in_sight() is not None
         if self._pending:
-            return not self._matches(self._pending[0], job.key, job.voiced_end or 0.0)
+            return not self._matches(self._pending[0], job)
         span = self.segmenter.open_span
         if span is None or (span[0], span[1]) != job.key:
             return True
+        if job.cut_end is not None:  # a quieter frame came: the cut will be elsewhere
+            cut = self._cut_in_sight()
+            return cut is None or abs(cut.end - job.cut_end) > 1e-6
         return self.segmenter.trailing_silence_ms == 0  # speech resumed: what it heard is not the end
+
+    def _cut_in_sight(self):
+        """The segment a forced cut about to be decided closes (live.vad ``cut_ahead_s``), if any."""
+        if not self.options.speculate_ms or self._batcher is not None:
+            return None
+        return self.segmenter.tentative_cut
+
+    def _speculated(self, key: Key, *, voiced_end: float | None = None, cut_end: float | None = None) -> bool:
+        """Whether the last speculative decode was of this very ending (it need not run again)."""
+        if self._spec is None:
+            return False
+        job = self._spec[0]
+        return (job.key, job.voiced_end, job.cut_end) == (key, voiced_end, cut_end)
 
     def _quiet_enough(self) -> float | None:
         """Where the open segment's speech ended, once it has been quiet long enough to decode it
@@ -264,7 +288,7 @@ class Captioner:
             self.final_decodes += 1
             return [caption]
         if job.kind == "speculative":
-            self._spec = (job.key, job.voiced_end or 0.0, caption)
+            self._spec = (job, caption)
             if self._pending:  # it closed while this ran: the decode may be its final already
                 reused = self._take_speculation(self._pending[0])
                 if reused is not None:
@@ -275,22 +299,25 @@ class Captioner:
             return []  # its segment closed meanwhile: the final is what counts now
         return [caption] if caption.text else []
 
-    def _matches(self, seg: Segment, key: Key, voiced_end: float) -> bool:
-        """Same segment, closed by silence right after the speech a speculative decode heard (a segment
-        cut at max length, or one where speech resumed, ends elsewhere)."""
+    def _matches(self, seg: Segment, job: DecodeJob) -> bool:
+        """Same segment, closed by silence right after the speech a speculative decode heard, or cut
+        where that decode's audio ends (a segment cut elsewhere, or where speech resumed, differs)."""
+        if job.key != (seg.index, seg.start):
+            return False
+        if job.cut_end is not None:
+            return abs(seg.end - job.cut_end) <= 1e-6
         frame = self.segmenter.options.frame_ms / 1000
-        return key == (seg.index, seg.start) and seg.speech_end is not None \
-            and abs(seg.speech_end - voiced_end) <= frame + 1e-6
+        return seg.speech_end is not None and abs(seg.speech_end - (job.voiced_end or 0.0)) <= frame + 1e-6
 
     def _take_speculation(self, seg: Segment) -> Caption | None:
         spec = self._spec
         if spec is None or self._batcher is not None:
             return None
-        key, voiced_end, caption = spec
-        if (seg.index, seg.start) != key:
+        job, caption = spec
+        if (seg.index, seg.start) != job.key:
             return None
         self._spec = None
-        if not self._matches(seg, key, voiced_end):
+        if not self._matches(seg, job):
             return None
         self.reused_finals += 1
         return replace(caption, kind="final", end=seg.end, emitted=self._clock(), speech_end=seg.speech_end)
