@@ -322,7 +322,11 @@ def print_room_table(rows: list[dict], counts: list[int], clip: Path, config: Co
           f"{'finals':>6}  {'sharer p50':>10}  {'change':>7}  {'KB/viewer':>9}  {'room CPU':>8}")
     for n in [0, *counts]:
         mine = [r for r in rows if r["viewers"] == n]
-        print(f"{n if n else 'none':>7}  {_median(mine, 'final_p50_ms'):>7.1f}ms  {_median(mine, 'final_p95_ms'):>7.1f}ms"
+        if not n:  # the baseline: no room, so only the sharer's own latency
+            print(f"{'none':>7}  {'—':>9}  {'—':>9}  {'—':>8}  {'—':>7}  {'—':>8}  {'—':>6}  "
+                  f"{_median(mine, 'sharer_p50_s'):>9.2f}s  {'—':>7}  {'—':>9}  {'—':>8}")
+            continue
+        print(f"{n:>7}  {_median(mine, 'final_p50_ms'):>7.1f}ms  {_median(mine, 'final_p95_ms'):>7.1f}ms"
               f"  {_median(mine, 'all_p95_ms'):>6.1f}ms  {_median(mine, 'max_ms'):>5.0f}ms  "
               f"{_median(mine, 'partials_read'):>8.0%}  {_median(mine, 'finals_read_min'):>6.0%}  "
               f"{_median(mine, 'sharer_p50_s'):>9.2f}s  {_median(mine, 'sharer_change_s'):>+6.2f}s  "
