@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,11 @@ def test_each_level_changes_what_partials_cost():
     assert seen[SLOWER].partials and seen[SLOWER].min_growth_s >= 1.0 and seen[SLOWER].partial_window_s == 0
     assert seen[TAIL].partials and 0 < seen[TAIL].partial_window_s <= 4.0
     assert not seen[FINALS_ONLY].partials and not seen[FASTER_ENGINE].partials
-    assert seen[FINALS_ONLY].speculate_ms == base.speculate_ms  # finals keep their head start
+    assert seen[FINALS_ONLY].speculate_ms == base.speculate_ms  # finals keep their head start at a pause
+    # ...but a forced cut is no longer decoded ahead from the first step: a moved cut costs a decode.
+    assert seen[FULL].speculate_cuts and not any(seen[level].speculate_cuts for level in seen if level != FULL)
     off = CaptionOptions(partials=False)
-    assert governor.captions(off) == off  # nothing to shed where partials were never on
+    assert governor.captions(off) == replace(off, speculate_cuts=False)  # partials never on: only that to shed
 
 
 @pytest.mark.slow

@@ -56,6 +56,9 @@ class CaptionOptions:
         min_partial_s: do not decode an open segment shorter than this (too little to say anything).
         quiet_ms: skip a partial when the open segment already ends in this much silence: it is likely to
             close soon, and a decode started now would delay its final.
+        speculate_cuts: decode the segment a forced cut in sight would close while the cut is decided
+            (live.vad ``cut_ahead_s``); it is decoded again if the cut moves, so the lag governor turns
+            this off first.
         partial_window_s: a partial decodes at most this much of the end of the open segment (0: all
             of it): the latest words are what the partial line shows, and a long segment's partial
             then costs no more than a short one's. Finals and speculative decodes take the whole segment.
@@ -68,6 +71,7 @@ class CaptionOptions:
     min_growth_s: float = 0.3
     min_partial_s: float = 0.5
     quiet_ms: int = 150
+    speculate_cuts: bool = True
     partial_window_s: float = 0.0
     script: str | None = None
 
@@ -245,7 +249,7 @@ class Captioner:
 
     def _cut_in_sight(self):
         """The segment a forced cut about to be decided closes (live.vad ``cut_ahead_s``), if any."""
-        if not self.options.speculate_ms or self._batcher is not None:
+        if not self.options.speculate_ms or not self.options.speculate_cuts or self._batcher is not None:
             return None
         return self.segmenter.tentative_cut
 

@@ -141,7 +141,10 @@ class LagGovernor:
 
     def captions(self, base: CaptionOptions) -> CaptionOptions:
         """The captioner's options at this level, from the session's own ``base``."""
-        if self.level == FULL or not base.partials:
+        if self.level == FULL:
+            return base
+        base = replace(base, speculate_cuts=False)  # a cut decoded ahead may be thrown away: shed first
+        if not base.partials:
             return base
         if self.level == SLOWER:
             return replace(base, min_growth_s=max(base.min_growth_s, self.options.slower_growth_s))
