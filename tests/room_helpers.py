@@ -140,3 +140,13 @@ class Reader:
                 pass
             self._sock.close()
         self._thread.join(5)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check()`` holds within ``timeout`` s (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()

@@ -18,7 +18,7 @@ from live.room import AccessOptions, HubOptions, Room, RoomHub, RoomOptions, Roo
 from live.room.codes import ALPHABET, CODE_CHARS, AddressLimits
 from live.room.qr import qr_lines, qr_matrix
 from live.room.share import ShareOptions, ShareServer
-from room_helpers import Reader, final, parse_frames, partial
+from room_helpers import Reader, eventually, final, parse_frames, partial
 
 
 def frames(hub: RoomHub, viewer) -> list[dict]:
@@ -215,7 +215,7 @@ def test_publish_returns_at_once_even_while_the_viewers_loop_is_stuck():
         assert room.hub.finals == 0  # nothing was done on the sharer's thread but handing over
     finally:
         stuck.set()
-    assert _eventually(lambda: room.hub.finals == 2000)
+    assert eventually(lambda: room.hub.finals == 2000)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
 
@@ -321,7 +321,7 @@ def test_one_address_opens_a_bounded_number_of_streams(shared):
     refused = httpx.get(f"{shared.base_url}/r/{shared.room.code}/events")
     assert refused.status_code == 429 and "too many" in refused.json()["error"]
     viewers[0].close()
-    assert _eventually(lambda: shared.web.limits.total == 3)
+    assert eventually(lambda: shared.web.limits.total == 3)
     again = Reader(shared.base_url, shared.room.code)
     assert again.wait_status() == 200
     for v in viewers[1:] + [again]:
@@ -372,25 +372,16 @@ def test_a_stuck_viewer_is_dropped_and_never_holds_up_the_others():
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.sendall(f"GET /r/{room.code}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         reader = Reader(server.base_url, room.code)
-        assert reader.wait(lambda ev: ev) and _eventually(lambda: room.viewers == 2)
+        assert reader.wait(lambda ev: ev) and eventually(lambda: room.viewers == 2)
         big = "word " * 4000
         for i in range(300):  # ~6 MB: far more than the stuck socket's buffers hold
             room.publish(final(i, f"{i} {big}"))
         assert reader.wait(lambda ev: len([1 for _, d in ev if d["k"] == "f"]) == 300, timeout=20)
-        assert _eventually(lambda: room.viewers == 1, timeout=10)  # the stuck one was dropped
+        assert eventually(lambda: room.viewers == 1, timeout=10)  # the stuck one was dropped
         stuck.close()
         reader.close()
     finally:
         server.stop()
-
-
-def _eventually(check, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 # --- translations, made once per language on the sharing side --------------------------------------

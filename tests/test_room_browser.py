@@ -310,19 +310,12 @@ def test_a_rotated_code_leaves_the_page_with_its_captions_and_says_so(page):
 
 
 def test_the_classroom_server_restarted_mid_lecture_the_page_resumes_with_no_duplicate(page, tmp_path, monkeypatch):
-    import os
-    import subprocess
-    import sys
-
     from live.room.client import ServerRoom
-    from serve_helpers import REPO, ServeProcess
+    from serve_helpers import ServeProcess
 
     serve = ServeProcess(tmp_path / "serve").start()
     try:
-        key = subprocess.run([sys.executable, "-m", "live", "keys", "create", "--db", str(serve.db)], cwd=REPO,
-                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        monkeypatch.setenv("LIVE_SERVER_API_KEY", key)
+        monkeypatch.setenv("LIVE_SERVER_API_KEY", serve.key())
         room = ServerRoom(f"http://127.0.0.1:{serve.port}", None, RoomOptions(title="Physics"))
         url = room.start()
         for i in range(4):

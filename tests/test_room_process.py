@@ -14,7 +14,7 @@ from live.events import Finished
 from live.room import RoomOptions
 from live.room.process import SharedRoom
 from live.room.share import ShareOptions
-from room_helpers import Reader, final
+from room_helpers import Reader, eventually, final
 
 pytestmark = pytest.mark.slow  # each test starts a Python process (about a second)
 
@@ -29,15 +29,6 @@ def shared():
     room.finish(timeout=2)
 
 
-def _eventually(check, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
-
-
 def test_the_room_in_its_own_process_serves_viewers_and_ends_with_every_final(shared, caplog):
     caplog.set_level(logging.INFO, logger="live")
     viewers = [Reader(shared.base_url, shared.code) for _ in range(3)]
@@ -47,7 +38,7 @@ def test_the_room_in_its_own_process_serves_viewers_and_ends_with_every_final(sh
     for i in range(300):
         shared.publish(final(i))
     assert time.perf_counter() - began < 0.2  # handed over, never waited on
-    assert _eventually(lambda: shared.viewers == 3)
+    assert eventually(lambda: shared.viewers == 3)
     shared.publish(Finished(None))
     assert shared.finish(timeout=10)
     for viewer in viewers:
@@ -69,7 +60,7 @@ def test_a_rotated_code_from_the_sharer_disconnects_the_old_viewers(shared):
 
 def test_a_dead_room_process_is_said_once_and_the_lecture_goes_on(shared):
     shared._process.popen.kill()
-    assert _eventually(lambda: shared.dead is not None)
+    assert eventually(lambda: shared.dead is not None)
     assert [n.message for n in shared.notices] == [shared.dead] and "captions go on" in shared.dead
     began = time.perf_counter()
     for i in range(100):

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,20 +19,11 @@ from live.llm import LLMSettings
 from live.events import Finished, Marker
 from live.room import RoomOptions
 from live.room.client import ServerRoom
-from room_helpers import Reader, final
+from room_helpers import Reader, eventually, final
 from serve_helpers import LiveServer, ServeProcess
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def _eventually(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_live_run_server_share_publishes_the_session_as_a_room_of_the_server(tmp_path, whisper):
@@ -110,10 +100,7 @@ def test_rotating_and_closing_a_server_room_and_a_refused_key(tmp_path, whisper,
 def test_a_server_restarted_mid_lecture_brings_the_room_back_with_the_same_link(tmp_path, monkeypatch):
     serve = ServeProcess(tmp_path / "serve").start()
     try:
-        key = subprocess.run([sys.executable, "-m", "live", "keys", "create", "--db", str(serve.db)], cwd=REPO,
-                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        monkeypatch.setenv("LIVE_SERVER_API_KEY", key)
+        monkeypatch.setenv("LIVE_SERVER_API_KEY", serve.key())
         base = f"http://127.0.0.1:{serve.port}"
         room = ServerRoom(base, None, RoomOptions(title="Physics"))
         room.start()
@@ -129,7 +116,7 @@ def test_a_server_restarted_mid_lecture_brings_the_room_back_with_the_same_link(
         for i in range(3, 6):
             room.publish(final(i))  # said while the server was down
         serve.start()
-        assert _eventually(lambda: httpx.get(f"{base}/r/{code}").status_code == 200, 20)  # the same link
+        assert eventually(lambda: httpx.get(f"{base}/r/{code}").status_code == 200, 20)  # the same link
         after = Reader(base, code, after=before.last_id)
         assert after.wait(lambda ev: len(after.of("f")) >= 6, timeout=30)  # the sharer sent the lecture again
         assert room.code == code and [f["i"] for f in after.of("f")] == list(range(6))
