@@ -166,6 +166,29 @@ def test_queue_batches_requests_of_similar_length_from_different_streams():
     scheduler.close()
 
 
+def test_a_final_is_not_batched_with_partials_nor_long_pieces_together():
+    """On CPU a batch saves time only on short pieces and makes each wait for the longest: a final
+    waits for no partial, and a call holds at most 8 s of audio."""
+    backend = Recording(max_batch=8)
+    scheduler = DecodeScheduler(lambda: backend)
+    scheduler.start()
+    scheduler.wait_ready(5)
+    first = scheduler.submit("x", "final", _audio(10), "en")
+    time.sleep(0.05)
+    rest = [scheduler.submit(s, k, _audio(n), "en") for s, k, n in
+            (("a", "final", 16000), ("b", "partial", 16000), ("c", "final", 17000), ("d", "partial", 15000),
+             ("e", "final", 48000), ("f", "final", 50000), ("g", "final", 45000))]
+    backend.gate.set()
+    for f in [first, *rest]:
+        f.result(5)
+    calls = backend.calls[1:]
+    assert calls[0] == ["16000", "17000"]  # finals only (the 3 s one would be padding for these)
+    assert calls[1] == ["48000", "50000"]  # 3 + 3.1 s: the next 2.8 s would pass 8 s in one call
+    assert calls[2] == ["45000"]
+    assert calls[3] == ["16000", "15000"]  # the partials, after every final
+    scheduler.close()
+
+
 def test_a_final_stops_a_batch_of_partials_which_goes_back_in_the_queue():
     class Stoppable(Recording):
         def __init__(self):
