@@ -364,3 +364,32 @@ def test_an_early_cut_is_decided_cut_ahead_s_after_its_frame_at_the_quietest_poi
 def test_cut_ahead_must_be_shorter_than_the_search():
     with pytest.raises(ConfigError, match="cut_ahead_s"):
         VadOptions(cut_ahead_s=1.5)
+
+
+def test_a_limit_shortens_segments_from_then_on_and_is_taken_back(shared_audio):
+    # The lag governor's last step: segments cut at 8 s while captions are behind, at the options'
+    # own 15 s again once caught up; nothing lost or doubled across the changes, and the cut in
+    # sight (its end, cheap) is the end of the segment it would close.
+    x = decode_file(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac")
+    segmenter, segments, ends_seen = Segmenter(VadOptions(cut_ahead_s=0.5)), [], set()
+    for i in range(0, len(x), FRAME):
+        t = i / SAMPLE_RATE
+        if i == 30 * SAMPLE_RATE // FRAME * FRAME:
+            segmenter.limit(8.0)
+        if i == 80 * SAMPLE_RATE // FRAME * FRAME:
+            segmenter.limit(40.0)  # at most the options' own
+            assert segmenter.max_segment_s == 15.0
+        end = segmenter.tentative_cut_end
+        if end is not None:
+            assert segmenter.tentative_cut.end == end
+            ends_seen.add(round(end, 4))
+        for segment in segmenter.feed(x[i:i + FRAME]):
+            segments.append((t, segment))
+    segments += [(len(x) / SAMPLE_RATE, s) for s in segmenter.flush()]
+    assert_segments_are_the_input([s for _, s in segments], x)
+    limited = [s for t, s in segments if 31 <= s.start and t < 80]
+    after = [s for t, s in segments if s.start > 81]
+    assert len(limited) >= 4 and max(s.duration for s in limited) <= 8.0
+    assert max(s.duration for s in after) > 8.0  # the run-on talk fills 15 s segments again
+    cuts = {round(a.end, 4) for (_, a), (_, b) in zip(segments, segments[1:]) if a.end == b.start}
+    assert len(cuts & ends_seen) >= len(cuts) // 2  # early cuts were in sight before they fell

@@ -214,12 +214,12 @@ class Captioner:
                 self._partial_key, self._partial_end = key, end
                 return [], DecodeJob("speculative", self.segmenter.open_segment, key, voiced_end)
         else:
-            cut = self._cut_in_sight()
-            if cut is not None:  # a run-on speaker's forced cut: its final decoded while the cut is decided
-                if self._speculated(key, cut_end=cut.end):
+            cut_end = self._cut_in_sight()
+            if cut_end is not None:  # a run-on speaker's forced cut: its final decoded while the cut is decided
+                if self._speculated(key, cut_end=cut_end):
                     return [], None
                 self._partial_key, self._partial_end = key, end
-                return [], DecodeJob("speculative", cut, key, cut_end=cut.end)
+                return [], DecodeJob("speculative", self.segmenter.tentative_cut, key, cut_end=cut_end)
         if not self.options.partials:
             return [], None
         grown = end - (self._partial_end if key == self._partial_key else start)
@@ -243,15 +243,15 @@ class Captioner:
         if span is None or (span[0], span[1]) != job.key:
             return True
         if job.cut_end is not None:  # a quieter frame came: the cut will be elsewhere
-            cut = self._cut_in_sight()
-            return cut is None or abs(cut.end - job.cut_end) > 1e-6
+            cut_end = self._cut_in_sight()
+            return cut_end is None or abs(cut_end - job.cut_end) > 1e-6
         return self.segmenter.trailing_silence_ms == 0  # speech resumed: what it heard is not the end
 
-    def _cut_in_sight(self):
-        """The segment a forced cut about to be decided closes (live.vad ``cut_ahead_s``), if any."""
+    def _cut_in_sight(self) -> float | None:
+        """Where a forced cut about to be decided falls (live.vad ``cut_ahead_s``), if one is in sight."""
         if not self.options.speculate_ms or not self.options.speculate_cuts or self._batcher is not None:
             return None
-        return self.segmenter.tentative_cut
+        return self.segmenter.tentative_cut_end
 
     def _speculated(self, key: Key, *, voiced_end: float | None = None, cut_end: float | None = None) -> bool:
         """Whether the last speculative decode was of this very ending (it need not run again)."""

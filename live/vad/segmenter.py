@@ -1,9 +1,4 @@
-"""Cut a 16 kHz stream into speech segments with webrtcvad, one frame at a time.
-
-`Segmenter` is a plain object fed blocks of any size: no thread, no clock but the samples fed, so a
-recording replayed through it gives the same segments as the same audio from a microphone, and the
-tests drive it without one.
-"""
+"""The segmenter: webrtcvad frame by frame, segments opened, closed and cut (see ``live.vad``)."""
 
 from __future__ import annotations
 
@@ -15,94 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from live.audio import SAMPLE_RATE, rms_dbfs
-from live.errors import ConfigError
+from live.vad.options import VadOptions
 
 logger = logging.getLogger("live.vad")
-
-
-@dataclass
-class VadOptions:
-    """How speech is found and cut into segments.
-
-    Attributes:
-        aggressiveness: webrtcvad mode, 0 (keeps most audio as speech) to 3 (rejects most noise).
-        frame_ms: webrtcvad frame length: 10, 20 or 30 ms.
-        start_ms: voiced audio (``start_ratio`` of this window) needed to open a segment.
-        start_ratio: share of the frames in the ``start_ms`` window that must be voiced.
-        preroll_ms: audio kept before the opening window, so the first syllable is not clipped.
-        silence_ms: unvoiced audio that closes a segment.
-        tail_ms: audio kept after the last voiced frame of a closed segment (at most ``silence_ms``).
-        max_segment_s: longest segment; a longer stretch of speech is cut at its quietest frame.
-        cut_search_s: how far back from ``max_segment_s`` that quietest frame is looked for.
-        cut_ahead_s: when above 0, once the segment is ``max_segment_s - cut_search_s`` long, a frame
-            that is the quietest of the ``cut_search_s`` window ending this long after it is cut then
-            (the same choice, made sooner); at ``max_segment_s`` the quietest frame is cut as before.
-        shrink_after_s: past this length the silence that closes a segment shrinks, linearly, to
-            ``min_silence_ms`` at ``max_segment_s``: a lecturer who never stops for half a second still
-            breathes, and closing there beats a forced cut (which lands seconds back and costs latency).
-        min_silence_ms: the shortest closing silence, reached at ``max_segment_s``.
-        min_segment_ms: shortest voiced span (first to last voiced frame) kept; shorter blips
-            (a cough, a click) are dropped.
-        energy_floor_dbfs: frames quieter than this are unvoiced whatever webrtcvad says (it
-            calls faint steady noise speech); -100 disables the floor.
-        adapt_floor_ms: when above 0, the closing silence adapts to the speaker: once enough pauses
-            inside speech have been heard, it is their 90th percentile plus a margin, between this
-            floor and ``silence_ms`` (a speaker who pauses briefly mid-sentence gets captions sooner).
-    """
-
-    aggressiveness: int = 2
-    frame_ms: int = 30
-    start_ms: int = 90
-    start_ratio: float = 0.8
-    preroll_ms: int = 300
-    silence_ms: int = 500
-    tail_ms: int = 150
-    max_segment_s: float = 15.0
-    # 1.5 s, not 3: on run-on talks (ibm_11) a forced cut's final came up to 2.8 s after the cut point;
-    # searching half as far back put p95 at 0.9 s with the same WER (benchmarks/forced_cuts.py).
-    cut_search_s: float = 1.5
-    # Decided 0.5 s after its frame, not at max_segment_s: on the three IBM talks the same WER (72/974
-    # words against a long-form decode) and a forced cut's close lag max 0.53 s instead of 1.39 s.
-    cut_ahead_s: float = 0.5
-    shrink_after_s: float = 6.0
-    min_silence_ms: int = 180
-    min_segment_ms: int = 250
-    energy_floor_dbfs: float = -55.0
-    adapt_floor_ms: int = 0
-
-    def __post_init__(self) -> None:
-        def bad(what: str) -> ConfigError:
-            return ConfigError(f"VAD setting {what}; fix it in the config or on the command line")
-
-        if self.aggressiveness not in (0, 1, 2, 3):
-            raise bad(f"aggressiveness must be 0, 1, 2 or 3 (got {self.aggressiveness})")
-        if self.frame_ms not in (10, 20, 30):
-            raise bad(f"frame_ms must be 10, 20 or 30 (got {self.frame_ms})")
-        if not self.frame_ms <= self.start_ms <= 2000:
-            raise bad(f"start_ms must be between frame_ms and 2000 (got {self.start_ms})")
-        if not 0.0 < self.start_ratio <= 1.0:
-            raise bad(f"start_ratio must be in (0, 1] (got {self.start_ratio})")
-        if not 0 <= self.preroll_ms <= 5000:
-            raise bad(f"preroll_ms must be between 0 and 5000 (got {self.preroll_ms})")
-        if not self.frame_ms <= self.silence_ms <= 10000:
-            raise bad(f"silence_ms must be between frame_ms and 10000 (got {self.silence_ms})")
-        if not 0 <= self.tail_ms <= self.silence_ms:
-            raise bad(f"tail_ms must be between 0 and silence_ms (got {self.tail_ms})")
-        if not 1.0 <= self.max_segment_s <= 600.0:
-            raise bad(f"max_segment_s must be between 1 and 600 (got {self.max_segment_s})")
-        if not 0.0 < self.cut_search_s:
-            raise bad(f"cut_search_s must be positive (got {self.cut_search_s})")
-        if not 0.0 <= self.cut_ahead_s < self.cut_search_s:
-            raise bad(f"cut_ahead_s must be at least 0 and below cut_search_s (got {self.cut_ahead_s})")
-        if not 0 <= self.min_segment_ms < self.max_segment_s * 1000:
-            raise bad(f"min_segment_ms must be between 0 and max_segment_s (got {self.min_segment_ms})")
-        if (self.preroll_ms + self.start_ms) * 2 > self.max_segment_s * 1000:
-            raise bad(f"preroll_ms + start_ms must be at most half of max_segment_s (got {self.preroll_ms} + "
-                      f"{self.start_ms} ms for {self.max_segment_s} s)")
-        if not 0 <= self.adapt_floor_ms <= self.silence_ms:
-            raise bad(f"adapt_floor_ms must be between 0 and silence_ms (got {self.adapt_floor_ms})")
-        if not -100.0 <= self.energy_floor_dbfs <= 0.0:
-            raise bad(f"energy_floor_dbfs must be between -100 and 0 (got {self.energy_floor_dbfs})")
 
 
 @dataclass(frozen=True)
@@ -159,12 +69,8 @@ class Segmenter:
         self._silence_frames = frames(opts.silence_ms)
         self._tail_frames = math.ceil(opts.tail_ms / opts.frame_ms)
         self._min_voiced_frames = math.ceil(opts.min_segment_ms / opts.frame_ms)
-        self._max_samples = int(opts.max_segment_s * SAMPLE_RATE)
-        # Never search more than half a segment back, so a cut always leaves a real first part.
-        self._search_frames = max(1, int(min(opts.cut_search_s, opts.max_segment_s / 2) * 1000 / opts.frame_ms))
-        self._ahead_frames = min(self._search_frames - 1, round(opts.cut_ahead_s * 1000 / opts.frame_ms))
-        # An early cut is looked for once the segment is full but for the search window.
-        self._early_samples = self._max_samples - (self._search_frames - self._ahead_frames) * self._frame
+        self._energies: deque[tuple[int, float]] = deque()  # (frame, energy) of the search window
+        self.limit(opts.max_segment_s)
 
         self._remainder = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
         self._base = round(start_s * SAMPLE_RATE)  # the stream's first sample on its clock
@@ -175,7 +81,7 @@ class Segmenter:
         # Idle: recent frames (pre-roll plus the opening window), all after the last segment's end.
         self._history: deque[np.ndarray] = deque(maxlen=self._preroll_frames + self._start_frames)
         # Open segment: audio in a buffer sized for the longest segment, so growing it never copies.
-        self._buf = np.zeros(self._max_samples + self._frame, dtype=np.float32)
+        self._buf = np.zeros(int(opts.max_segment_s * SAMPLE_RATE) + self._frame, dtype=np.float32)
         self._len = 0
         self._seg_start = 0  # stream sample index of _buf[0]
         self._in_speech = False
@@ -183,9 +89,21 @@ class Segmenter:
         self._last_voiced = 0
         self._silence_run = 0
         self._continued = False  # the open segment is the rest of a cut one: never dropped
-        self._energies: deque[tuple[int, float]] = deque(maxlen=self._search_frames)
         self._next_index = first_index
         self._pauses: deque[int] = deque(maxlen=64)  # recent pauses inside speech, in frames
+
+    def limit(self, max_segment_s: float) -> None:
+        """Cut segments at ``max_segment_s`` from now on, at most the options' own (the lag governor
+        shortens them while captions are behind: a shorter segment's final decodes sooner)."""
+        opts = self.options
+        self.max_segment_s = min(max(1.0, max_segment_s), opts.max_segment_s)
+        self._max_samples = int(self.max_segment_s * SAMPLE_RATE)
+        # Never search more than half a segment back, so a cut always leaves a real first part.
+        self._search_frames = max(1, int(min(opts.cut_search_s, self.max_segment_s / 2) * 1000 / opts.frame_ms))
+        self._ahead_frames = min(self._search_frames - 1, round(opts.cut_ahead_s * 1000 / opts.frame_ms))
+        # An early cut is looked for once the segment is full but for the search window.
+        self._early_samples = self._max_samples - (self._search_frames - self._ahead_frames) * self._frame
+        self._energies = deque(self._energies, maxlen=self._search_frames)
 
     # ---------------------------------------------------------------------------------- state
 
@@ -224,17 +142,32 @@ class Segmenter:
         return self._next_index, start / SAMPLE_RATE, (start + self._len) / SAMPLE_RATE
 
     @property
+    def tentative_cut_end(self) -> float | None:
+        """Where an early cut (``cut_ahead_s``) falls if no quieter frame comes before it is decided
+        (stream seconds); None while no cut is in sight. Cheap: no audio is copied."""
+        cut = self._tentative_cut()
+        return None if cut is None else (self._base + cut) / SAMPLE_RATE
+
+    @property
     def tentative_cut(self) -> Segment | None:
-        """The segment an early cut (``cut_ahead_s``) closes if no quieter frame comes before it is
-        decided, for a decode started ahead of the decision; None while no cut is in sight."""
+        """The segment that cut would close, for a decode started ahead of the decision."""
+        cut = self._tentative_cut()
+        return None if cut is None else self._segment(self._seg_start, cut)
+
+    def _tentative_cut(self) -> int | None:
         ahead = self._ahead_frames
         if not self._in_speech or not ahead or self._len < self._early_samples - ahead * self._frame:
             return None
-        candidates = [(e, f) for f, e in self._energies if f * self._frame >= self._seg_start]
-        c = min(candidates)[1] if candidates else -1  # cut where no quieter frame comes within ``ahead``
+        c = self._quietest()[0]  # cut where no quieter frame comes within ``ahead``
         if c < self._frames_done - 1 - ahead or (c + 1 + ahead) * self._frame - self._seg_start < self._early_samples:
             return None
-        return self._segment(self._seg_start, c * self._frame + self._frame // 2)
+        return c * self._frame + self._frame // 2
+
+    def _quietest(self) -> tuple[int, int]:
+        """The quietest frame of the search window inside the open segment (-1 if none), and how
+        many frames were looked at."""
+        candidates = [(e, f) for f, e in self._energies if f * self._frame >= self._seg_start]
+        return (min(candidates)[1] if candidates else -1), len(candidates)
 
     @property
     def open_segment(self) -> Segment | None:
@@ -317,10 +250,10 @@ class Segmenter:
         opts = self.options
         base = self._base_silence()
         length_s = self._len / SAMPLE_RATE
-        if length_s <= opts.shrink_after_s or opts.max_segment_s <= opts.shrink_after_s:
+        if length_s <= opts.shrink_after_s or self.max_segment_s <= opts.shrink_after_s:
             return base
         least = max(1, min(base, -(-opts.min_silence_ms // opts.frame_ms)))
-        share = min(1.0, (length_s - opts.shrink_after_s) / (opts.max_segment_s - opts.shrink_after_s))
+        share = min(1.0, (length_s - opts.shrink_after_s) / (self.max_segment_s - opts.shrink_after_s))
         return max(least, round(base - share * (base - least)))
 
     def _open(self, k: int) -> None:
@@ -364,9 +297,8 @@ class Segmenter:
 
     def _cut(self, closed: list[Segment]) -> None:
         """Split an over-long segment in the middle of its quietest recent frame; the rest stays open."""
-        candidates = [(e, k) for k, e in self._energies if k * self._frame >= self._seg_start]
-        if candidates:
-            _, k = min(candidates)
+        k = self._quietest()[0]
+        if k >= 0:
             cut = k * self._frame + self._frame // 2
         else:  # cannot happen with a search window shorter than the segment; cut at the end
             cut = self._seg_start + self._len
@@ -379,8 +311,8 @@ class Segmenter:
 
     def _cut_early(self, k: int, closed: list[Segment]) -> None:
         """Cut now if the frame ``cut_ahead_s`` back is the quietest of the search window ending here."""
-        candidates = [(e, f) for f, e in self._energies if f * self._frame >= self._seg_start]
-        if len(candidates) == self._search_frames and min(candidates)[1] == k - self._ahead_frames:
+        quietest, looked_at = self._quietest()
+        if looked_at == self._search_frames and quietest == k - self._ahead_frames:
             self._cut(closed)
 
     def _segment(self, start: int, end: int) -> Segment:
