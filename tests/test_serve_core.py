@@ -148,6 +148,29 @@ def test_queue_decodes_finals_before_partials_and_is_fair_between_streams():
     scheduler.close()
 
 
+def test_a_speculative_decode_goes_before_partials_and_becomes_a_final_when_its_segment_closes():
+    """A segment gone quiet is decoded speculatively: its result is most likely the final, so it goes
+    before other streams' partials; once the segment has closed, it is that stream's final."""
+    backend = Recording()
+    scheduler = DecodeScheduler(lambda: backend)
+    scheduler.start()
+    scheduler.wait_ready(5)
+    blocker = scheduler.submit("x", "final", _audio(1), "en")
+    time.sleep(0.05)
+    closed = {"b": False}
+    kind_b = lambda: "final" if closed["b"] else "speculative"  # noqa: E731 - the stream's answer now
+    futures = [scheduler.submit("a", "partial", _audio(100), "en"),
+               scheduler.submit("b", "speculative", _audio(200), "en", kind_b),
+               scheduler.submit("c", "speculative", _audio(300), "en"),
+               scheduler.submit("d", "final", _audio(400), "en")]
+    closed["b"] = True  # b's segment closes while its decode waits: it now goes with the finals
+    backend.gate.set()
+    for f in [blocker, *futures]:
+        f.result(5)
+    assert [c[0] for c in backend.calls] == ["1", "200", "400", "300", "100"]
+    scheduler.close()
+
+
 def test_queue_batches_requests_of_similar_length_from_different_streams():
     backend = Recording(max_batch=4)
     scheduler = DecodeScheduler(lambda: backend)

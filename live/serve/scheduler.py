@@ -5,8 +5,10 @@ and waits for it. Here that engine is a ``SharedEngine``: a thin proxy that puts
 server's one queue and blocks until the result comes back. So the queue holds at most one request
 per stream or upload in progress, and the admission limits bound it.
 
-Order: finals before partials (and file batches, which wait with the partials); within a class the
-stream served longest ago goes first, so one busy stream cannot starve the others. When the engine
+Order: finals, then speculative decodes (a segment gone quiet or a forced cut in sight: its final,
+most likely), then partials and file batches; within a class the stream served longest ago goes first,
+so one busy stream cannot starve the others. A request's class is asked again each time the queue is
+ordered: a speculative decode whose segment has closed meanwhile is that stream's final now. When the engine
 has a batch axis (SenseVoice on ONNX Runtime: ``transcribe_batch``) one model call takes several
 streams' short requests of similar length, where a call's fixed cost is most of it: on 2 cores, 4 pieces
 in one call cost 0.65× their one-by-one time at 0.5 s, 0.88× at 2 s, 0.91× at 4 s and the same at 8 s,
@@ -38,7 +40,8 @@ from live.session.loading import describe
 
 log = logging.getLogger("live.serve")
 
-CLASSES = {"final": 0, "partial": 1, "file": 1}
+CLASSES = {"final": 0, "speculative": 1, "partial": 2, "file": 2}
+LAST = max(CLASSES.values())
 PADDING_SLACK = 1.5  # a batch may cost at most this much more than its audio (padding to the longest)
 
 
@@ -99,7 +102,12 @@ class _Request:
     audio: np.ndarray
     language: str
     seq: int
+    kind_of: Callable[[], str] | None = None  # the kind now, asked of the stream (see the module doc)
     future: Future = field(default_factory=Future)
+
+    @property
+    def rank(self) -> int:
+        return CLASSES.get(self.kind_of() if self.kind_of is not None else self.kind, LAST)
 
 
 class DecodeScheduler:
@@ -178,8 +186,9 @@ class DecodeScheduler:
         """Requests waiting for a decode (not counting those being decoded)."""
         return len(self._pending)
 
-    def submit(self, stream: str, kind: str, audio: np.ndarray, language: str) -> Future:
-        request = _Request(stream, kind, np.asarray(audio, dtype=np.float32), language, next(self._seq))
+    def submit(self, stream: str, kind: str, audio: np.ndarray, language: str,
+               kind_of: Callable[[], str] | None = None) -> Future:
+        request = _Request(stream, kind, np.asarray(audio, dtype=np.float32), language, next(self._seq), kind_of)
         with self._cond:
             if self._closed:
                 request.future.set_exception(LiveError("the server is shutting down"))
@@ -187,7 +196,7 @@ class DecodeScheduler:
             self._pending.append(request)
             self._served.setdefault(stream, 0.0)
             self._cond.notify()
-            if CLASSES.get(kind, 1) == 0:
+            if request.rank == 0:
                 self._preempt_for_final()
         return request.future
 
@@ -200,7 +209,7 @@ class DecodeScheduler:
             return  # a decoder is free: the final goes there
         preempt = getattr(backend, "preempt", None)
         for batch in self._running:
-            if id(batch) not in self._preempted and all(CLASSES.get(r.kind, 1) > 0 for r in batch):
+            if id(batch) not in self._preempted and all(r.rank > 0 for r in batch):
                 if preempt is not None and preempt():
                     self._preempted.add(id(batch))
                     self.preemptions += 1
@@ -227,13 +236,11 @@ class DecodeScheduler:
 
     # -- dispatching ---------------------------------------------------------------------------------
 
-    def _order(self, request: _Request) -> tuple[int, float, int]:
-        return CLASSES.get(request.kind, 1), self._served.get(request.stream, 0.0), request.seq
-
     def _take(self) -> list[_Request]:
         """The next batch (under the lock): the first request in order, then others like it."""
         assert self.backend is not None
-        ranked = sorted(self._pending, key=self._order)
+        ranks = {id(r): r.rank for r in self._pending}  # asked once: a stream's kind may change meanwhile
+        ranked = sorted(self._pending, key=lambda r: (ranks[id(r)], self._served.get(r.stream, 0.0), r.seq))
         head = ranked[0]
         batch = [head]
         if self.backend.max_batch > 1:
@@ -242,7 +249,7 @@ class DecodeScheduler:
                 if len(batch) >= self.backend.max_batch:
                     break
                 if other.language != head.language or other.stream in {r.stream for r in batch} \
-                        or CLASSES.get(other.kind, 1) != CLASSES.get(head.kind, 1):
+                        or ranks[id(other)] != ranks[id(head)]:
                     continue
                 new_longest = max(longest, len(other.audio))
                 new_total = total + len(other.audio)
@@ -320,7 +327,7 @@ class SharedEngine:
         self.model = model
 
     def transcribe(self, audio: np.ndarray, language: str = "auto") -> Transcription:
-        return self._scheduler.submit(self._stream, self._kind_of(), audio, language).result()
+        return self._scheduler.submit(self._stream, self._kind_of(), audio, language, self._kind_of).result()
 
     def cancel(self) -> None:
         """The session's decoder no longer wants the running decode: out of the queue if still there."""

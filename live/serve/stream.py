@@ -143,7 +143,11 @@ class StreamConnection:
 
         def kind_of() -> str:  # the decode the session's decoder thread is asking for now
             job = session.decoding
-            return job.kind if job is not None else "final"
+            if job is None:
+                return "final"
+            if job.kind == "speculative" and session.worker.captioner.pending_finals:
+                return "final"  # its segment closed meanwhile: this decode is the final it waits for
+            return job.kind
 
         engine = self.server.scheduler.engine(self.opened.session_id, kind_of)
         return engine, f"{engine.name} on the server"
