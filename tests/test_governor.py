@@ -19,7 +19,16 @@ import pytest
 from audio_helpers import DATA, clip
 from live.captions import Caption, CaptionOptions, Captioner
 from live.events import Finished, Marker, Notice, Status
-from live.session.governor import FASTER_ENGINE, FINALS_ONLY, FULL, SLOWER, TAIL, GovernorOptions, LagGovernor
+from live.session.governor import (
+    FASTER_ENGINE,
+    FINALS_ONLY,
+    FULL,
+    SHORTER,
+    SLOWER,
+    TAIL,
+    GovernorOptions,
+    LagGovernor,
+)
 from live.vad import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,17 +48,18 @@ def test_the_governor_sheds_one_step_at_a_time_as_the_lag_grows():
         if change is not None:
             steps.append((round(t, 1), change.level, change.shed))
         t += 0.1
-    assert [level for _, level, _ in steps] == [SLOWER, TAIL, FINALS_ONLY, FASTER_ENGINE]
+    assert [level for _, level, _ in steps] == [SLOWER, TAIL, FINALS_ONLY, SHORTER, FASTER_ENGINE]
     assert all(shed for *_, shed in steps)
     times = [at for at, *_ in steps]
     assert all(b - a >= OPTIONS.settle_s - 1e-9 for a, b in zip(times, times[1:]))  # each change given time to show
     assert governor.name == "faster engine" and governor.deepest == FASTER_ENGINE
 
 
-def test_without_a_faster_engine_finals_only_is_the_last_step():
+def test_without_a_faster_engine_shorter_segments_is_the_last_step():
     governor = LagGovernor(OPTIONS, faster_engine=False)
     levels = [c.level for t in np.arange(0, 30, 0.1) if (c := governor.observe(float(t), 5.0)) is not None]
-    assert levels == [SLOWER, TAIL, FINALS_ONLY]
+    assert levels == [SLOWER, TAIL, FINALS_ONLY, SHORTER]
+    assert governor.max_segment_s(15.0) == OPTIONS.short_segment_s == 8.0 and governor.max_segment_s(6.0) == 6.0
 
 
 def test_the_governor_takes_the_steps_back_once_calm_the_engine_last_and_slowest():
@@ -67,7 +77,7 @@ def test_the_governor_takes_the_steps_back_once_calm_the_engine_last_and_slowest
             back.append((round(t - calm_from, 1), change.level))
         t += 0.1
         assert t < 200
-    assert [level for _, level in back] == [FINALS_ONLY, TAIL, SLOWER, FULL]
+    assert [level for _, level in back] == [SHORTER, FINALS_ONLY, TAIL, SLOWER, FULL]
     assert back[0][0] >= OPTIONS.engine_calm_s  # the faster engine stays a minute
     gaps = [b - a for (a, _), (b, _) in zip(back, back[1:])]
     assert all(gap >= OPTIONS.calm_s - 0.11 for gap in gaps)  # each later step after calm_s of its own
@@ -99,12 +109,38 @@ def test_each_level_changes_what_partials_cost():
     assert seen[FULL] == base
     assert seen[SLOWER].partials and seen[SLOWER].min_growth_s >= 1.0 and seen[SLOWER].partial_window_s == 0
     assert seen[TAIL].partials and 0 < seen[TAIL].partial_window_s <= 4.0
-    assert not seen[FINALS_ONLY].partials and not seen[FASTER_ENGINE].partials
+    assert not seen[FINALS_ONLY].partials and not seen[SHORTER].partials and not seen[FASTER_ENGINE].partials
+    limits = {}
+    for level in (FINALS_ONLY, SHORTER, FASTER_ENGINE):
+        governor.level = level
+        limits[level] = governor.max_segment_s(15.0)
+    assert limits == {FINALS_ONLY: 15.0, SHORTER: 8.0, FASTER_ENGINE: 8.0}
     assert seen[FINALS_ONLY].speculate_ms == base.speculate_ms  # finals keep their head start at a pause
     # ...but a forced cut is no longer decoded ahead from the first step: a moved cut costs a decode.
     assert seen[FULL].speculate_cuts and not any(seen[level].speculate_cuts for level in seen if level != FULL)
     off = CaptionOptions(partials=False)
     assert governor.captions(off) == replace(off, speculate_cuts=False)  # partials never on: only that to shed
+
+
+def test_the_pacer_shortens_segments_at_that_step_and_gives_them_back_once_caught_up():
+    from live.session.pacing import Pacer
+
+    segmenter = Segmenter()
+    captioner = Captioner(segmenter, language="en", options=CaptionOptions(partials=True))
+    pacer = Pacer(captioner, OPTIONS)
+    t, notices = 0.0, []
+    while pacer.governor.level < SHORTER:
+        events, _ = pacer.tick(t, 4.0)
+        notices += [e.message for e in events]
+        t += 0.1
+    assert segmenter.max_segment_s == 8.0 and not captioner.options.partials
+    assert notices[-1] == "captions 4.0 s behind: shorter segments until caught up"
+    while pacer.governor.level > FULL:
+        pacer.tick(t, 0.2)
+        t += 0.1
+        if pacer.governor.level == FINALS_ONLY:
+            assert segmenter.max_segment_s == 15.0
+    assert segmenter.max_segment_s == 15.0 and captioner.options == CaptionOptions(partials=True)
 
 
 @pytest.mark.slow

@@ -40,6 +40,8 @@ class Pacer:
         if change is None:
             return [], None
         self.captioner.options = governor.captions(self.own_captions)
+        segmenter = self.captioner.segmenter
+        segmenter.limit(governor.max_segment_s(segmenter.options.max_segment_s))
         events: list[object] = [Notice("information", change.describe(lag))]
         if change.level == FASTER_ENGINE and faster is not None:
             self.own_engine = engine
