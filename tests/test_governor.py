@@ -143,6 +143,47 @@ def test_the_pacer_shortens_segments_at_that_step_and_gives_them_back_once_caugh
     assert segmenter.max_segment_s == 15.0 and captioner.options == CaptionOptions(partials=True)
 
 
+def test_sessions_sharing_a_decoder_shed_together_from_the_worst_lag_or_their_burst():
+    from live.session.pacing import Pacer, SharedPace
+
+    clock = {"t": 0.0}
+    speed = {"audio_s_per_s": None}
+    shared = SharedPace(OPTIONS, clock=lambda: clock["t"], decode_speed=lambda: speed["audio_s_per_s"])
+    pacers = []
+    for _ in range(3):
+        pacer = Pacer(Captioner(Segmenter(), language="en", options=CaptionOptions(partials=True)), OPTIONS)
+        pacer.shared = shared
+        pacers.append(pacer)
+
+    def tick(lags, seconds):
+        seen = set()
+        for _ in range(int(seconds * 10)):
+            for pacer, lag in zip(pacers, lags):
+                events, _ = pacer.tick(clock["t"], lag)
+                seen |= {e.message for e in events}
+            clock["t"] += 0.1
+        return seen
+
+    # One stream 3 s behind, the others on time: all three shed, step by step, and are told why.
+    said = tick([3.0, 0.0, 0.0], 1.5)
+    assert {p.level for p in pacers} == {SLOWER} and pacers[1].shed == "slower partials"
+    assert "the server is busy: slower partials until it catches up" in said
+    said = tick([0.2, 0.2, 0.2], 60.0)  # caught up: all of it comes back
+    assert {p.level for p in pacers} == {FULL} and "caught up: full service" in said
+    # No one behind yet, but the decoder takes 4.5 s for a full segment of each (3 x 15 s at 10 s/s):
+    # their finals would queue ~2.3 s at a burst of cuts. Shed before it comes, down to shorter segments.
+    speed["audio_s_per_s"] = 10.0
+    assert shared.burst_s() == pytest.approx(4.5)
+    tick([0.0, 0.0, 0.0], 20.0)
+    assert {p.level for p in pacers} == {SHORTER}
+    assert all(p.captioner.segmenter.max_segment_s == 8.0 and not p.captioner.options.partials for p in pacers)
+    for pacer in pacers[1:]:  # two streams end: one alone bursts 1.5 s, its finals wait ~0.75 s
+        pacer.leave()
+    pacers[1:] = []
+    tick([0.0], 90.0)
+    assert pacers[0].level == FULL and pacers[0].captioner.segmenter.max_segment_s == 15.0
+
+
 @pytest.mark.slow
 def test_partials_refresh_within_a_second_of_new_speech_while_not_behind(whisper_engine):
     """Driven in one thread (no clock): as long as decodes keep up, the open segment's partial is never

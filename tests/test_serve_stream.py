@@ -20,6 +20,7 @@ from wer_helpers import wer
 from live.audio import Resampler
 from live.serve.keys import KeyStore
 from live.serve.limits import Limits
+from live.session.governor import FINALS_ONLY
 
 pytest.importorskip("faster_whisper", reason="the server tests decode with Whisper tiny.en (the `whisper` extra)")
 
@@ -250,3 +251,32 @@ def test_a_client_faster_than_the_decoder_is_slowed_down_never_dropped(whisper, 
     assert max(s["buffered_s"] for s in got.of("status")) <= 0.5 + 0.25 + 1e-6
     assert got.finals[-1]["end"] > 53.0 and len(got.finals) >= 15  # ... and every sentence was captioned
     assert not [n for n in got.of("notice") if "fell behind" in n["message"]]  # no speech given up on
+
+
+HARVARD = ("The stale smell of old beer lingers. It takes heat to bring out the odor. A cold dip restores health "
+           "and zest. A salt pickle tastes fine with ham. Tacos al pastor are my favorite. A zestful food is the hot "
+           "cross bun.")  # ../shared/audio/manifest.tsv
+
+
+def test_streams_sharing_a_slow_decoder_shed_together_and_every_final_arrives(whisper, tmp_path):
+    # Two real-time streams on a decoder made slow (every decode 0.5 s longer): the server sheds
+    # for both at once (partials first, then shorter segments), says so on both status lines, takes
+    # it back when the streams end, and every sentence of both is captioned.
+    audio = clip("realpython_harvard.flac")  # 18 s, six sentences
+    slow = Engineered(whisper, delay_s=0.5)
+    with LiveServer(tmp_path, slow) as srv:
+        async def two():
+            keys = [srv.key(name=f"student {i}") for i in range(2)]
+            return await asyncio.gather(*(stream(srv.ws, k, audio, realtime=True, start={"partials": True})
+                                          for k in keys))
+
+        streams = run(two())
+        pace = srv.state.pace
+    for got in streams:
+        assert got.close_code == 1000
+        shed = [s["shed"] for s in got.of("status") if s["shed"]]
+        assert "finals only" in shed, shed
+        errors, words = wer(HARVARD, got.text)
+        assert got.finals[-1]["end"] > 17.0 and errors <= 0.15 * words, got.text
+    assert pace.governor.deepest >= FINALS_ONLY  # the server's own pace took them there, for both
+    assert pace.burst_s() == 0.0  # both left: nothing shared any more

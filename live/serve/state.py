@@ -20,6 +20,8 @@ from live.wire.protocol import ProtocolError
 from live.serve.rooms import ServerRooms
 from live.serve.scheduler import Backend, DecodeScheduler, LocalBackend
 from live.serve.sessions import StreamSessions
+from live.session.governor import GovernorOptions
+from live.session.pacing import SharedPace
 
 log = logging.getLogger("live.serve")
 
@@ -115,6 +117,10 @@ class Server:
         self.scheduler = DecodeScheduler(load_backend or (lambda: engine_backend(config)),
                                          on_batch=self.metrics.record_batch)
         self.metrics.watch_queue(lambda: self.scheduler.depth)
+        # The streams share the decoder: the worst lag (or their bursts) sheds for all of them, and sooner
+        # than a session alone does (the decoder's answer to a step shows within a second).
+        self.pace = SharedPace(GovernorOptions(shed_s=1.0, restore_s=0.5, settle_s=1.0),
+                               decode_speed=lambda: self.scheduler.speed)
         self.streams: set[OpenStream] = set()
         self._watch: asyncio.Task | None = None
         self._usage_unsaved = False  # the key database could not be written (a full disk)

@@ -135,6 +135,7 @@ class StreamConnection:
                   "resumes": opened.resumes, "resumed_at": opened.clock if opened.resumed else None},
             continue_at=(opened.clock, opened.next_index),
         ), open_source=lambda: self.source, load_engine=self._engine)
+        self.session.worker.pacer.shared = server.pace
         captioner = self.session.worker.captioner
         self.source.hold = lambda: captioner.pending_finals >= HOLD_FINALS or captioner.pending_audio_s >= HOLD_SPEECH_S
 
@@ -255,6 +256,7 @@ class StreamConnection:
             server.streams.discard(self)
             server.sessions.unregister(opened.session_id, self)
             server.scheduler.forget(opened.session_id)
+            self.session.worker.pacer.leave()
             self._ended.set()
             log.info("stream %s ended%s", opened.session_id, f" ({ending.code})" if ending else "")
 

@@ -147,20 +147,22 @@ class LagGovernor:
         self._calm_since = None  # the new level earns its own calm
         return Change(level, shed)
 
-    def max_segment_s(self, own: float) -> float:
-        """The longest segment at this level, from the session's own."""
-        return min(own, self.options.short_segment_s) if self.level >= SHORTER else own
+    def max_segment_s(self, own: float, level: int | None = None) -> float:
+        """The longest segment at this level (or ``level``), from the session's own."""
+        level = self.level if level is None else level
+        return min(own, self.options.short_segment_s) if level >= SHORTER else own
 
-    def captions(self, base: CaptionOptions) -> CaptionOptions:
-        """The captioner's options at this level, from the session's own ``base``."""
-        if self.level == FULL:
+    def captions(self, base: CaptionOptions, level: int | None = None) -> CaptionOptions:
+        """The captioner's options at this level (or ``level``), from the session's own ``base``."""
+        level = self.level if level is None else level
+        if level == FULL:
             return base
         base = replace(base, speculate_cuts=False)  # a cut decoded ahead may be thrown away: shed first
         if not base.partials:
             return base
-        if self.level == SLOWER:
+        if level == SLOWER:
             return replace(base, min_growth_s=max(base.min_growth_s, self.options.slower_growth_s))
-        if self.level == TAIL:
+        if level == TAIL:
             window = self.options.tail_window_s if base.partial_window_s <= 0 else \
                 min(base.partial_window_s, self.options.tail_window_s)
             return replace(base, min_growth_s=max(base.min_growth_s, self.options.slower_growth_s),

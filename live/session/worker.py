@@ -348,7 +348,7 @@ class Worker(Commands):
         self._emit(Status(
             clock=now, level_dbfs=self.segmenter.level_dbfs, in_speech=self.segmenter.in_speech,
             overflows=stats.overflows, backlog_s=backlog, pending_finals=pending, paused=not self._listening,
-            latency=self._last_latency, behind_s=behind_s, lag_s=lag, shed=self.pacer.governor.shed,
+            latency=self._last_latency, behind_s=behind_s, lag_s=lag, shed=self.pacer.shed,
             behind=self._clock.realtime and (lag > self.pacer.governor.options.shed_s or behind_s > 2.0),
         ))
 
