@@ -143,6 +143,26 @@ def test_the_pacer_shortens_segments_at_that_step_and_gives_them_back_once_caugh
     assert segmenter.max_segment_s == 15.0 and captioner.options == CaptionOptions(partials=True)
 
 
+@pytest.mark.parametrize("fixed_s, per_s, sheds", [(0.02, 0.15, True), (0.5, 0.01, False), (0.02, 0.05, False)])
+def test_a_session_whose_full_segment_decodes_too_slowly_sheds_before_its_cuts_show_it(fixed_s, per_s, sheds):
+    # A lecturer who hardly pauses is cut every ~15 s, and the lag shows only after each cut. When the
+    # decodes so far say a full segment's final alone takes past shed_s (2.3 s here: SenseVoice int8 on
+    # a busy core), the pacer sheds down to shorter segments at once; not when it takes 0.65 s (Whisper:
+    # a fixed cost, read as such and not scaled from the short pieces) or 0.77 s.
+    from live.session.pacing import Pacer
+    from live.session.stats import SessionStats
+
+    stats = SessionStats()
+    for audio_s in (2.0, 4.0, 6.0, 8.0, 3.0, 7.5):
+        stats.record_decode("partial", audio_s, fixed_s + per_s * audio_s)
+    assert stats.decode_time(15.0) == pytest.approx(fixed_s + per_s * 15.0)
+    pacer = Pacer(Captioner(Segmenter(), language="en", options=CaptionOptions(partials=True)), OPTIONS,
+                  decode_time=stats.decode_time)
+    for t in np.arange(0.0, 12.0, 0.1):
+        pacer.tick(float(t), 0.3)  # no lag seen yet
+    assert pacer.level == (SHORTER if sheds else FULL)
+
+
 def test_sessions_sharing_a_decoder_shed_together_from_the_worst_lag_or_their_burst():
     from live.session.pacing import Pacer, SharedPace
 

@@ -78,8 +78,11 @@ class Pacer:
     """``tick`` each status round: the events to show and, at the last step, a loader to start."""
 
     def __init__(self, captioner: Captioner, options: GovernorOptions | None = None,
-                 faster_engine: FasterEngine | None = None) -> None:
+                 faster_engine: FasterEngine | None = None, *,
+                 decode_time: Callable[[float], float | None] = lambda audio_s: None) -> None:
+        """``decode_time``: how long a decode of so many seconds of audio takes lately (None: not known)."""
         self.captioner = captioner
+        self._decode_time = decode_time
         self.governor = LagGovernor(options)
         self.own_captions = captioner.options  # what the governor sheds from and restores to
         self.own_engine: Engine | None = None  # the session's engine while a faster one stands in
@@ -98,8 +101,8 @@ class Pacer:
         if self._faster_engine is not None and engine is not None and governor.level >= FASTER_ENGINE - 1:
             faster = self._faster_engine(self.own_engine or engine, self.captioner.language)
         governor.faster_engine = faster is not None or self.own_engine is not None
-        change = governor.observe(now, lag)
         own_segment = self.captioner.segmenter.options.max_segment_s
+        change = governor.observe(now, max(lag, self._full_segment_s(own_segment)))
         floor = self.shared.report(self, lag, own_segment) if self.shared is not None else FULL
         level = max(governor.level, floor)
         if level == self.level:
@@ -120,6 +123,14 @@ class Pacer:
             self.captioner.engine = own
             events.append(EngineState("ready", f"back to {own.model}", own.name, own.model))
         return events, None
+
+    def _full_segment_s(self, own_segment: float) -> float:
+        """How long a final of one full segment takes to decode now, when that alone is past the point
+        of shedding (else 0). A lecturer who hardly pauses is cut every ~15 s and the lag shows only
+        after each cut: on one core shared with a busy program (SenseVoice int8, 14 s segments decoded
+        in 2-3 s), stepping one level per cut took a minute to reach shorter segments."""
+        full = self._decode_time(own_segment) or 0.0
+        return full if full > self.governor.options.shed_s else 0.0
 
     def _apply(self, level: int) -> None:
         self.level = level

@@ -6,6 +6,7 @@ bin, plus the most recent ones for plots; nothing is kept per decode for the who
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -58,6 +59,24 @@ class SessionStats:
         row[2] += wall_s
         self.recent_decodes.append((kind, round(audio_s, 3), round(wall_s, 4)))
         self._decoded_since = True
+
+    def decode_time(self, audio_s: float) -> float | None:
+        """How long a decode of ``audio_s`` seconds takes lately (None: too few decodes to tell).
+
+        A decode costs a fixed part and a part per second of audio: a line fitted to the recent
+        decodes. Whisper's fixed part is most of it (it decodes at least a 15 s window), SenseVoice's
+        is small, so neither is scaled from a short piece as if it were the other."""
+        points = [(a, w) for _, a, w in list(self.recent_decodes)[-20:] if a >= 1.0]
+        if len(points) < 3:
+            return None
+        mean_a = sum(a for a, _ in points) / len(points)
+        mean_w = sum(w for _, w in points) / len(points)
+        spread = sum((a - mean_a) ** 2 for a, _ in points)
+        if spread < len(points) * 1.0:  # all about one length: no slope to see, scale only from near it
+            near = [w * audio_s / a for a, w in points if a >= 0.6 * audio_s]
+            return statistics.median(near) if near else None
+        per_s = max(0.0, sum((a - mean_a) * (w - mean_w) for a, w in points) / spread)
+        return max(0.0, mean_w - per_s * mean_a) + per_s * audio_s
 
     def sample_lag(self, clock: float, lag_s: float, behind_s: float) -> None:
         self.max_lag_s = max(self.max_lag_s, lag_s)

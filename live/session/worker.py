@@ -96,7 +96,7 @@ class Worker(Commands):
         self._decoder = Decoder()
         self.captioner = Captioner(self.segmenter, language=language, options=captions, clock=self.clock,
                                    batching=batching, on_decode=self.stats.record_decode)
-        self.pacer = Pacer(self.captioner, governor, faster_engine)
+        self.pacer = Pacer(self.captioner, governor, faster_engine, decode_time=self.stats.decode_time)
         self._standin: ModelLoad | None = None  # the pacer's faster engine, loading
         self.finish_s = finish_s
         self._markers = MarkerQueue(self.captioner)  # each waits for the captions of the speech before it
