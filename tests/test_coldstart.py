@@ -61,12 +61,16 @@ def test_captions_from_the_start_then_the_fast_engine_with_nothing_lost(fresh_mo
     first_final = next(i for i, e in enumerate(events) if isinstance(e, Caption) and e.kind == "final" and e.text)
     assert events.index(ready[0]) < first_final < events.index(ready[1])  # captions before the build was done
     assert session.stats.first_final_s is not None and session.stats.first_final_s < 30
-    # Every segment the VAD cut has exactly one final, in order, across the switch.
+    # Every segment has exactly one final, in order, across the switch, and they cover all the speech
+    # the VAD finds (the lag governor may cut them shorter while the build holds a core).
     reference = Segmenter(VadOptions())
     audio, _ = sf.read(input, dtype="float32")
-    expected = [s.index for s in reference.feed(audio) + reference.flush()]
+    expected = reference.feed(audio) + reference.flush()
     finals = [e for e in events if isinstance(e, Caption) and e.kind == "final"]
-    assert [f.index for f in finals] == expected
+    assert [f.index for f in finals] == list(range(len(finals))) and len(finals) >= len(expected)
+    for segment in expected:
+        heard = sum(max(0.0, min(f.end, segment.end) - max(f.start, segment.start)) for f in finals)
+        assert heard >= 0.95 * segment.duration, (segment.start, segment.end)
     after = [f for f in finals if events.index(f) > events.index(ready[1])]
     assert after, "some finals came from the fast engine"
     assert isinstance(events[-1], Finished) and events[-1].error is None
