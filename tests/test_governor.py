@@ -158,9 +158,12 @@ def test_a_session_whose_full_segment_decodes_too_slowly_sheds_before_its_cuts_s
     assert stats.decode_time(15.0) == pytest.approx(fixed_s + per_s * 15.0)
     pacer = Pacer(Captioner(Segmenter(), language="en", options=CaptionOptions(partials=True)), OPTIONS,
                   decode_time=stats.decode_time)
+    said = []
     for t in np.arange(0.0, 12.0, 0.1):
-        pacer.tick(float(t), 0.3)  # no lag seen yet
+        said += [e.message for e in pacer.tick(float(t), 0.3)[0]]  # no lag seen yet
     assert pacer.level == (SHORTER if sheds else FULL)
+    if sheds:
+        assert said[0] == "decoding is slow here (a 15 s segment takes 2.3 s): slower partials until it is faster"
 
 
 def test_sessions_sharing_a_decoder_shed_together_from_the_worst_lag_or_their_burst():

@@ -102,14 +102,18 @@ class Pacer:
             faster = self._faster_engine(self.own_engine or engine, self.captioner.language)
         governor.faster_engine = faster is not None or self.own_engine is not None
         own_segment = self.captioner.segmenter.options.max_segment_s
-        change = governor.observe(now, max(lag, self._full_segment_s(own_segment)))
+        full = self._full_segment_s(own_segment)
+        change = governor.observe(now, max(lag, full))
         floor = self.shared.report(self, lag, own_segment) if self.shared is not None else FULL
         level = max(governor.level, floor)
         if level == self.level:
             return [], None
         self._apply(level)
         events: list[object] = []
-        if change is not None and change.level == level:
+        if change is not None and change.level == level and change.shed and full > lag:
+            events.append(Notice("information", f"decoding is slow here (a {own_segment:g} s segment takes "
+                                                f"{full:.1f} s): {change.name} until it is faster"))
+        elif change is not None and change.level == level:
             events.append(Notice("information", change.describe(lag)))
         elif level > FULL:
             events.append(Notice("information", f"the server is busy: {LEVELS[level]} until it catches up"))
