@@ -70,10 +70,12 @@ class GovernorOptions:
 
 @dataclass(frozen=True)
 class Change:
-    """A step taken: the new level, its name for the status bar, and whether it sheds or restores."""
+    """A step taken: the new level, its name for the status bar, whether it sheds or restores, and the
+    level it left."""
 
     level: int
     shed: bool
+    previous: int = FULL
 
     @property
     def name(self) -> str:
@@ -82,15 +84,20 @@ class Change:
     def describe(self, lag_s: float) -> str:
         if self.shed:
             return f"captions {lag_s:.1f} s behind: {self.name} until caught up"
-        return f"caught up: {LEVELS[self.level + 1]} → {self.name}"
+        return f"caught up: {LEVELS[self.previous]} → {self.name}"
 
 
 class LagGovernor:
-    """Levels of service from the lag. ``faster_engine``: whether a faster engine exists to step to."""
+    """Levels of service from the lag. ``faster_engine``: whether a faster engine exists to step to;
+    ``shorter_segments``: whether shorter segments would make finals sooner (not for an engine whose
+    decode costs about the same whatever the length: Whisper decodes at least a 15 s window, and
+    shorter segments only made it more decodes — the Mandarin demo on a busy core, p95 2.0 → 2.5 s)."""
 
-    def __init__(self, options: GovernorOptions | None = None, *, faster_engine: bool = False) -> None:
+    def __init__(self, options: GovernorOptions | None = None, *, faster_engine: bool = False,
+                 shorter_segments: bool = True) -> None:
         self.options = options or GovernorOptions()
         self.faster_engine = faster_engine
+        self.shorter_segments = shorter_segments
         self.level = FULL
         self.deepest = FULL  # the lowest level reached (for the session's stats)
         self.steps = 0  # changes made, both ways
@@ -113,8 +120,14 @@ class LagGovernor:
         return None if self.level == FULL else LEVELS[self.level]
 
     @property
+    def usable(self) -> list[int]:
+        """The levels there are to step through now, in order."""
+        return [FULL, SLOWER, TAIL, FINALS_ONLY] + [SHORTER] * self.shorter_segments \
+            + [FASTER_ENGINE] * self.faster_engine
+
+    @property
     def floor(self) -> int:
-        return FASTER_ENGINE if self.faster_engine else SHORTER
+        return self.usable[-1]
 
     def observe(self, now: float, lag_s: float) -> Change | None:
         """Take the lag at stream time ``now``; the change to apply, if one is due."""
@@ -126,11 +139,11 @@ class LagGovernor:
         if self._changed_at is not None and now - self._changed_at < o.settle_s:
             return None
         if lag_s > o.shed_s and self.level < self.floor:
-            return self._step(now, self.level + 1, shed=True)
+            return self._step(now, min(x for x in self.usable if x > self.level), shed=True)
         if self._calm_since is not None:
             calm = (o.engine_calm_s if self.level == FASTER_ENGINE else o.calm_s) * self.backoff
             if self.level > FULL and now - self._calm_since >= calm:
-                return self._step(now, self.level - 1, shed=False)
+                return self._step(now, max(x for x in self.usable if x < self.level), shed=False)
             if self.level == FULL and now - self._calm_since >= o.engine_calm_s:
                 self.backoff = 1.0  # a long calm at full service: the machine has room again
         return None
@@ -140,12 +153,12 @@ class LagGovernor:
             self.backoff = min(self.options.max_backoff, self.backoff * 2)  # it came back too soon
         if not shed:
             self._restored_at = now
-        self.level = level
+        previous, self.level = self.level, level
         self.deepest = max(self.deepest, level)
         self.steps += 1
         self._changed_at = now
         self._calm_since = None  # the new level earns its own calm
-        return Change(level, shed)
+        return Change(level, shed, previous)
 
     def max_segment_s(self, own: float, level: int | None = None) -> float:
         """The longest segment at this level (or ``level``), from the session's own."""

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from live.events import EngineState, Notice
-from live.session.governor import FASTER_ENGINE, FULL, LEVELS, GovernorOptions, LagGovernor
+from live.session.governor import FASTER_ENGINE, FINALS_ONLY, FULL, LEVELS, GovernorOptions, LagGovernor
 
 if TYPE_CHECKING:
     from live.asr.base import Engine
@@ -98,10 +98,11 @@ class Pacer:
     def tick(self, now: float, lag: float) -> tuple[list[object], EngineLoader | None]:
         governor, engine = self.governor, self.captioner.engine
         faster = None
-        if self._faster_engine is not None and engine is not None and governor.level >= FASTER_ENGINE - 1:
+        if self._faster_engine is not None and engine is not None and governor.level >= FINALS_ONLY:
             faster = self._faster_engine(self.own_engine or engine, self.captioner.language)
         governor.faster_engine = faster is not None or self.own_engine is not None
         own_segment = self.captioner.segmenter.options.max_segment_s
+        governor.shorter_segments = self._shorter_helps(own_segment)
         full = self._full_segment_s(own_segment)
         change = governor.observe(now, max(lag, full))
         floor = self.shared.report(self, lag, own_segment) if self.shared is not None else FULL
@@ -122,11 +123,18 @@ class Pacer:
         if change is not None and change.level == FASTER_ENGINE and faster is not None:
             self.own_engine = engine
             return events, faster
-        if change is not None and change.level == FASTER_ENGINE - 1 and self.own_engine is not None:
+        if change is not None and change.previous == FASTER_ENGINE and self.own_engine is not None:
             own, self.own_engine = self.own_engine, None
             self.captioner.engine = own
             events.append(EngineState("ready", f"back to {own.model}", own.name, own.model))
         return events, None
+
+    def _shorter_helps(self, own_segment: float) -> bool:
+        """Whether shorter segments decode much sooner with this engine, as its recent decodes say
+        (SenseVoice: about in proportion; Whisper: hardly, its window is at least 15 s)."""
+        full = self._decode_time(own_segment)
+        short = self._decode_time(min(own_segment, self.governor.options.short_segment_s))
+        return full is not None and short is not None and short < 0.75 * full
 
     def _full_segment_s(self, own_segment: float) -> float:
         """How long a final of one full segment takes to decode now, when that alone is past the point
