@@ -89,6 +89,7 @@ class Pacer:
         self._faster_engine = faster_engine
         self.shared: SharedPace | None = None  # set by a front end whose sessions share a decoder
         self.level = FULL  # the level applied: the governor's, or the shared one's if deeper
+        self._slow = False  # a full segment's decode alone is past the point of shedding
 
     @property
     def shed(self) -> str | None:
@@ -142,7 +143,9 @@ class Pacer:
         after each cut: on one core shared with a busy program (SenseVoice int8, 14 s segments decoded
         in 2-3 s), stepping one level per cut took a minute to reach shorter segments."""
         full = self._decode_time(own_segment) or 0.0
-        return full if full > self.governor.options.shed_s else 0.0
+        options = self.governor.options  # the same hysteresis as the lag's: no flapping at the edge
+        self._slow = full > options.shed_s or (self._slow and full > options.restore_s)
+        return full if self._slow else 0.0
 
     def _apply(self, level: int) -> None:
         self.level = level
