@@ -131,13 +131,20 @@ def _audio(n: int) -> np.ndarray:
     return np.zeros(n, np.float32)
 
 
-def test_queue_decodes_finals_before_partials_and_is_fair_between_streams():
-    backend = Recording()
+def _held(backend, first: int = 1) -> tuple[DecodeScheduler, object]:
+    """A started scheduler whose decoder is busy with a first final (``first`` samples) until the
+    backend's gate opens, so what is submitted next waits in the queue; and that first request."""
     scheduler = DecodeScheduler(lambda: backend)
     scheduler.start()
     scheduler.wait_ready(5)
-    blocker = scheduler.submit("x", "final", _audio(1), "en")  # occupies the decoder while the rest queue
-    time.sleep(0.05)
+    blocker = scheduler.submit("x", "final", _audio(first), "en")
+    time.sleep(0.05)  # the decoder has taken it
+    return scheduler, blocker
+
+
+def test_queue_decodes_finals_before_partials_and_is_fair_between_streams():
+    backend = Recording()
+    scheduler, blocker = _held(backend, 1)
     futures = [scheduler.submit("a", "partial", _audio(100), "en"), scheduler.submit("b", "partial", _audio(200), "en"),
                scheduler.submit("c", "final", _audio(300), "en"), scheduler.submit("d", "final", _audio(400), "en")]
     assert scheduler.depth == 4
@@ -152,11 +159,7 @@ def test_a_speculative_decode_goes_before_partials_and_becomes_a_final_when_its_
     """A segment gone quiet is decoded speculatively: its result is most likely the final, so it goes
     before other streams' partials; once the segment has closed, it is that stream's final."""
     backend = Recording()
-    scheduler = DecodeScheduler(lambda: backend)
-    scheduler.start()
-    scheduler.wait_ready(5)
-    blocker = scheduler.submit("x", "final", _audio(1), "en")
-    time.sleep(0.05)
+    scheduler, blocker = _held(backend, 1)
     closed = {"b": False}
     kind_b = lambda: "final" if closed["b"] else "speculative"  # noqa: E731 - the stream's answer now
     futures = [scheduler.submit("a", "partial", _audio(100), "en"),
@@ -173,11 +176,7 @@ def test_a_speculative_decode_goes_before_partials_and_becomes_a_final_when_its_
 
 def test_queue_batches_requests_of_similar_length_from_different_streams():
     backend = Recording(max_batch=4)
-    scheduler = DecodeScheduler(lambda: backend)
-    scheduler.start()
-    scheduler.wait_ready(5)
-    first = scheduler.submit("x", "final", _audio(10), "en")
-    time.sleep(0.05)
+    scheduler, first = _held(backend, 10)
     rest = [scheduler.submit(s, "final", _audio(n), "en") for s, n in
             (("a", 16000), ("b", 15000), ("c", 17000), ("d", 160000), ("e", 14000), ("f", 16000))]
     backend.gate.set()
@@ -193,11 +192,7 @@ def test_a_final_is_not_batched_with_partials_nor_long_pieces_together():
     """On CPU a batch saves time only on short pieces and makes each wait for the longest: a final
     waits for no partial, and a call holds at most 8 s of audio."""
     backend = Recording(max_batch=8)
-    scheduler = DecodeScheduler(lambda: backend)
-    scheduler.start()
-    scheduler.wait_ready(5)
-    first = scheduler.submit("x", "final", _audio(10), "en")
-    time.sleep(0.05)
+    scheduler, first = _held(backend, 10)
     rest = [scheduler.submit(s, k, _audio(n), "en") for s, k, n in
             (("a", "final", 16000), ("b", "partial", 16000), ("c", "final", 17000), ("d", "partial", 15000),
              ("e", "final", 48000), ("f", "final", 50000), ("g", "final", 45000))]
@@ -266,11 +261,7 @@ def test_a_failing_batch_is_retried_one_by_one_and_only_the_bad_request_fails():
 
 def test_a_partial_no_longer_wanted_leaves_the_queue():
     backend = Recording()
-    scheduler = DecodeScheduler(lambda: backend)
-    scheduler.start()
-    scheduler.wait_ready(5)
-    blocker = scheduler.submit("x", "final", _audio(1), "en")
-    time.sleep(0.05)
+    scheduler, blocker = _held(backend, 1)
     engine = scheduler.engine("a", lambda: "partial")
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(r=_catch(lambda: engine.transcribe(_audio(5)))))
