@@ -58,11 +58,12 @@ class SharedPace:
         with self._lock:
             self._sessions[id(who)] = (lag_s, segment_s)
             worst = max(lag for lag, _ in self._sessions.values())
-            lag = max(worst, self.burst_s() / 2)
+            burst = self.burst_s()
+            lag = max(worst, burst / 2)
             change = self.governor.observe(self._clock(), lag)
             if change is not None:
                 log.info("%d sessions sharing the decoder (worst lag %.1f s, a burst of their cuts %.1f s): %s",
-                         len(self._sessions), worst, self.burst_s(), change.describe(lag))
+                         len(self._sessions), worst, burst, change.describe(lag))
             return self.governor.level
 
     def leave(self, who: object) -> None:
@@ -103,8 +104,9 @@ class Pacer:
             faster = self._faster_engine(self.own_engine or engine, self.captioner.language)
         governor.faster_engine = faster is not None or self.own_engine is not None
         own_segment = self.captioner.segmenter.options.max_segment_s
-        governor.shorter_segments = self._shorter_helps(own_segment)
-        full = self._full_segment_s(own_segment)
+        full_decode = self._decode_time(own_segment)  # one fit of the recent decodes per tick
+        governor.shorter_segments = self._shorter_helps(own_segment, full_decode)
+        full = self._full_segment_s(full_decode)
         change = governor.observe(now, max(lag, full))
         floor = self.shared.report(self, lag, own_segment) if self.shared is not None else FULL
         level = max(governor.level, floor)
@@ -130,19 +132,18 @@ class Pacer:
             events.append(EngineState("ready", f"back to {own.model}", own.name, own.model))
         return events, None
 
-    def _shorter_helps(self, own_segment: float) -> bool:
+    def _shorter_helps(self, own_segment: float, full: float | None) -> bool:
         """Whether shorter segments decode much sooner with this engine, as its recent decodes say
         (SenseVoice: about in proportion; Whisper: hardly, its window is at least 15 s)."""
-        full = self._decode_time(own_segment)
         short = self._decode_time(min(own_segment, self.governor.options.short_segment_s))
         return full is not None and short is not None and short < 0.75 * full
 
-    def _full_segment_s(self, own_segment: float) -> float:
-        """How long a final of one full segment takes to decode now, when that alone is past the point
+    def _full_segment_s(self, full: float | None) -> float:
+        """``full`` (how long a final of one full segment takes to decode now), when that alone is past the point
         of shedding (else 0). A lecturer who hardly pauses is cut every ~15 s and the lag shows only
         after each cut: on one core shared with a busy program (SenseVoice int8, 14 s segments decoded
         in 2-3 s), stepping one level per cut took a minute to reach shorter segments."""
-        full = self._decode_time(own_segment) or 0.0
+        full = full or 0.0
         options = self.governor.options  # the same hysteresis as the lag's: no flapping at the edge
         self._slow = full > options.shed_s or (self._slow and full > options.restore_s)
         return full if self._slow else 0.0
