@@ -20,6 +20,7 @@ import soundfile as sf
 from live.models import onnx_cache
 from live.asr.base import Transcription
 from live.asr.frontend import Frontend, apply_lfr, load_cmvn
+from live.asr.onnx_engine import OPTIMIZED_SUFFIX
 from live.models.onnx_cache import FP32_NAME, INT8_NAME, MANIFEST, ensure_onnx, sha256_file
 from live.errors import ConfigError, ModelError
 from live.models import cpu_threads
@@ -313,6 +314,52 @@ def test_engine_handles_silence_short_audio_and_bad_language(engines):
     assert isinstance(engine.transcribe(np.zeros(16000, dtype=np.float32)), Transcription)
     with pytest.raises(ConfigError, match="unknown language"):
         engine.transcribe(_audio(CLIPS[1]), language="xx")
+
+
+def _kept_graphs(folder: Path) -> list[Path]:
+    return sorted((folder / "onnx").glob(f"*{OPTIMIZED_SUFFIX}"))
+
+
+def test_the_optimised_graph_is_kept_and_a_damaged_or_stale_one_made_again(exported_copy, caplog):
+    from live.asr.onnx_engine import OnnxSenseVoiceEngine
+
+    for old in _kept_graphs(exported_copy):  # the copy may carry one from the session's engines
+        old.unlink()
+    speech = _audio("jfk.flac")
+    first = OnnxSenseVoiceEngine(exported_copy, threads=2)
+    kept = _kept_graphs(exported_copy)
+    assert len(kept) == 1 and kept[0].name.startswith("model_int8.")
+    assert not list((exported_copy / "onnx").glob(".*.part")), "no half-written graph left behind"
+    expected = first.ctc_logits(speech, "en")
+    # Loaded as it is next time: the same logits as the graph optimised at load.
+    np.testing.assert_allclose(OnnxSenseVoiceEngine(exported_copy, threads=2).ctc_logits(speech, "en"),
+                               expected, rtol=1e-4, atol=1e-4)
+    size = kept[0].stat().st_size
+    with kept[0].open("r+b") as f:  # a disk that lost the file's end
+        f.truncate(size // 4)
+    with caplog.at_level("WARNING", logger="live.asr.onnx"):
+        again = OnnxSenseVoiceEngine(exported_copy, threads=2)
+    assert "does not load" in caplog.text
+    np.testing.assert_allclose(again.ctc_logits(speech, "en"), expected, rtol=1e-4, atol=1e-4)
+    assert kept[0].stat().st_size == size
+    int8 = exported_copy / "onnx" / INT8_NAME
+    os.utime(int8, ns=(int8.stat().st_atime_ns, int8.stat().st_mtime_ns + 10**9))  # the export changed
+    OnnxSenseVoiceEngine(exported_copy, threads=2)
+    renewed = _kept_graphs(exported_copy)
+    assert len(renewed) == 1 and renewed != kept, "the stale graph is replaced, not kept beside the new one"
+
+
+def test_a_graph_that_cannot_be_kept_still_loads(exported_copy):
+    from live.asr.onnx_engine import OnnxSenseVoiceEngine, optimized_graph
+
+    for old in _kept_graphs(exported_copy):
+        old.unlink()
+    target = optimized_graph(exported_copy / "onnx" / INT8_NAME)
+    blocker = target.with_name(f".{target.name}.{os.getpid()}.part")
+    blocker.mkdir()  # where the graph would be written is not a file: saving fails as on a full disk
+    engine = OnnxSenseVoiceEngine(exported_copy, threads=2)
+    assert engine.transcribe(_audio("jfk.flac")).text
+    assert not target.exists()
 
 
 def test_engine_decodes_in_a_process_that_never_imports_torch(onnx_tiny):

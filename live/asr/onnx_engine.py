@@ -3,13 +3,17 @@
 The graph (exported once by ``onnx_cache.ensure_onnx``) takes LFR+CMVN features and returns CTC
 logits whose first four frames are the language, emotion, event and ITN tags. Around it, in numpy:
 ``frontend.Frontend`` for the features, greedy CTC (argmax, collapse repeats, drop blank 0) and
-sentencepiece for the text, ``tags.parse_rich`` for the tags. Loading takes ~1-2 s and ~330 MB where
-the torch engine takes 12-21 s and 1.6-3.2 GB.
+sentencepiece for the text, ``tags.parse_rich`` for the tags. Loading takes ~0.6 s (~2.5 s the first time,
+while the optimised graph is made) and ~330 MB where the torch engine takes 12-21 s and 1.6-3.2 GB.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ WITH_ITN, WITHOUT_ITN = 14, 15
 BLANK_ID = 0  # sentencepiece's <unk>, which SenseVoice's CTC uses as its blank
 # Shorter than one 25 ms analysis window there is nothing to recognize (and the torch engine says so too).
 MIN_SAMPLES = 400
+OPTIMIZED_SUFFIX = ".opt.onnx"
 
 
 def ctc_greedy(logits: np.ndarray) -> list[int]:
@@ -44,18 +49,85 @@ def ctc_greedy(logits: np.ndarray) -> list[int]:
 
 
 def open_session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime CPU session set up as live decodes (benchmarks time graphs the same way)."""
+    """An ONNX Runtime CPU session set up as live decodes (benchmarks time graphs the same way).
+
+    Optimising the int8 graph is most of a load (1.3-2.3 s of ~2.5 s for the full model on 2 cores),
+    and a student who starts ``live`` as the lecturer starts speaking waits that long for a first
+    caption. So the optimised graph is kept beside the export (``optimized_graph``) and loaded as it
+    is next time (~0.3 s); it is made for this CPU and this ONNX Runtime, which its name records."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
+    def options(level: Any) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
+        options.graph_optimization_level = level
+        # Idle worker threads would otherwise spin after every decode: between captions a live session
+        # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    cached = optimized_graph(path)
+    if cached is not None and cached.exists():
+        try:
+            return ort.InferenceSession(str(cached), options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
+                                        providers=["CPUExecutionProvider"])
+        except Exception as err:  # damaged or not for this build after all: optimise again
+            log.warning("the optimised graph %s does not load (%s); optimising %s again", cached, err, path.name)
+            with contextlib.suppress(OSError):
+                cached.unlink(missing_ok=True)
     # Full graph optimisation matters most for int8 (~1.5x slower without it).
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle worker threads would otherwise spin after every decode: between captions a live session
-    # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    full = options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    if cached is None:
+        return ort.InferenceSession(str(path), full, providers=["CPUExecutionProvider"])
+    partial = cached.with_name(f".{cached.name}.{os.getpid()}.part")  # never a half-written graph under its name
+    full.optimized_model_filepath = str(partial)
+    full.log_severity_level = 3  # not its warning that the graph is for this CPU (the name says so) on the TUI's screen
+    try:
+        session = ort.InferenceSession(str(path), full, providers=["CPUExecutionProvider"])
+    except Exception:  # saving failed (a full disk), or the graph does not load: again without saving says which
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return ort.InferenceSession(str(path), options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+                                    providers=["CPUExecutionProvider"])
+    try:
+        for old in cached.parent.glob(f"{path.stem}.*{OPTIMIZED_SUFFIX}"):  # made for another CPU or version
+            old.unlink(missing_ok=True)
+        os.replace(partial, cached)
+    except OSError as err:
+        log.info("could not keep the optimised graph in %s (%s): the next load optimises again",
+                 cached.parent, err.strerror)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return session
+
+
+def optimized_graph(path: Path) -> Path | None:
+    """Where the optimised graph of ``path`` is kept for this CPU and ONNX Runtime (None: a read-only
+    folder, where every load optimises). Its name changes with the graph, the CPU's features and the
+    runtime's version, so a stale one is never loaded."""
+    import onnxruntime as ort
+
+    if not os.access(path.parent, os.W_OK):
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{ort.__version__} {stat.st_size} {stat.st_mtime_ns} {_cpu_features()}".encode())
+    return path.with_name(f"{path.stem}.{key.hexdigest()[:12]}{OPTIMIZED_SUFFIX}")
+
+
+def _cpu_features() -> str:
+    """The CPU's instruction-set flags (the optimiser picks kernels and layouts by them)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()}"
 
 
 def _language_id(language: str) -> int:
