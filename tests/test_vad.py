@@ -361,6 +361,28 @@ def test_an_early_cut_is_decided_cut_ahead_s_after_its_frame_at_the_quietest_poi
         assert levels[f] <= np.percentile(window, 10)
 
 
+def test_every_forced_cut_is_in_sight_from_the_moment_its_frame_is_heard(shared_audio):
+    # A final is decoded while its cut is decided (speculatively, on the cut in sight), so each cut must
+    # be in sight from when its frame is heard until it falls — also when a quieter frame too early to
+    # cut holds the early cut off and the cut then falls at the full segment (it was seen only 0.4 s
+    # after its frame, and that final came 1.0 s after its words where the others took 0.6-0.7 s).
+    x = decode_file(shared_audio / "en" / "ibm_11_ibm_culture_2min.flac")
+    segmenter, in_sight, since, late = Segmenter(VadOptions(cut_ahead_s=0.5)), None, 0.0, []
+    cuts = 0
+    for i in range(0, len(x), FRAME):
+        t = (i + FRAME) / SAMPLE_RATE
+        for segment in segmenter.feed(x[i:i + FRAME]):
+            if segmenter.open_span is not None and segmenter.open_span[1] == segment.end:  # a forced cut
+                cuts += 1
+                if in_sight != segment.end or since > segment.end + 2 * FRAME / SAMPLE_RATE:
+                    late.append((segment.end, in_sight, since))
+        end = segmenter.tentative_cut_end
+        if end != in_sight:
+            in_sight, since = end, t
+    assert cuts >= 6
+    assert not late, late
+
+
 def test_cut_ahead_must_be_shorter_than_the_search():
     with pytest.raises(ConfigError, match="cut_ahead_s"):
         VadOptions(cut_ahead_s=1.5)

@@ -143,8 +143,8 @@ class Segmenter:
 
     @property
     def tentative_cut_end(self) -> float | None:
-        """Where an early cut (``cut_ahead_s``) falls if no quieter frame comes before it is decided
-        (stream seconds); None while no cut is in sight. Cheap: no audio is copied."""
+        """Where an early cut (``cut_ahead_s``), or the cut of the full segment, falls if no quieter frame
+        comes before it is decided (stream seconds); None while no cut is in sight. Cheap: no audio is copied."""
         cut = self._tentative_cut()
         return None if cut is None else (self._base + cut) / SAMPLE_RATE
 
@@ -160,13 +160,18 @@ class Segmenter:
             return None
         c = self._quietest()[0]  # cut where no quieter frame comes within ``ahead``
         if c < self._frames_done - 1 - ahead or (c + 1 + ahead) * self._frame - self._seg_start < self._early_samples:
-            return None
+            # The quietest frame is too early to cut: it holds the early cut off, and the cut falls when
+            # the segment is full, at the quietest frame of the last search window, unless one quieter comes.
+            c = self._quietest(self._seg_start + self._max_samples - self._search_frames * self._frame)[0]
+            if c < 0:
+                return None
         return c * self._frame + self._frame // 2
 
-    def _quietest(self) -> tuple[int, int]:
+    def _quietest(self, since: int = 0) -> tuple[int, int]:
         """The quietest frame of the search window inside the open segment (-1 if none), and how
-        many frames were looked at."""
-        candidates = [(e, f) for f, e in self._energies if f * self._frame >= self._seg_start]
+        many frames were looked at. ``since``: only frames from this sample on."""
+        since = max(since, self._seg_start)
+        candidates = [(e, f) for f, e in self._energies if f * self._frame >= since]
         return (min(candidates)[1] if candidates else -1), len(candidates)
 
     @property
