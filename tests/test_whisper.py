@@ -107,3 +107,30 @@ def test_without_faster_whisper(monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # what an absent package looks like to import
     with pytest.raises(ModelError, match=r"pip install 'live-captions\[whisper\]'"):
         WhisperEngine()
+
+
+def test_a_cancelled_decode_skips_its_retry_on_30_s_and_the_next_decode_is_whole(monkeypatch):
+    # CTranslate2 cannot stop a decode, so a cancel stops what would follow the first pass: a speculative
+    # decode whose cut moved must not go on to a 1.6 s retry while its segment's final waits.
+    from live.asr.base import DecodeCancelled
+    from live.asr.whisper import WhisperGuards
+
+    engine = WhisperEngine(threads=2, guards=WhisperGuards(low_logprob=1.0))  # every short window "unsure"
+    speech = demo_speech(6.0)
+    engine.transcribe(speech)
+    assert engine.fallbacks == 1, "without a cancel the unsure window is decoded again on 30 s"
+    first_pass = engine.window.decode
+
+    def cancelled_meanwhile(*args, **kwargs):
+        out = first_pass(*args, **kwargs)
+        engine.cancel()  # as the session's decoder does from its thread while this pass runs
+        return out
+
+    monkeypatch.setattr(engine.window, "decode", cancelled_meanwhile)
+    with pytest.raises(DecodeCancelled):
+        engine.transcribe(speech)
+    assert engine.fallbacks == 1
+    monkeypatch.setattr(engine.window, "decode", first_pass)
+    engine.cancel()  # a cancel that came after its decode ended is not carried into the next one
+    assert engine.transcribe(speech).text and engine.fallbacks == 2
+    assert not engine.cancel_is_prompt

@@ -11,6 +11,10 @@ ENGINES = ("auto", "sensevoice", "whisper")
 BACKENDS = ("auto", "onnx", "torch")  # SenseVoice runtimes
 
 
+class DecodeCancelled(Exception):
+    """A decode stopped because its caller cancelled it (``cancel()`` from another thread)."""
+
+
 @dataclass(frozen=True)
 class Transcription:
     """One decode of one piece of audio.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from live.asr.base import Transcription
+from live.asr.base import DecodeCancelled, Transcription
 from live.asr.whisper_window import WindowDecoder, WindowOptions
 from live.language import LANGUAGES
 from live.errors import ConfigError, ModelError
@@ -112,6 +112,7 @@ class WhisperEngine:
         self.english_only = not self._whisper.model.is_multilingual
         self.window = WindowDecoder(self._whisper, window)  # a segment's own length, not 30 s (whisper_window.py)
         self.fallbacks = 0  # decodes that looped on the short window and were done again on 30 s
+        self._cancelled = False
         self._languages = set(getattr(self._whisper, "supported_languages", ()) or ())
         log.info("Whisper %s loaded (%s, %s, %d threads)", self.model, device, compute_type, self.threads)
         if self.hotwords or self.initial_prompt:
@@ -138,8 +139,19 @@ class WhisperEngine:
             return "zh"  # older multilingual models have no Cantonese token
         return language
 
+    # CTranslate2 cannot stop a running decode: a cancel stops only what would follow it (the 30 s retry,
+    # the unbiased check), so a scheduler must not count on it to free the decoder at once.
+    cancel_is_prompt = False
+
+    def cancel(self) -> None:
+        """The decode running now is no longer wanted (from another thread): it ends after its first pass.
+        On a run-on talk a speculative decode whose cut moved 60 ms looped on its short window and was
+        done again on 30 s (1.6 s) while the segment's final waited behind it."""
+        self._cancelled = True
+
     def transcribe(self, audio: np.ndarray, language: str = "auto") -> Transcription:
         """Recognize 16 kHz mono float32 ``audio``; silence and noise give empty text."""
+        self._cancelled = False  # a cancel before this call began was for the one before
         forced = self._language(language)
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
@@ -148,7 +160,7 @@ class WhisperEngine:
             return Transcription(text="")
         biased = bool(self.hotwords or self.initial_prompt)
         text, detected = self._decode(samples, forced, self.hotwords, self.initial_prompt)
-        if biased and self.verify_bias:
+        if biased and self.verify_bias and not self._cancelled:
             from live.vocab.gains import bias_terms, keep_term_gains
 
             plain, plain_language = self._decode(samples, forced, None, None)
@@ -165,6 +177,8 @@ class WhisperEngine:
             guards = self.guards
             looped = decoded.compression_ratio > guards.compression_ratio
             unsure = decoded.avg_logprob < guards.low_logprob and decoded.no_speech_prob <= guards.no_speech
+            if (looped or unsure) and self._cancelled:
+                raise DecodeCancelled("cancelled before the retry on 30 s")
             if looped or unsure:
                 # The short window looped (audio cut mid-word) or wrote what it is unsure of and would be
                 # kept (base on 13.6 s of a talk: "I'd be immersed in the diversity of the world.", log-prob

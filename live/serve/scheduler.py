@@ -83,7 +83,7 @@ class LocalBackend:
 
     def preempt(self) -> bool:
         stop = getattr(self.engine, "cancel", None)
-        if stop is None:
+        if stop is None or not getattr(self.engine, "cancel_is_prompt", True):
             return False
         stop()
         return True
