@@ -64,7 +64,7 @@ class Settings:
         script: how Chinese is written: None (default) Mandarin in simplified characters and Cantonese as
             recognized; "simplified", "traditional" (Taiwan) or "traditional-hk" (Hong Kong) for both.
         compute: "cpu" or "cuda".
-        threads: recognition threads (None = all cores).
+        threads: recognition threads (None = all cores; Whisper all but one, left to the pipeline).
         session_dir: the folder under which each session gets its own folder.
         headless, json, partials: print captions to stdout instead of the TUI.
         vad_aggressiveness, silence_ms, max_segment_s: voice activity detection.

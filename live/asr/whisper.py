@@ -33,6 +33,13 @@ from live.textnorm import join_text
 
 log = logging.getLogger("live.asr.whisper")
 
+# CTranslate2 is given every core but one, which is left to the pipeline around it (audio, VAD, the
+# screen): on 2 cores a live session's 14 s tiny.en decodes took 0.26-0.32 s with one thread and
+# 0.38-0.43 s with two (its threads wait for each other while the reader holds a core), and the run-on
+# talk's finals p95 0.81 s against 1.26 s; Whisper base's Mandarin demo 1.07-1.18 s against 1.08-2.27 s.
+# Alone, tiny.en decodes as fast on one thread as on two, base 10 % slower. SenseVoice's ONNX Runtime
+# does use both (0.62 s against 0.99 s), so it keeps all cores.
+PIPELINE_CORES = 1
 INSTALL_HINT = "Whisper engine needs faster-whisper: pip install 'live-captions[whisper]'"
 
 # CTranslate2's OpenMP threads (libgomp) spin while they wait for work. In a session they share the cores
@@ -96,7 +103,7 @@ class WhisperEngine:
         self.hotwords = hotwords or None
         self.initial_prompt = initial_prompt or None
         self.verify_bias = verify_bias
-        self.threads = threads or cpu_threads()
+        self.threads = threads or max(1, cpu_threads() - PIPELINE_CORES)
         device_index = 0
         if ":" in device:
             device, index = device.split(":", 1)

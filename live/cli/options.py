@@ -20,7 +20,7 @@ LLM_FLAGS = {"llm_base_url": "base_url", "llm_model": "model", "notes_language":
 
 def add_recognition(p: argparse.ArgumentParser, *, title: str = "recognition", script: bool = True,
                     vocab: bool = True, speakers: bool = True, language_help: str = "spoken language (default auto)",
-                    threads_help: str = "recognition threads (default: all cores)") -> argparse._ArgumentGroup:
+                    threads_help: str = "recognition threads (default: all cores; Whisper all but one)") -> argparse._ArgumentGroup:
     """--engine --backend --model --language --compute --threads (and --script, --vocab, --speakers where
     they apply)."""
     asr = p.add_argument_group(title)
