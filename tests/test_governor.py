@@ -188,8 +188,9 @@ def test_sessions_sharing_a_decoder_shed_together_from_the_worst_lag_or_their_bu
     from live.session.pacing import Pacer, SharedPace
 
     clock = {"t": 0.0}
-    speed = {"audio_s_per_s": None}
-    shared = SharedPace(OPTIONS, clock=lambda: clock["t"], decode_speed=lambda: speed["audio_s_per_s"])
+    cost = {"per_s": None}  # the shared decoder's cost per second of audio, once it has decoded some
+    shared = SharedPace(OPTIONS, clock=lambda: clock["t"],
+                        decode_time=lambda audio_s: None if cost["per_s"] is None else cost["per_s"] * audio_s)
     pacers = []
     for _ in range(3):
         pacer = Pacer(Captioner(Segmenter(), language="en", options=CaptionOptions(partials=True)), OPTIONS)
@@ -211,9 +212,9 @@ def test_sessions_sharing_a_decoder_shed_together_from_the_worst_lag_or_their_bu
     assert "the server is busy: slower partials until it catches up" in said
     said = tick([0.2, 0.2, 0.2], 60.0)  # caught up: all of it comes back
     assert {p.level for p in pacers} == {FULL} and "caught up: full service" in said
-    # No one behind yet, but the decoder takes 4.5 s for a full segment of each (3 x 15 s at 10 s/s):
-    # their finals would queue ~2.3 s at a burst of cuts. Shed before it comes, down to shorter segments.
-    speed["audio_s_per_s"] = 10.0
+    # No one behind yet, but the decoder takes 4.5 s for a full segment of each (3 x 15 s at 0.1 s a
+    # second): their finals would queue ~2.3 s at a burst of cuts. Shed before it comes, down to shorter segments.
+    cost["per_s"] = 0.1
     assert shared.burst_s() == pytest.approx(4.5)
     tick([0.0, 0.0, 0.0], 20.0)
     assert {p.level for p in pacers} == {SHORTER}

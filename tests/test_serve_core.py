@@ -207,6 +207,29 @@ def test_a_final_is_not_batched_with_partials_nor_long_pieces_together():
     scheduler.close()
 
 
+class Timed(Recording):
+    """A decoder whose calls take a fixed 50 ms plus 4 ms per second of audio (Whisper-like: mostly fixed)."""
+
+    def decode(self, audios, language):
+        time.sleep(0.05 + 0.004 * sum(len(a) for a in audios) / 16000)
+        return super().decode(audios, language)
+
+
+def test_the_queue_knows_what_a_full_segment_costs_from_its_recent_calls():
+    # The shared pace sheds before a burst of cuts by what the decoder takes for each stream's full
+    # segment: read from a line through its calls (mostly fixed here), not scaled from short pieces.
+    backend = Timed()
+    backend.gate.set()
+    scheduler = DecodeScheduler(lambda: backend)
+    scheduler.start()
+    scheduler.wait_ready(5)
+    assert scheduler.cost.time(15.0) is None  # nothing decoded yet: not known, not zero
+    for seconds in (2, 4, 6, 8, 3, 0.5):
+        scheduler.submit("a", "final", _audio(int(seconds * 16000)), "en").result(5)
+    assert scheduler.cost.time(15.0) == pytest.approx(0.05 + 0.004 * 15, abs=0.03)  # 0.11 s; 2 s/s would say 0.5
+    scheduler.close()
+
+
 def test_a_final_stops_a_batch_of_partials_which_goes_back_in_the_queue():
     class Stoppable(Recording):
         def __init__(self):

@@ -37,6 +37,7 @@ from live.asr.base import Engine, Transcription
 from live.audio import SAMPLE_RATE
 from live.errors import LiveError, ModelError
 from live.session.loading import describe
+from live.session.stats import DecodeCost
 
 log = logging.getLogger("live.serve")
 
@@ -131,7 +132,7 @@ class DecodeScheduler:
         self._running: list[list[_Request]] = []  # the batches being decoded, as taken
         self._preempted: set[int] = set()  # id() of those stopped for a final
         self.preemptions = 0
-        self.speed: float | None = None  # audio seconds decoded per second, recent (pieces of 2 s or more)
+        self.cost = DecodeCost()  # how long a call takes lately, by its seconds of audio
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -308,8 +309,7 @@ class DecodeScheduler:
         for request, result in zip(batch, results):
             request.future.set_result(result)
         wall, audio_s = time.perf_counter() - began, sum(len(r.audio) for r in batch) / SAMPLE_RATE
-        if audio_s >= 2.0 and wall > 0:  # shorter: the call's fixed cost, not the model's speed
-            self.speed = audio_s / wall if self.speed is None else 0.8 * self.speed + 0.2 * audio_s / wall
+        self.cost.record(audio_s, wall)
         if self.on_batch is not None:
             self.on_batch([r.kind for r in batch], wall, audio_s)
 

@@ -120,7 +120,7 @@ class Server:
         # The streams share the decoder: the worst lag (or their bursts) sheds for all of them, and sooner
         # than a session alone does (the decoder's answer to a step shows within a second).
         self.pace = SharedPace(GovernorOptions(shed_s=1.0, restore_s=0.5, settle_s=1.0),
-                               decode_speed=lambda: self.scheduler.speed)
+                               decode_time=self.scheduler.cost.time)
         self.streams: set[OpenStream] = set()
         self._watch: asyncio.Task | None = None
         self._usage_unsaved = False  # the key database could not be written (a full disk)

@@ -8,8 +8,9 @@ decoder is full, and shedding one stream's work helps the others; alone, each wo
 behind on its own before shedding, one step every few seconds. It also counts a lag not there yet:
 streams of one lecture, or of speakers who never pause, fill their segments at about the same moment,
 and their finals then queue for the decoder one after another — on average for half the time it takes
-to decode one full segment of each (their "burst"). On 2 cores, 8 streams of full-size SenseVoice int8
-make a burst of ~5 s, which shed only once finals were late came too late for the first one.
+to decode one full segment of each (their "burst", read from the decoder's recent calls). On 2 cores,
+8 streams of full-size SenseVoice int8 make a burst of ~5 s, which shed only once finals were late came
+too late for the first one.
 """
 
 from __future__ import annotations
@@ -40,18 +41,17 @@ class SharedPace:
     since each session's stream clock starts at its own zero."""
 
     def __init__(self, options: GovernorOptions | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 decode_speed: Callable[[], float | None] = lambda: None) -> None:
-        """``decode_speed``: audio seconds the decoder decodes per second lately (None: not known yet)."""
+                 decode_time: Callable[[float], float | None] = lambda audio_s: None) -> None:
+        """``decode_time``: how long the decoder takes for so many seconds of audio lately (None: not known)."""
         self.governor = LagGovernor(options, faster_engine=False)
         self._clock = clock
-        self._speed = decode_speed
+        self._decode_time = decode_time
         self._sessions: dict[int, tuple[float, float]] = {}  # id -> (lag, its own longest segment)
         self._lock = threading.Lock()
 
     def burst_s(self) -> float:
         """How long the decoder takes for one full segment of every session sharing it."""
-        speed = self._speed()
-        return sum(segment for _, segment in self._sessions.values()) / speed if speed else 0.0
+        return sum(self._decode_time(segment) or 0.0 for _, segment in self._sessions.values())
 
     def report(self, who: object, lag_s: float, segment_s: float = 0.0) -> int:
         """``who``'s lag now and its own longest segment; the level every session keeps at least."""

@@ -7,6 +7,7 @@ bin, plus the most recent ones for plots; nothing is kept per decode for the who
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,6 +22,40 @@ def length_bin(audio_s: float) -> str:
         if audio_s < hi:
             return f"{lo}-{hi}"
     return f"{LENGTH_BINS[-1][0]}-"
+
+
+class DecodeCost:
+    """How long a decode of so many seconds of audio takes lately, from the decodes recorded (a
+    session's own, or a shared decoder's calls). Any thread.
+
+    A decode costs a fixed part and a part per second of audio: a line fitted to the recent decodes
+    of a second or more. Whisper's fixed part is most of it (it decodes at least a 15 s window),
+    SenseVoice's is small, so neither is scaled from a short piece as if it were the other (as an
+    average of seconds decoded per second, which the server kept before, scales Whisper's)."""
+
+    def __init__(self, keep: int = 20) -> None:
+        self._recent: deque[tuple[float, float]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def record(self, audio_s: float, wall_s: float) -> None:
+        if audio_s >= 1.0:  # shorter: mostly the call's own overhead
+            with self._lock:
+                self._recent.append((audio_s, wall_s))
+
+    def time(self, audio_s: float) -> float | None:
+        """Seconds to decode ``audio_s`` seconds now (None: too few decodes to tell)."""
+        with self._lock:
+            points = list(self._recent)
+        if len(points) < 3:
+            return None
+        mean_a = sum(a for a, _ in points) / len(points)
+        mean_w = sum(w for _, w in points) / len(points)
+        spread = sum((a - mean_a) ** 2 for a, _ in points)
+        if spread < len(points) * 1.0:  # all about one length: no slope to see, scale only from near it
+            near = [w * audio_s / a for a, w in points if a >= 0.6 * audio_s]
+            return statistics.median(near) if near else None
+        per_s = max(0.0, sum((a - mean_a) * (w - mean_w) for a, w in points) / spread)
+        return max(0.0, mean_w - per_s * mean_a) + per_s * audio_s
 
 
 @dataclass
@@ -48,6 +83,7 @@ class SessionStats:
     # "kind length-bin" -> [decodes, audio s, wall s]
     decode_bins: dict[str, list[float]] = field(default_factory=dict)
     recent_decodes: deque = field(default_factory=lambda: deque(maxlen=RECENT_DECODES))  # (kind, audio s, wall s)
+    _cost: DecodeCost = field(default_factory=lambda: DecodeCost(), repr=False)
     _last: tuple[float, float, bool] | None = None
     _decoded_since: bool = False
 
@@ -58,25 +94,12 @@ class SessionStats:
         row[1] += audio_s
         row[2] += wall_s
         self.recent_decodes.append((kind, round(audio_s, 3), round(wall_s, 4)))
+        self._cost.record(audio_s, wall_s)
         self._decoded_since = True
 
     def decode_time(self, audio_s: float) -> float | None:
-        """How long a decode of ``audio_s`` seconds takes lately (None: too few decodes to tell).
-
-        A decode costs a fixed part and a part per second of audio: a line fitted to the recent
-        decodes. Whisper's fixed part is most of it (it decodes at least a 15 s window), SenseVoice's
-        is small, so neither is scaled from a short piece as if it were the other."""
-        points = [(a, w) for _, a, w in list(self.recent_decodes)[-20:] if a >= 1.0]
-        if len(points) < 3:
-            return None
-        mean_a = sum(a for a, _ in points) / len(points)
-        mean_w = sum(w for _, w in points) / len(points)
-        spread = sum((a - mean_a) ** 2 for a, _ in points)
-        if spread < len(points) * 1.0:  # all about one length: no slope to see, scale only from near it
-            near = [w * audio_s / a for a, w in points if a >= 0.6 * audio_s]
-            return statistics.median(near) if near else None
-        per_s = max(0.0, sum((a - mean_a) * (w - mean_w) for a, w in points) / spread)
-        return max(0.0, mean_w - per_s * mean_a) + per_s * audio_s
+        """How long a decode of ``audio_s`` seconds takes lately (None: too few decodes to tell)."""
+        return self._cost.time(audio_s)
 
     def sample_lag(self, clock: float, lag_s: float, behind_s: float) -> None:
         self.max_lag_s = max(self.max_lag_s, lag_s)
