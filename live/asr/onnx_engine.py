@@ -57,7 +57,7 @@ def open_session(path: Path, threads: int) -> Any:
     is next time (~0.3 s); it is made for this CPU and this ONNX Runtime, which its name records."""
     import onnxruntime as ort
 
-    def options(level: Any) -> Any:
+    def load(graph: Path, level: Any, save: Path | None = None) -> Any:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # one graph at a time; a second pool would only compete
@@ -65,31 +65,30 @@ def open_session(path: Path, threads: int) -> Any:
         # Idle worker threads would otherwise spin after every decode: between captions a live session
         # is mostly silence, and spinning showed as ~45 % of a core while nobody spoke.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return options
+        if save is not None:
+            options.optimized_model_filepath = str(save)
+            options.log_severity_level = 3  # not its warning that the graph is for this CPU (the name says so)
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
+    # Full graph optimisation matters most for int8 (~1.5x slower without it).
+    full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     cached = optimized_graph(path)
-    if cached is not None and cached.exists():
+    if cached is None:
+        return load(path, full)
+    if cached.exists():
         try:
-            return ort.InferenceSession(str(cached), options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
-                                        providers=["CPUExecutionProvider"])
+            return load(cached, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         except Exception as err:  # damaged or not for this build after all: optimise again
             log.warning("the optimised graph %s does not load (%s); optimising %s again", cached, err, path.name)
             with contextlib.suppress(OSError):
                 cached.unlink(missing_ok=True)
-    # Full graph optimisation matters most for int8 (~1.5x slower without it).
-    full = options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    if cached is None:
-        return ort.InferenceSession(str(path), full, providers=["CPUExecutionProvider"])
     partial = cached.with_name(f".{cached.name}.{os.getpid()}.part")  # never a half-written graph under its name
-    full.optimized_model_filepath = str(partial)
-    full.log_severity_level = 3  # not its warning that the graph is for this CPU (the name says so) on the TUI's screen
     try:
-        session = ort.InferenceSession(str(path), full, providers=["CPUExecutionProvider"])
+        session = load(path, full, save=partial)
     except Exception:  # saving failed (a full disk), or the graph does not load: again without saving says which
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        return ort.InferenceSession(str(path), options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
-                                    providers=["CPUExecutionProvider"])
+        return load(path, full)
     try:
         for old in cached.parent.glob(f"{path.stem}.*{OPTIMIZED_SUFFIX}"):  # made for another CPU or version
             old.unlink(missing_ok=True)

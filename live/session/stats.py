@@ -83,7 +83,7 @@ class SessionStats:
     # "kind length-bin" -> [decodes, audio s, wall s]
     decode_bins: dict[str, list[float]] = field(default_factory=dict)
     recent_decodes: deque = field(default_factory=lambda: deque(maxlen=RECENT_DECODES))  # (kind, audio s, wall s)
-    _cost: DecodeCost = field(default_factory=lambda: DecodeCost(), repr=False)
+    _cost: DecodeCost = field(default_factory=DecodeCost, repr=False)
     _last: tuple[float, float, bool] | None = None
     _decoded_since: bool = False
 
